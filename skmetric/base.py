@@ -1,0 +1,208 @@
+"""The Mahalanobis base shared by every linear metric learner.
+
+A fitted learner holds one piece of learned state, ``components_`` (the linear
+map ``L`` of shape (n_components, n_features)). Everything else derives from it:
+
+* ``transform(X) = X @ L.T``
+* ``get_mahalanobis_matrix() = L.T @ L`` (the matrix ``M``)
+* ``pair_distance(pairs)``: ``sqrt((x - y)^T M (x - y))`` for each pair
+* ``pair_score(pairs)``: ``-pair_distance`` (larger means more similar)
+* ``get_metric()``: a picklable callable for ``KNeighborsClassifier(metric=...)``
+  and ``scipy.spatial.distance.cdist``.
+
+Pair-supervised learners (X of shape (n_pairs, 2, n_features), y in {-1, +1})
+add :class:`PairsClassifierMixin`, which turns pair scores into predictions
+with a threshold calibrated on pairs.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import FLOAT_DTYPES, check_pairs
+
+__all__ = ["MahalanobisDistance", "BaseMahalanobis", "PairsClassifierMixin"]
+
+
+class MahalanobisDistance:
+    """A picklable Mahalanobis distance ``d(u, v) = ||L (u - v)||_2``.
+
+    Usable wherever a callable metric is accepted: ``KNeighborsClassifier(
+    metric=...)``, ``scipy.spatial.distance.cdist(XA, XB, metric=...)``,
+    ``sklearn.metrics.pairwise_distances``.
+
+    Parameters
+    ----------
+    components : ndarray of shape (n_components, n_features)
+        The linear map ``L``; the matrix of the metric is ``L.T @ L``.
+    """
+
+    def __init__(self, components):
+        self.components = np.array(components, dtype=np.float64)
+
+    def __call__(self, u, v):
+        diff = np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64)
+        proj = self.components @ diff
+        return float(np.sqrt(proj @ proj))
+
+    def __repr__(self):
+        n_components, n_features = self.components.shape
+        return f"MahalanobisDistance(n_components={n_components}, n_features={n_features})"
+
+
+class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class for learners of a Mahalanobis metric ``M = L.T @ L``.
+
+    Subclasses implement ``fit`` and set ``components_`` (and
+    ``n_features_in_`` through validation); nothing else is required.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self):
+        # Read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out.
+        return self.components_.shape[0]
+
+    def transform(self, X):
+        """Map data into the learned space: ``X @ components_.T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            Same float dtype as X (float32 stays float32).
+        """
+        check_is_fitted(self, "components_")
+        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return X @ self.components_.T.astype(X.dtype, copy=False)
+
+    def get_mahalanobis_matrix(self):
+        """The learned Mahalanobis matrix ``M = L.T @ L`` (n_features x n_features)."""
+        check_is_fitted(self, "components_")
+        return self.components_.T @ self.components_
+
+    def _check_pairs_for_metric(self, pairs):
+        check_is_fitted(self, "components_")
+        pairs = check_pairs(pairs)
+        if pairs.shape[2] != self.components_.shape[1]:
+            raise ValueError(
+                f"Pairs have {pairs.shape[2]} features, but {type(self).__name__} was "
+                f"fitted with {self.components_.shape[1]} features."
+            )
+        return pairs
+
+    def pair_distance(self, pairs):
+        """Learned distance between the two points of each pair.
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,)
+            ``sqrt((x - y)^T M (x - y))`` for each pair ``(x, y)``.
+        """
+        pairs = self._check_pairs_for_metric(pairs)
+        diff = (pairs[:, 0, :] - pairs[:, 1, :]) @ self.components_.T.astype(
+            pairs.dtype, copy=False
+        )
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+    def pair_score(self, pairs):
+        """Similarity of each pair: ``-pair_distance(pairs)``; larger is more similar."""
+        return -self.pair_distance(pairs)
+
+    def get_metric(self):
+        """A picklable callable ``metric(u, v)`` giving the learned distance.
+
+        Returns
+        -------
+        metric : MahalanobisDistance
+            Works as ``KNeighborsClassifier(metric=metric)`` and with
+            ``scipy.spatial.distance.cdist``. For large data, transforming
+            with :meth:`transform` and using the Euclidean distance is
+            equivalent and much faster.
+        """
+        check_is_fitted(self, "components_")
+        return MahalanobisDistance(self.components_)
+
+
+class PairsClassifierMixin:
+    """Pair classification on top of a learned metric.
+
+    For estimators fitted on pairs (shape (n_pairs, 2, n_features)) with
+    labels +1 (similar) and -1 (dissimilar). A pair is predicted similar
+    when its score ``-distance`` is at least ``-threshold_``, i.e. when the
+    learned distance is at most ``threshold_``.
+    """
+
+    def decision_function(self, pairs):
+        """Similarity score of each pair, shifted so that 0 is the threshold.
+
+        Returns ``threshold_ - pair_distance(pairs)``: positive means similar.
+        """
+        check_is_fitted(self, "threshold_")
+        return self.threshold_ - self.pair_distance(pairs)
+
+    def predict(self, pairs):
+        """Predict +1 (similar) or -1 (dissimilar) for each pair."""
+        return np.where(self.decision_function(pairs) >= 0, 1, -1)
+
+    def score(self, pairs, y):
+        """Accuracy of :meth:`predict` on labelled pairs (labels as in fit)."""
+        _, y = check_pairs(pairs, y)
+        return float(np.mean(self.predict(pairs) == y))
+
+    def calibrate_threshold(self, pairs, y):
+        """Set ``threshold_`` to the distance that maximises accuracy on ``pairs``.
+
+        Use validation pairs that the learner was not fitted on for an
+        honest threshold. Runs in O(n_pairs log n_pairs).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+        y : array-like of shape (n_pairs,) in {-1, +1} (or {0, 1})
+
+        Returns
+        -------
+        self
+        """
+        _, y = check_pairs(pairs, y)
+        self.threshold_ = best_accuracy_threshold(self.pair_distance(pairs), y)
+        return self
+
+
+def best_accuracy_threshold(distances, y):
+    """The distance threshold maximising accuracy of ``distance <= t`` -> similar.
+
+    Candidates are midpoints between consecutive sorted distances (plus both
+    ends); ties are broken towards the middle candidate.
+    """
+    order = np.argsort(distances, kind="stable")
+    d = distances[order]
+    pos = (y[order] == 1).astype(np.int64)
+    n = d.size
+    # With threshold between d[k-1] and d[k]: the first k pairs are called similar.
+    correct = np.concatenate(([0], np.cumsum(pos))) + (
+        (n - pos.sum()) - np.concatenate(([0], np.cumsum(1 - pos)))
+    )
+    # Only cut between distinct distances.
+    valid = np.ones(n + 1, dtype=bool)
+    valid[1:n] = d[1:] > d[:-1]
+    correct = np.where(valid, correct, -1)
+    best = np.flatnonzero(correct == correct.max())
+    k = best[best.size // 2]
+    if k == 0:
+        return float(d[0] - 1e-12 * max(1.0, abs(d[0])) - 1e-12)
+    if k == n:
+        return float(d[-1])
+    return float((d[k - 1] + d[k]) / 2.0)

@@ -1,0 +1,93 @@
+"""Bad input over every public estimator: a clear ValueError or a correct result."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from ._registry import NOT_FEATURE_MATRIX, all_estimators
+
+ESTIMATORS = [e for e in all_estimators() if type(e).__name__ not in NOT_FEATURE_MATRIX]
+IDS = [type(e).__name__ for e in ESTIMATORS]
+
+
+def _data(n_per_class=15, n_features=4, n_classes=3, seed=0):
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=4.0, size=(n_classes, n_features))
+    X = np.vstack([c + rng.normal(size=(n_per_class, n_features)) for c in centers])
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return X, y
+
+
+def _needs_y(est):
+    return est.__sklearn_tags__().target_tags.required
+
+
+def _seeded(est):
+    est = clone(est)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=0)
+    return est
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_X_raises(est, bad):
+    X, y = _data()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match=r"(?i)nan|inf"):
+        clone(est).fit(X, y)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_1d_X_raises(est):
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"2D|2-D"):
+        clone(est).fit(X[:, 0], y)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_empty_X_raises(est):
+    with pytest.raises(ValueError, match=r"0 sample|0 feature|empty"):
+        clone(est).fit(np.empty((0, 4)), np.empty(0))
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_single_class_raises(est):
+    if not _needs_y(est):
+        pytest.skip("unsupervised: classes are not needed")
+    X, _ = _data()
+    with pytest.raises(ValueError, match=r"(?i)class"):
+        clone(est).fit(X, np.zeros(X.shape[0], dtype=int))
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_string_labels_work(est):
+    X, y = _data()
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    a = _seeded(est).fit(X, y)
+    b = _seeded(est).fit(X, names)
+    if hasattr(a, "transform"):
+        np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-6, atol=1e-8)
+    if hasattr(b, "predict"):
+        assert set(np.unique(b.predict(X))) <= set(names)
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_float32_kept(est):
+    X, y = _data()
+    X32 = X.astype(np.float32)
+    fitted = _seeded(est).fit(X32, y)
+    if hasattr(fitted, "transform"):
+        assert fitted.transform(X32).dtype == np.float32
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_inputs_not_modified(est):
+    X, y = _data()
+    X_orig, y_orig = X.copy(), y.copy()
+    fitted = _seeded(est).fit(X, y)
+    for method in ("transform", "predict", "predict_proba", "decision_function"):
+        if hasattr(fitted, method):
+            getattr(fitted, method)(X)
+    np.testing.assert_array_equal(X, X_orig)
+    np.testing.assert_array_equal(y, y_orig)
