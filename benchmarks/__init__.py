@@ -1,0 +1,1 @@
+"""skmetric benchmarks: every method on the same folds, with kNN classifiers."""
