@@ -57,16 +57,13 @@ def check_labeled_data(
     if classes.size < min_classes:
         raise ValueError(
             f"{type(estimator).__name__} needs at least {min_classes} classes in y, "
-            f"got {classes.size} class."
-            if classes.size == 1
-            else f"{type(estimator).__name__} needs at least {min_classes} classes in y, "
             f"got {classes.size}."
         )
     if min_samples_per_class > 1 and counts.min() < min_samples_per_class:
         small = classes[counts < min_samples_per_class]
         raise ValueError(
             f"{type(estimator).__name__} needs at least {min_samples_per_class} samples "
-            f"in every class; class(es) {list(small[:5])} have fewer "
+            f"in every class; class(es) {small[:5].tolist()} have fewer "
             f"(smallest count: {counts.min()})."
         )
     return X, y_encoded.astype(np.intp, copy=False), classes
