@@ -14,6 +14,7 @@ import skmetric
 # Settings that keep the common checks fast; they never change what is checked.
 FAST_PARAMS = {
     # "LMNN": {"max_iter": 20},
+    "NCA": {"max_iter": 10},
 }
 
 # {estimator name: {check name: reason}}; every entry must say why.

@@ -1,0 +1,166 @@
+"""Neighbourhood Components Analysis (NCA)."""
+
+import sys
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+
+from ._init import init_constraint, initialize_components, resolve_n_components
+from ._nca_objective import nca_loss_grad
+from ._validation import check_labeled_data
+from .base import BaseMahalanobis
+
+__all__ = ["NCA"]
+
+
+class NCA(BaseMahalanobis):
+    """Neighbourhood Components Analysis (Goldberger et al., 2004).
+
+    Learns a linear map ``L`` that maximises the expected leave-one-out
+    accuracy of a stochastic nearest-neighbour classifier: with ``z = L x``,
+    point ``i`` picks neighbour ``j`` with probability
+    ``p_ij = exp(-||z_i - z_j||^2) / sum_{k != i} exp(-||z_i - z_k||^2)``
+    (``p_ii = 0``), and the objective maximised is
+
+        f(L) = sum_i sum_{j : y_j = y_i} p_ij,
+
+    the expected number of correctly classified training points. It is
+    minimised as ``-f(L)`` with L-BFGS-B (scipy) from the initial map chosen by
+    ``init``. The objective and its gradient live in
+    :mod:`skmetric._nca_objective`; rows of ``p`` are computed in chunks, so
+    memory is O(n_samples * chunk) (at most O(n_samples^2)) and never
+    O(n_samples^2 * n_features^2).
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Output dimension (rows of ``L``); None means ``n_features``.
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray, default='auto'
+        Initial ``L``, see :func:`skmetric._init.initialize_components`. An
+        array must have shape (n_components, n_features).
+    max_iter : int, default=100
+        Maximum number of L-BFGS-B iterations.
+    tol : float, default=1e-5
+        Convergence tolerance passed to L-BFGS-B (``scipy.optimize.minimize``).
+    verbose : int, default=0
+        If > 0, print one line per iteration (iteration, objective, time)
+        to stdout.
+    random_state : int, RandomState instance or None, default=None
+        Used by ``init='random'`` and the PCA initialisation.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The learned linear map ``L``.
+    n_iter_ : int
+        Number of L-BFGS-B iterations run.
+    objective_ : float
+        Final value of ``f(L)`` (expected number of correct leave-one-out
+        classifications, out of ``n_samples``).
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    References
+    ----------
+    J. Goldberger, S. Roweis, G. Hinton and R. Salakhutdinov. Neighbourhood
+    Components Analysis. Advances in Neural Information Processing Systems 17
+    (NIPS 2004), pages 513-520.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> nca = NCA(n_components=2, random_state=0).fit(X, y)
+    >>> nca.transform(X).shape
+    (150, 2)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "init": init_constraint(),
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        init="auto",
+        max_iter=100,
+        tol=1e-5,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn ``L`` from labelled data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable type).
+
+        Returns
+        -------
+        self
+        """
+        X, y_enc, self.classes_ = check_labeled_data(self, X, y)
+        X64 = X.astype(np.float64)
+        n_components = resolve_n_components(self.n_components, X.shape[1])
+        L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state)
+
+        state = {"it": 0, "t0": time.perf_counter()}
+
+        def callback(intermediate_result):
+            state["it"] += 1
+            if self.verbose:
+                print(
+                    f"[NCA] iter {state['it']:4d}  objective {-intermediate_result.fun:.6g}  "
+                    f"time {time.perf_counter() - state['t0']:.2f}s",
+                    file=sys.stdout,
+                )
+
+        result = minimize(
+            nca_loss_grad,
+            L0.ravel(),
+            args=(X64, y_enc, n_components),
+            method="L-BFGS-B",
+            jac=True,
+            tol=self.tol,
+            callback=callback,
+            options={"maxiter": self.max_iter},
+        )
+        self.components_ = result.x.reshape(n_components, X.shape[1])
+        self.n_iter_ = int(result.nit)
+        self.objective_ = float(-result.fun)
+        if not result.success and result.nit >= self.max_iter:
+            warnings.warn(
+                f"NCA did not converge in max_iter={self.max_iter} iterations; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
