@@ -15,6 +15,7 @@ import skmetric
 FAST_PARAMS = {
     # "LMNN": {"max_iter": 20},
     "NCA": {"max_iter": 10},
+    "MMC": {"max_iter": 100},
 }
 
 # {estimator name: {check name: reason}}; every entry must say why.

@@ -1,0 +1,351 @@
+"""Mahalanobis Metric for Clustering (MMC; Xing, Ng, Jordan & Russell, 2002).
+
+Two estimators share one fitting path, ``_BaseMMC._fit_pairs``:
+
+* :class:`MMCPairs` learns from labelled pairs (weak supervision) and
+  classifies pairs as similar / dissimilar;
+* :class:`MMC` learns from class labels: it draws pairs with
+  :func:`skmetric.constraints.sample_pairs` and hands them to the same code.
+
+The optimisation itself lives in :mod:`skmetric._mmc_solver`.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._init import init_constraint, initialize_metric
+from ._mmc_solver import pair_differences, solve_mmc, solve_mmc_cvxpy
+from ._psd import components_from_metric
+from ._validation import check_labeled_data, check_pairs
+from .base import BaseMahalanobis, PairsClassifierMixin
+from .constraints import pairs_from_indices, sample_pairs
+
+__all__ = ["MMC", "MMCPairs"]
+
+_REFERENCE = """E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. Distance metric
+    learning, with application to clustering with side-information. Advances
+    in Neural Information Processing Systems 15 (NIPS), 2002."""
+
+
+class _BaseMMC(BaseMahalanobis):
+    """Shared parameters and the pair-based fitting core of MMC."""
+
+    _parameter_constraints = {
+        "diagonal": ["boolean"],
+        "solver": [StrOptions({"projected_gradient", "cvxpy"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init": init_constraint(),
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def _fit_pairs(self, pairs, y, X_init, y_init, random_state):
+        """Learn M from validated pairs (labels in {-1, +1}); sets fitted attributes.
+
+        ``X_init`` / ``y_init`` are the points (and labels, if any) that the
+        ``init`` strategy is computed from.
+        """
+        diff_similar, diff_dissimilar = pair_differences(pairs, y)
+        if not np.any(diff_dissimilar):
+            raise ValueError(
+                "Every dissimilar pair consists of two identical points; MMC cannot "
+                "learn a metric that separates them."
+            )
+        M0 = initialize_metric(
+            self.init, X_init.astype(np.float64, copy=False), y_init, random_state
+        )
+        if self.diagonal:
+            scatter = np.einsum("ij,ij->j", diff_similar, diff_similar)
+            M0 = np.diag(M0).copy()
+        else:
+            scatter = diff_similar.T @ diff_similar
+        if self.solver == "cvxpy":
+            result = solve_mmc_cvxpy(
+                scatter, diff_dissimilar, diagonal=self.diagonal, verbose=bool(self.verbose)
+            )
+        else:
+            result = solve_mmc(
+                scatter,
+                diff_dissimilar,
+                diagonal=self.diagonal,
+                init=M0,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=int(self.verbose),
+            )
+        self.components_ = components_from_metric(result.metric, strict=False)
+        self.n_iter_ = result.n_iter
+        self.converged_ = bool(result.converged)
+        self.objective_ = result.objective
+        if not self.converged_:
+            detail = (
+                f"max_iter={self.max_iter} reached (relative gap {result.gap:.2e} > "
+                f"tol={self.tol:g}); increase max_iter."
+                if self.solver == "projected_gradient"
+                else "the cvxpy solver did not report an optimal solution."
+            )
+            warnings.warn(f"{type(self).__name__} did not converge: {detail}", ConvergenceWarning)
+        return self
+
+
+_PARAMS_DOC = """diagonal : bool, default=False
+        Learn a diagonal metric (a per-feature weighting) instead of a full
+        PSD matrix.
+    solver : {'projected_gradient', 'cvxpy'}, default='projected_gradient'
+        'projected_gradient': spectral projected gradient on the equivalent
+        problem ``max g(M) s.t. f(M) <= 1, M PSD`` (exact projection onto the
+        whitened constraint set), stopped by a duality-gap test; see
+        :mod:`skmetric._mmc_solver`. 'cvxpy': Xing's problem written in cvxpy
+        and solved with Clarabel (or SCS); exact, but only practical for small
+        dimensions (the PSD cone has d(d+1)/2 variables).
+    max_iter : int, default=1000
+        Hard cap on projected-gradient iterations (ignored by 'cvxpy').
+    tol : float, default=1e-5
+        Projected gradient stops when the relative duality (Frank-Wolfe) gap is
+        at most ``tol``; the returned objective is then within about
+        ``2 * tol`` (relative) of the optimum.
+    init : {'auto', 'identity', 'pca', 'lda', 'random'} or ndarray, default='auto'
+        Starting metric (see :func:`skmetric._init.initialize_metric`; 'auto'
+        is the identity). The problem is convex, so the solution does not
+        depend on it, only the number of iterations."""
+
+_OBJECTIVE_DOC = """Xing et al.'s convex problem over the Mahalanobis matrix ``M``::
+
+        minimise    sum_{(x, x') similar}    (x - x')^T M (x - x')
+        subject to  sum_{(x, x') dissimilar} sqrt((x - x')^T M (x - x')) >= 1
+                    M positive semidefinite (or diagonal with M_jj >= 0)
+
+    The sum of (non-squared) dissimilar distances is concave in ``M``, so the
+    feasible set is convex. The solution is low rank in general (few strong
+    directions), and its scale is irrelevant for nearest neighbours."""
+
+
+class MMCPairs(PairsClassifierMixin, _BaseMMC):
+    __doc__ = f"""MMC learned from labelled pairs (weakly supervised).
+
+    {_OBJECTIVE_DOC}
+
+    Pairs are then classified as similar when their learned distance is at
+    most ``threshold_``, calibrated for accuracy on held-out validation pairs.
+
+    Parameters
+    ----------
+    {_PARAMS_DOC}
+    validation_fraction : float in [0, 1), default=0.2
+        Fraction of the pairs (stratified by label) held out from the metric
+        fit and used to calibrate ``threshold_``. With 0, or when too few
+        pairs exist to hold out at least one of each label while keeping one
+        of each for fitting, the threshold is calibrated on the training
+        pairs. Recalibrate any time with :meth:`calibrate_threshold`.
+    verbose : int, default=0
+        Print solver progress.
+    random_state : int, RandomState instance or None, default=None
+        Used for the validation split and by ``init='random'``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_features, n_features)
+        ``L`` with ``L.T @ L = M``.
+    threshold_ : float
+        Distance at or below which a pair is predicted similar.
+    objective_ : float
+        Sum of squared similar distances at the solution (with the dissimilar
+        constraint active, i.e. equal to 1).
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``X`` has shape (n_pairs, 2, n_features). Labels are +1 (similar) and -1
+    (dissimilar); {{1, 0}} is accepted as the same encoding (0 = dissimilar).
+
+    References
+    ----------
+    {_REFERENCE}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.mmc import MMCPairs
+    >>> rng = np.random.RandomState(0)
+    >>> a = rng.normal(size=(40, 3))
+    >>> b = a + rng.normal(scale=0.1, size=(40, 3))
+    >>> b[20:, 0] += 5.0  # the second half are dissimilar along feature 0
+    >>> pairs = np.stack([a, b], axis=1)
+    >>> y = np.r_[np.ones(20), -np.ones(20)]
+    >>> MMCPairs(random_state=0).fit(pairs, y).score(pairs, y)
+    1.0
+    """
+
+    _parameter_constraints = {
+        **_BaseMMC._parameter_constraints,
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        diagonal=False,
+        solver="projected_gradient",
+        max_iter=1000,
+        tol=1e-5,
+        init="auto",
+        validation_fraction=0.2,
+        verbose=0,
+        random_state=None,
+    ):
+        self.diagonal = diagonal
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _split(self, y, rng):
+        """Boolean mask of validation pairs (stratified), or None."""
+        if self.validation_fraction == 0:
+            return None
+        mask = np.zeros(y.size, dtype=bool)
+        for label in (1, -1):
+            idx = np.flatnonzero(y == label)
+            n_val = int(np.floor(self.validation_fraction * idx.size))
+            n_val = min(n_val, idx.size - 1)  # keep one of each label for fitting
+            if n_val < 1:
+                return None
+            mask[rng.choice(idx, size=n_val, replace=False)] = True
+        return mask
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the metric from labelled pairs and calibrate the threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2, n_features)
+            The pairs.
+        y : array-like of shape (n_pairs,)
+            +1 for similar, -1 for dissimilar pairs (or 1 and 0).
+
+        Returns
+        -------
+        self
+        """
+        pairs, y = check_pairs(X, y, require_both_labels=True)
+        self.n_features_in_ = pairs.shape[2]
+        rng = check_random_state(self.random_state)
+        val = self._split(y, rng)
+        fit_mask = slice(None) if val is None else ~val
+        points = pairs[fit_mask].reshape(-1, pairs.shape[2])
+        self._fit_pairs(pairs[fit_mask], y[fit_mask], points, None, rng)
+        cal = slice(None) if val is None else val
+        self.calibrate_threshold(pairs[cal], y[cal])
+        return self
+
+
+class MMC(_BaseMMC):
+    __doc__ = f"""MMC learned from class labels (Mahalanobis Metric for Clustering).
+
+    {_OBJECTIVE_DOC}
+
+    Similar pairs (same class) and dissimilar pairs (different classes) are
+    drawn from the labels with :func:`skmetric.constraints.sample_pairs`, and
+    the problem is solved exactly as in :class:`MMCPairs`.
+
+    Parameters
+    ----------
+    n_constraints : int, default=None
+        Number of similar pairs, and of dissimilar pairs, to draw. None means
+        ``20 * n_classes ** 2`` (the same default as metric-learn's
+        MMC_Supervised).
+    {_PARAMS_DOC}
+    verbose : int, default=0
+        Print solver progress.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pair sampling (and of ``init='random'``).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_features, n_features)
+        ``L`` with ``L.T @ L = M``.
+    objective_ : float
+        Sum of squared similar distances at the solution.
+    n_iter_ : int
+        Solver iterations.
+    converged_ : bool
+        Whether the convergence test was met (a ConvergenceWarning is issued
+        otherwise).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    References
+    ----------
+    {_REFERENCE}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric.mmc import MMC
+    >>> X, y = load_iris(return_X_y=True)
+    >>> MMC(random_state=0).fit(X, y).transform(X).shape
+    (150, 4)
+    """
+
+    _parameter_constraints = {
+        **_BaseMMC._parameter_constraints,
+        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_constraints=None,
+        diagonal=False,
+        solver="projected_gradient",
+        max_iter=1000,
+        tol=1e-5,
+        init="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_constraints = n_constraints
+        self.diagonal = diagonal
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw pairs from the class labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes, one with two samples).
+
+        Returns
+        -------
+        self
+        """
+        X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
+        rng = check_random_state(self.random_state)
+        n = self.n_constraints if self.n_constraints is not None else 20 * classes.size**2
+        indices, labels = sample_pairs(y_enc, n, random_state=rng)
+        pairs = pairs_from_indices(X, indices)
+        return self._fit_pairs(pairs, labels, X, y_enc, rng)
