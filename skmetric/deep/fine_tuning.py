@@ -1,0 +1,245 @@
+"""Weight transfer: fine-tune the last blocks of a pretrained CNN, embed images."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from .._optional import import_torch
+from ._images import as_image_batch
+from .feature_extraction import _BACKBONE_CONSTRAINTS, _CNNBase, _is_path_list, check_images
+
+__all__ = ["FineTunedCNN"]
+
+
+class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, _CNNBase):
+    """A pretrained CNN whose last blocks are fine-tuned on labelled images.
+
+    Transfer by weight transfer (Yosinski et al., 2014): the network starts
+    from a backbone and its weights, a new linear head with one output per
+    class is put on its pooled penultimate layer, and the head plus the last
+    ``n_trainable_blocks`` blocks are trained to minimise the mean
+    cross-entropy of the labels (mini-batch Adam or SGD); earlier blocks stay
+    frozen, batch norm statistics included. ``transform`` then returns the
+    penultimate-layer embeddings, so the estimator slots into the same
+    pipelines as :class:`~skmetric.deep.feature_extraction.CNNFeatureExtractor`
+    (``predict`` uses the head).
+
+    Parameters
+    ----------
+    backbone : str or torch.nn.Module, default='resnet18'
+        A torchvision classification model name or your own module (its
+        output is the embedding). The module is copied, never modified.
+    weights : None, str or path, default=None
+        As in CNNFeatureExtractor: None, a torchvision weights name
+        ("DEFAULT", "IMAGENET1K_V1"; from the torch hub cache) or a local
+        state_dict file.
+    n_trainable_blocks : int or None, default=1
+        How many blocks, counted from the output, are trained. A block is a
+        top-level child with parameters, with top-level ``nn.Sequential``
+        stages split into their children (ResNet-18's last block is
+        ``layer4[1]``). 0 trains only the head (a linear probe); None trains
+        everything.
+    input_size : int, (height, width) or None, default=None
+        As in CNNFeatureExtractor.
+    normalize : 'auto', None or (mean, std), default='auto'
+    optimizer : {'adam', 'sgd'}, default='adam'
+        SGD uses Nesterov momentum 0.9.
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=0.0
+    epochs : int, default=10
+    batch_size : int, default=32
+    random_state : int, RandomState or None, default=None
+        Seeds the head's initialisation and the batch order; on CPU two fits
+        with the same integer are identical.
+    device : str or torch.device, default='auto'
+    verbose : int, default=0
+        A tqdm bar over epochs (with the loss), and over batches in transform.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Sequential
+        ``(body, head)``: the embedding network and the linear head.
+    classes_ : ndarray of shape (n_classes,)
+    loss_curve_ : list of float
+        Mean training cross-entropy of each epoch.
+    n_features_out_ : int
+        Embedding length.
+    preprocessing_ : Preprocessing
+    device_ : torch.device
+
+    References
+    ----------
+    J. Yosinski, J. Clune, Y. Bengio, H. Lipson. How transferable are features
+    in deep neural networks? NeurIPS, 2014.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.deep.fine_tuning import FineTunedCNN
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.rand(8, 32, 32).astype("float32"), np.arange(8) % 2
+    >>> model = FineTunedCNN(input_size=32, epochs=1, random_state=0).fit(X, y)
+    >>> model.transform(X).shape
+    (8, 512)
+    """
+
+    _parameter_constraints = {
+        **_BACKBONE_CONSTRAINTS,
+        "n_trainable_blocks": [None, Interval(Integral, 0, None, closed="left")],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        backbone="resnet18",
+        weights=None,
+        n_trainable_blocks=1,
+        input_size=None,
+        normalize="auto",
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        epochs=10,
+        batch_size=32,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.input_size = input_size
+        self.normalize = normalize
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_targets(self, X, y):
+        if y is None:
+            raise ValueError("FineTunedCNN needs class labels y.")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} images but y has {len(y)} labels.")
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"FineTunedCNN needs at least 2 classes; got {len(classes)}.")
+        return classes, encoded
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fine-tune the head and the last blocks on (X, y).
+
+        Parameters
+        ----------
+        X : array-like or list of image paths
+            (N, H, W), (N, H, W, C) or (N, C, H, W), uint8 or float in [0, 1].
+        y : array-like of shape (N,)
+
+        Returns
+        -------
+        self
+        """
+        from ._backbones import build_network, preprocessing_for, trainable_blocks
+        from ._training import seed_everything, train_classifier
+
+        torch = import_torch("FineTunedCNN")
+        check_images(X, size=self.input_size)
+        self.classes_, targets = self._check_targets(X, y)
+        size = self.input_size if _is_path_list(X) else None
+        images = as_image_batch(list(X) if _is_path_list(X) else X, size=size, copy=False)
+        self.preprocessing_ = preprocessing_for(
+            self.backbone, self.weights, self.input_size, self.normalize
+        )
+        self.device_ = self._device()
+        seed = seed_everything(check_random_state(self.random_state))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            body = build_network(self.backbone, self.weights).to(self.device_)
+            self.n_features_out_ = self._embed_with(body, images[:1]).shape[1]
+            head = torch.nn.Linear(self.n_features_out_, len(self.classes_))
+            self.network_ = torch.nn.Sequential(body, head).to(self.device_)
+            blocks = trainable_blocks(body)
+            n = len(blocks) if self.n_trainable_blocks is None else self.n_trainable_blocks
+            for block in blocks[len(blocks) - min(n, len(blocks)) :]:
+                block.requires_grad_(True)
+            head.requires_grad_(True)
+            self.loss_curve_ = train_classifier(
+                self.network_,
+                images,
+                targets,
+                self.preprocessing_,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate,
+                weight_decay=self.weight_decay,
+                seed=seed,
+                device=self.device_,
+                verbose=self.verbose,
+                desc="FineTunedCNN epochs",
+            )
+        self.network_.requires_grad_(False)
+        return self
+
+    def _embed_with(self, body, X):
+        return self._forward_batches(X, body, "embeddings")
+
+    def transform(self, X):
+        """Penultimate-layer embeddings of the images.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self, "network_")
+        if getattr(X, "ndim", None) == 2:
+            check_images(X)
+        return self._embed_with(self.network_[0], X)
+
+    def predict_proba(self, X):
+        """Class probabilities from the fine-tuned head (softmax)."""
+        check_is_fitted(self, "network_")
+        if getattr(X, "ndim", None) == 2:
+            check_images(X)
+        torch = import_torch("FineTunedCNN")
+        logits = self._forward_batches(X, self.network_, "predict")
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def predict(self, X):
+        """The most probable class of each image."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    def _restore_network(self, state):
+        from ._backbones import build_network
+
+        torch = import_torch("FineTunedCNN")
+        body_state = {k[2:]: v for k, v in state.items() if k.startswith("0.")}
+        body = build_network(self.backbone, self.weights, state=body_state)
+        head = torch.nn.Linear(self.n_features_out_, len(self.classes_))
+        head.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("1.")})
+        return torch.nn.Sequential(body, head).requires_grad_(False).eval()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,135 @@
+"""Transfer demonstration on scikit-learn's digits: pretrain on some classes, reuse.
+
+A small CNN is trained to classify the *source* digit classes (0-4 by
+default), then frozen; its penultimate layer is a feature extractor for the
+*target* classes it never saw (5-9), used as
+
+>>> from skmetric.deep.transfer import pretrain_digits_cnn       # doctest: +SKIP
+>>> from skmetric.deep.feature_extraction import CNNFeatureExtractor
+>>> net = pretrain_digits_cnn()                                   # doctest: +SKIP
+>>> features = CNNFeatureExtractor(backbone=net, weights=None)    # doctest: +SKIP
+
+The training code ships, not a weights file: it runs in seconds on a CPU.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._optional import import_torch
+
+__all__ = ["digits_cnn", "pretrain_digits_cnn", "split_digits"]
+
+
+def digits_cnn(channels=(32, 64)):
+    """The small CNN for 8x8 digit images; its output is the embedding.
+
+    Two 3x3 convolution stages (``channels``, batch norm, ReLU, one 2x2 max
+    pooling between them) and adaptive average pooling to 2x2, flattened:
+    3 x H x W -> ``4 * channels[1]`` (256 by default). The embedding is the
+    pooled convolutional map rather than a fully connected layer trained on
+    the source classes: such a layer specialises to those classes and
+    transfers worse to new ones. An ``nn.Sequential``, so it pickles without
+    custom classes; works for any input of at least 2x2 pixels.
+    """
+    nn = import_torch("digits_cnn").nn
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Conv2d(3, c1, 3, padding=1),
+        nn.BatchNorm2d(c1),
+        nn.ReLU(),
+        nn.Conv2d(c1, c1, 3, padding=1),
+        nn.BatchNorm2d(c1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.BatchNorm2d(c2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+    )
+
+
+def split_digits(source_classes=(0, 1, 2, 3, 4)):
+    """Digits images split by class: ((X_source, y_source), (X_target, y_target)).
+
+    Images are float32 (N, 8, 8) in [0, 1] (:func:`skmetric.datasets.load_digits_images`).
+    """
+    from ..datasets import load_digits_images
+
+    X, y = load_digits_images()
+    source = np.isin(y, np.asarray(source_classes))
+    if not source.any() or source.all():
+        raise ValueError(
+            f"source_classes={tuple(source_classes)} must be a non-empty proper subset of 0-9."
+        )
+    return (X[source], y[source]), (X[~source], y[~source])
+
+
+def pretrain_digits_cnn(
+    source_classes=(0, 1, 2, 3, 4),
+    epochs=15,
+    channels=(32, 64),
+    batch_size=64,
+    learning_rate=3e-3,
+    random_state=0,
+    verbose=0,
+):
+    """Train :func:`digits_cnn` on the source digit classes and freeze it.
+
+    The network plus a linear head (after dropout 0.3) is trained with cross-entropy (Adam) on
+    the source classes of scikit-learn's digits, with the preprocessing that
+    ``CNNFeatureExtractor(backbone=net, weights=None)`` applies (grayscale to
+    3 channels, ImageNet normalisation, native 8x8 size), so the returned
+    module drops straight into it. The head is discarded.
+
+    Parameters
+    ----------
+    source_classes : sequence of int, default=(0, 1, 2, 3, 4)
+    epochs : int, default=15
+    channels : (int, int), default=(32, 64)
+        Channels of the two convolution stages; the embedding has
+        ``4 * channels[1]`` dimensions.
+    batch_size : int, default=64
+    learning_rate : float, default=3e-3
+    random_state : int, RandomState or None, default=0
+        Seeds initialisation and batch order; deterministic on CPU.
+    verbose : int, default=0
+        A tqdm bar over epochs.
+
+    Returns
+    -------
+    net : torch.nn.Sequential
+        Frozen (eval mode, no gradients); maps (N, 3, H, W) to (N, 4 * channels[1]).
+    """
+    from ._backbones import preprocessing_for
+    from ._images import as_image_batch
+    from ._training import seed_everything, train_classifier
+
+    torch = import_torch("pretrain_digits_cnn")
+    (X, y), _ = split_digits(source_classes)
+    classes, targets = np.unique(y, return_inverse=True)
+    seed = seed_everything(check_random_state(random_state))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = digits_cnn(channels)
+        head = torch.nn.Sequential(
+            torch.nn.Dropout(0.3), torch.nn.Linear(4 * channels[1], len(classes))
+        )
+        classifier = torch.nn.Sequential(net, head)
+        spec = preprocessing_for(net, None)
+        train_classifier(
+            classifier,
+            as_image_batch(X),
+            targets,
+            spec,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            device=torch.device("cpu"),
+            verbose=verbose,
+            desc="pretraining on source digits",
+        )
+    net.eval()
+    net.requires_grad_(False)
+    return net
