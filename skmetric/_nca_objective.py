@@ -9,7 +9,9 @@ Gradient. With ``W_ij = p_ij ([y_i = y_j] - p_i)`` one has
 ``d p_i / d ||z_i - z_l||^2 = -W_il``, hence
 
     grad_L (-sum_i p_i) = 2 L X^T A X = 2 Z^T A X,
-    A = diag(W 1 + W^T 1) - W - W^T.
+    A = diag(W^T 1) - W - W^T,
+
+(``W 1 = 0`` because each row of ``p`` sums to one).
 
 Rows of ``W`` are computed in chunks, so memory is O(chunk * n), never the
 O(n^2 d^2) of forming the outer products ``(x_i - x_j)(x_i - x_j)^T``
@@ -61,24 +63,28 @@ def nca_loss_grad(params, X, y, n_components, chunk_rows=None):
     for rows in gen_batches(n, chunk_rows):
         Zc = Z[rows]
         idx = np.arange(rows.start, rows.stop)
-        # Squared distances of the chunk's points to all points (clipped: round-off).
-        dist = sq[rows, None] + sq[None, :] - 2.0 * (Zc @ Z.T)
-        np.maximum(dist, 0.0, out=dist)
-        dist[idx - rows.start, idx] = np.inf  # a point never picks itself
-        # Row-wise softmax of -dist, stabilised by the row minimum.
-        logits = dist.min(axis=1, keepdims=True) - dist
-        np.exp(logits, out=logits)
-        p = logits
-        p /= p.sum(axis=1, keepdims=True)
-        same = y[rows, None] == y[None, :]
-        p_i = np.sum(p * same, axis=1)
+        # Squared distances of the chunk's points to all points, built in place
+        # (clipped at 0: round-off); a point never picks itself.
+        G = Zc @ Z.T
+        G *= -2.0
+        G += sq[rows, None]
+        G += sq[None, :]
+        np.maximum(G, 0.0, out=G)
+        G[idx - rows.start, idx] = np.inf
+        # Row-wise softmax of -dist, stabilised by the row minimum: G becomes p.
+        np.subtract(G.min(axis=1, keepdims=True), G, out=G)
+        np.exp(G, out=G)
+        G /= G.sum(axis=1, keepdims=True)
+        W = np.where(y[rows, None] == y[None, :], G, 0.0)  # p on same-class pairs
+        p_i = W.sum(axis=1)
         loss -= p_i.sum()
-        W = p * (same - p_i[:, None])
-        row_sums = W.sum(axis=1)
+        G *= p_i[:, None]
+        W -= G  # W_ij = p_ij ([y_i = y_j] - p_i)
         col_sums += W.sum(axis=0)
         ZtW += Zc.T @ W
-        # diag(W 1) and W^T parts of Z^T A X that only involve the chunk's rows.
-        grad += Zc.T @ (row_sums[:, None] * X[rows]) - (W @ Z).T @ X[rows]
+        # The W^T part of Z^T A X involves only the chunk's rows of X. (The
+        # diag(W 1) part vanishes: rows of p sum to 1, so W 1 = p_i - p_i = 0.)
+        grad -= (W @ Z).T @ X[rows]
     grad += Z.T @ (col_sums[:, None] * X) - ZtW @ X
     return float(loss), (2.0 * grad).ravel()
 
