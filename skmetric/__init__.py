@@ -32,9 +32,9 @@ _LAZY = {
     # ITML: "ITML": "skmetric.itml",
     # ITML: "ITMLPairs": "skmetric.itml",
     # deep components (need the 'deep' extra)
-    # CNN: "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
-    # CNN: "FineTunedCNN": "skmetric.deep.fine_tuning",
-    # SIAMESE: "SiameseNet": "skmetric.deep.siamese",
+    "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
+    "FineTunedCNN": "skmetric.deep.fine_tuning",
+    "SiameseNet": "skmetric.deep.siamese",
 }
 _SUBMODULES = ("datasets", "evaluation", "constraints", "base")
 

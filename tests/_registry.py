@@ -16,14 +16,64 @@ FAST_PARAMS = {
     # "LMNN": {"max_iter": 20},
     "NCA": {"max_iter": 10},
     "MMC": {"max_iter": 100},
+    "CNNFeatureExtractor": {"input_size": 8, "batch_size": 16},
+    "FineTunedCNN": {"input_size": 8, "epochs": 1, "batch_size": 16},
+    "SiameseNet": {"max_epochs": 2, "n_pairs": 40, "embedding_dim": 4, "hidden_layer_sizes": (8,)},
 }
 
 # {estimator name: {check name: reason}}; every entry must say why.
 EXPECTED_FAILED_CHECKS = {}
 
+# CNNFeatureExtractor / FineTunedCNN take images ((N, H, W), (N, H, W, C),
+# (N, C, H, W) or a list of paths) and reject 2-D X with a ValueError that says
+# so; every check below fits on a 2-D feature matrix, so it cannot apply. Their
+# own tests cover the intent on images (pickling, idempotent fit, NaN, empty
+# input, dtypes, clone, unchanged parameters and inputs, sample order).
+_IMAGE_INPUT = "fits on a 2-D feature matrix; image estimators reject 2-D X with a ValueError"
+_IMAGE_CHECKS = [
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+]
+EXPECTED_FAILED_CHECKS["CNNFeatureExtractor"] = dict.fromkeys(
+    [*_IMAGE_CHECKS, "check_complex_data", "check_fit2d_1sample"], _IMAGE_INPUT
+)
+EXPECTED_FAILED_CHECKS["FineTunedCNN"] = dict.fromkeys(
+    [
+        *_IMAGE_CHECKS,
+        "check_classifier_data_not_an_array",
+        "check_classifiers_classes",
+        "check_classifiers_train",
+        "check_supervised_y_2d",
+    ],
+    _IMAGE_INPUT,
+)
+
 # Estimators whose X is not a 2-D feature matrix (images, pairs): the shared
 # bad-input test does not apply; their own tests cover bad input.
-NOT_FEATURE_MATRIX = {"MMCPairs"}
+NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN"}
 
 # Weakly supervised estimators that fit on pairs X of shape (n_pairs, 2,
 # n_features) with labels in {-1, +1}: scikit-learn's estimator checks feed 2-D

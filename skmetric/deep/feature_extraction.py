@@ -4,6 +4,7 @@ import os
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -39,6 +40,8 @@ def check_images(X, size=None):
     checked for existence and, without ``size``, for a common image size,
     reading only the file headers.
     """
+    if sp.issparse(X):
+        raise TypeError("Sparse input is not supported: images must be a dense array or a list of paths.")
     if _is_path_list(X):
         from PIL import Image
 

@@ -128,16 +128,16 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         self.device = device
         self.verbose = verbose
 
-    def _check_targets(self, X, y):
+    @staticmethod
+    def _check_targets(y):
+        # Labels are checked before the images: their errors are the clearer ones.
         if y is None:
-            raise ValueError("FineTunedCNN needs class labels y.")
+            raise ValueError("FineTunedCNN requires y to be passed, but the target y is None.")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} images but y has {len(y)} labels.")
         classes, encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise ValueError(f"FineTunedCNN needs at least 2 classes; got {len(classes)}.")
+            raise ValueError(f"FineTunedCNN needs at least 2 classes; got {len(classes)} class.")
         return classes, encoded
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -158,8 +158,10 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         from ._training import seed_everything, train_classifier
 
         torch = import_torch("FineTunedCNN")
-        check_images(X, size=self.input_size)
-        self.classes_, targets = self._check_targets(X, y)
+        self.classes_, targets = self._check_targets(y)
+        n_images = check_images(X, size=self.input_size)
+        if n_images != len(targets):
+            raise ValueError(f"X has {n_images} images but y has {len(targets)} labels.")
         size = self.input_size if _is_path_list(X) else None
         images = as_image_batch(list(X) if _is_path_list(X) else X, size=size, copy=False)
         self.preprocessing_ = preprocessing_for(
@@ -222,7 +224,8 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
 
     def predict(self, X):
         """The most probable class of each image."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     @property
     def _n_features_out(self):
