@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 from .._optional import import_torch, resolve_device
 from .._validation import FLOAT_DTYPES, check_labeled_data, check_pairs
@@ -246,6 +246,14 @@ class SiameseNet(TransformerMixin, BaseEstimator):
                     delattr(self, attr)
             Xn = images
         else:
+            try:
+                n = _num_samples(X)
+            except TypeError:
+                n = None
+            if n is not None and n < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 samples, got {n} sample(s)."
+                )
             Xv, y_enc, classes = check_labeled_data(self, X, y, dtype=FLOAT_DTYPES)
             self.input_kind_ = "vector"
             Xn = Xv.astype(np.float32)
@@ -602,6 +610,15 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         Xn, dtype = self._validate_samples(X)
         return self._embed(Xn).cpu().numpy().astype(dtype, copy=False)
 
+    def _scores_from_embeddings(self, Ea, Eb):
+        """pair_score and decision values (logits) of embedded pairs."""
+        with _torch().no_grad():
+            s = self.loss_.pair_score(Ea, Eb, self._head()).cpu().numpy().astype(np.float64)
+        if self.proba_calibration_ is None:
+            return s, s
+        a, b = self.proba_calibration_
+        return s, a * s + b
+
     def pair_score(self, pairs):
         """Similarity of each pair by the loss's rule (higher = more similar).
 
@@ -618,24 +635,18 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         scores : ndarray of shape (n_pairs,)
         """
         A, B = self._validate_pairs(pairs)
-        torch = _torch()
-        with torch.no_grad():
-            s = self.loss_.pair_score(self._embed(A), self._embed(B), self._head())
-        return s.cpu().numpy().astype(np.float64)
+        return self._scores_from_embeddings(self._embed(A), self._embed(B))[0]
 
-    def decision_function(self, pairs):
+    def pair_decision_function(self, pairs):
         """Log-odds that each pair is a same-class pair (> 0 means same class).
 
         Koch's own logit, or the Platt-calibrated :meth:`pair_score` for the
-        other losses.
+        other losses. Parameters as in :meth:`pair_score`.
         """
-        s = self.pair_score(pairs)
-        if self.proba_calibration_ is None:
-            return s
-        a, b = self.proba_calibration_
-        return a * s + b
+        A, B = self._validate_pairs(pairs)
+        return self._scores_from_embeddings(self._embed(A), self._embed(B))[1]
 
-    def predict_proba(self, pairs):
+    def pair_proba(self, pairs):
         """Probabilities of [different class, same class] for each pair.
 
         Returns
@@ -643,19 +654,19 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         proba : ndarray of shape (n_pairs, 2)
             Column 1 is the same-class probability.
         """
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(pairs)))
+        p = 1.0 / (1.0 + np.exp(-self.pair_decision_function(pairs)))
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, pairs):
+    def pair_predict(self, pairs):
         """+1 (same class) or -1 (different class) for each pair."""
-        return np.where(self.decision_function(pairs) >= 0, 1, -1)
+        return np.where(self.pair_decision_function(pairs) >= 0, 1, -1)
 
     def score(self, X, y):
         """Pair accuracy on balanced pairs drawn from labelled samples.
 
         Draws ``min(n_pairs, 2000)`` balanced pairs from ``y`` with a fixed
         seed (the same X, y always give the same value) and returns the
-        accuracy of :meth:`predict` on them. This is the default criterion of
+        accuracy of :meth:`pair_predict` on them. This is the default criterion of
         GridSearchCV, which passes labelled samples.
 
         Parameters
@@ -667,14 +678,15 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         -------
         accuracy : float
         """
-        check_is_fitted(self, "module_")
+        Xn, _ = self._validate_samples(X)
         y = column_or_1d(y)
-        Xa = as_image_batch(X) if isinstance(X, (list, tuple)) else np.asarray(X)
-        if Xa.shape[0] != y.shape[0]:
-            raise ValueError(f"X has {Xa.shape[0]} samples but y has {y.shape[0]} labels.")
+        if Xn.shape[0] != y.shape[0]:
+            raise ValueError(f"X has {Xn.shape[0]} samples but y has {y.shape[0]} labels.")
         n = min(self.n_pairs, 2000) // 2
         idx, labels = sample_pairs(y, max(n, 1), random_state=_SCORE_SEED)
-        return float(np.mean(self.predict(Xa[idx]) == labels))
+        E = self._embed(Xn)
+        logits = self._scores_from_embeddings(E[idx[:, 0]], E[idx[:, 1]])[1]
+        return float(np.mean(np.where(logits >= 0, 1, -1) == labels))
 
     # --------------------------------------------------------------- pickle
     def __getstate__(self):
