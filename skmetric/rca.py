@@ -166,9 +166,12 @@ class RCA(BaseMahalanobis):
                 f"chunks must be a 1-D array with one id per sample ({X.shape[0]}), "
                 f"got shape {chunks.shape}."
             )
-        if chunks.dtype.kind not in "iu" and not (
-            chunks.dtype.kind == "f" and np.all(np.isfinite(chunks)) and np.all(chunks == np.round(chunks))
-        ):
+        integral_floats = (
+            chunks.dtype.kind == "f"
+            and np.all(np.isfinite(chunks))
+            and np.all(chunks == np.round(chunks))
+        )
+        if chunks.dtype.kind not in "iu" and not integral_floats:
             raise ValueError(
                 f"chunks must hold integer chunklet ids (-1 for none), got dtype {chunks.dtype}."
             )
@@ -215,10 +218,11 @@ class RCA(BaseMahalanobis):
         C.flat[:: k + 1] += self.reg * scale
         w, V = _eigh(C)
         if w.min() <= 1e-12 * w.max():
+            rank = int(np.sum(w > 1e-12 * w.max()))
             raise ValueError(
-                f"The within-chunklet covariance is singular (rank {int(np.sum(w > 1e-12 * w.max()))} "
-                f"of {k}): the chunklets do not span the data. Use reg > 0, a smaller "
-                "n_components, or more chunklets."
+                f"The within-chunklet covariance is singular (rank {rank} of {k}): the "
+                "chunklets do not span the data. Use reg > 0, a smaller n_components, "
+                "or more chunklets."
             )
         whiten = (V / np.sqrt(w)) @ V.T  # C^{-1/2}, symmetric
         self.components_ = pad_rows(whiten @ P, n_out)

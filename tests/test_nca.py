@@ -5,6 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from scipy.optimize import check_grad
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
@@ -20,7 +21,8 @@ def _loss_by_loops(L, X, y):
     Z = X @ L.T
     total = 0.0
     for i in range(X.shape[0]):
-        e = np.array([0.0 if j == i else np.exp(-np.sum((Z[i] - Z[j]) ** 2)) for j in range(len(X))])
+        e = np.exp(-np.sum((Z[i] - Z) ** 2, axis=1))
+        e[i] = 0.0
         total += e[y == y[i]].sum() / e.sum()
     return -total
 
@@ -149,3 +151,10 @@ def test_bad_parameters_raise():
         NCA(max_iter=0).fit(X, y)
     with pytest.raises(ValueError, match="init"):
         NCA(init="spectral").fit(X, y)
+
+
+def test_warns_when_max_iter_reached():
+    X, y = _noisy_problem(n=40)
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+        nca = NCA(max_iter=1).fit(X, y)
+    assert nca.n_iter_ == 1
