@@ -55,9 +55,11 @@ def check_labeled_data(
     check_classification_targets(y)
     classes, y_encoded, counts = np.unique(y, return_inverse=True, return_counts=True)
     if classes.size < min_classes:
+        # "1 class" is the wording scikit-learn's estimator checks look for.
+        found = f"{classes.size} class" + ("" if classes.size == 1 else "es")
         raise ValueError(
             f"{type(estimator).__name__} needs at least {min_classes} classes in y, "
-            f"got {classes.size}."
+            f"got {found}."
         )
     if min_samples_per_class > 1 and counts.min() < min_samples_per_class:
         small = classes[counts < min_samples_per_class]
