@@ -21,16 +21,16 @@ __version__ = "0.1.0"
 _LAZY = {
     # classic learners
     "Covariance": "skmetric.covariance",
-    # LMNN: "LMNN": "skmetric.lmnn",
-    # LMNN: "LMNNClassifier": "skmetric.lmnn",
+    "LMNN": "skmetric.lmnn",
+    "LMNNClassifier": "skmetric.lmnn",
     "MMC": "skmetric.mmc",
     "MMCPairs": "skmetric.mmc",
     "NCA": "skmetric.nca",
     "RCA": "skmetric.rca",
     "LFDA": "skmetric.lfda",
-    # MCML: "MCML": "skmetric.mcml",
-    # ITML: "ITML": "skmetric.itml",
-    # ITML: "ITMLPairs": "skmetric.itml",
+    "MCML": "skmetric.mcml",
+    "ITML": "skmetric.itml",
+    "ITMLPairs": "skmetric.itml",
     # deep components (need the 'deep' extra)
     "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
     "FineTunedCNN": "skmetric.deep.fine_tuning",

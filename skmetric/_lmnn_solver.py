@@ -1,0 +1,573 @@
+"""LMNN objective and solver (Weinberger & Saul, NIPS 2005 / JMLR 2009).
+
+Everything here works on plain arrays; :mod:`skmetric.lmnn` validates input
+and calls :func:`fit_lmnn`.
+
+Objective, for the linear map ``L`` (or the matrix ``M = L.T @ L``)::
+
+    f = (1 - mu) * sum_{i, j ~> i} d(i, j)
+        + mu * sum_{i, j ~> i, l: y_l != y_i} h(1 + d(i, j) - d(i, l))
+
+with ``d(a, b) = ||L (x_a - x_b)||^2``, ``j ~> i`` the target neighbours of
+``i`` and ``h`` the push loss (hinge, smoothed hinge or squared hinge).
+
+Book-keeping (JMLR 2009, section 5.2): the impostor pairs ``(i, l)`` within
+``max_j d(i, j) + 1`` of ``i`` are searched in row blocks (never an n x n
+matrix) and kept as an *active set*; the solver runs a few iterations on the
+active set, then all candidates are re-checked. The gradient is accumulated
+sparsely: with pair weights ``w_ab`` (a sparse n x n matrix ``W``),
+``sum_ab w_ab (x_a - x_b)(x_a - x_b)^T = X.T @ (diag(W 1 + W.T 1) - W - W.T) @ X``.
+"""
+
+import time
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize
+from sklearn.neighbors import NearestNeighbors
+
+from ._psd import psd_project
+
+__all__ = [
+    "PUSH_LOSSES",
+    "select_targets",
+    "find_impostors",
+    "LMNNData",
+    "lmnn_loss_grad",
+    "lmnn_loss_grad_metric",
+    "fit_lmnn",
+]
+
+PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
+# Width of the quadratic part of the smoothed hinge, in units of the margin (1).
+SMOOTH_WIDTH = 0.5
+# Pairs processed at once when gathering pair differences (memory bound).
+_PAIR_BLOCK = 1 << 16
+
+
+# --------------------------------------------------------------------------
+# push loss
+# --------------------------------------------------------------------------
+def push_loss_value_deriv(z, kind):
+    """Value and derivative of the push loss ``h`` at margins ``z`` (same shape)."""
+    if kind == "hinge":
+        return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
+    if kind == "squared_hinge":
+        zp = np.maximum(z, 0.0)
+        return zp * zp, 2.0 * zp
+    if kind == "smooth_hinge":
+        s = SMOOTH_WIDTH
+        zp = np.clip(z, 0.0, s)
+        # Quadratic on [0, s], linear beyond with slope 1 (C^1, Huber-like).
+        value = np.where(z >= s, z - s / 2.0, zp * zp / (2.0 * s))
+        return value, zp / s
+    raise ValueError(f"Unknown push loss {kind!r}; expected one of {PUSH_LOSSES}.")
+
+
+# --------------------------------------------------------------------------
+# target neighbours and impostors
+# --------------------------------------------------------------------------
+def select_targets(Z, y, n_neighbors):
+    """The ``k`` nearest same-class points of each sample (Euclidean in ``Z``).
+
+    Searched class by class with scikit-learn's NearestNeighbors (chunked, no
+    n x n matrix). A class with ``m <= k`` members gets ``m - 1`` targets.
+
+    Returns
+    -------
+    targets : ndarray of shape (n_samples, n_neighbors), int
+        Target indices; -1 marks a missing target (small class).
+    """
+    n = Z.shape[0]
+    targets = np.full((n, n_neighbors), -1, dtype=np.intp)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k_c = min(n_neighbors, idx.size - 1)
+        if k_c < 1:
+            continue
+        nn = NearestNeighbors(n_neighbors=k_c).fit(Z[idx])
+        # kneighbors() without X excludes each point itself (duplicates kept).
+        neigh = nn.kneighbors(return_distance=False)
+        targets[idx, :k_c] = idx[neigh]
+    return targets
+
+
+def row_blocks(n_rows, n_cols, chunk_size):
+    """(start, stop) row blocks of at most ``chunk_size`` rows.
+
+    ``chunk_size=None`` chooses blocks of about 2**22 distances (32 MiB).
+    """
+    if chunk_size is None:
+        chunk_size = max(1, (1 << 22) // max(n_cols, 1))
+    chunk_size = int(max(1, chunk_size))
+    for start in range(0, n_rows, chunk_size):
+        yield start, min(start + chunk_size, n_rows)
+
+
+def block_sq_distances(Za, Zb, sq_b):
+    """Squared Euclidean distances between rows of ``Za`` and ``Zb`` (a block)."""
+    D = Za @ Zb.T
+    D *= -2.0
+    D += np.einsum("ij,ij->i", Za, Za)[:, None]
+    D += sq_b[None, :]
+    return D
+
+
+def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_state=None,
+                   rows=None, return_distances=False):
+    """Impostor pairs ``(i, l)``: ``y_l != y_i`` and ``d(i, l) < radius[i]``.
+
+    ``radius[i] = max_j d(i, j) + 1`` (squared distances) gives every pair
+    that can violate a margin. Rows are processed in blocks of ``chunk_size``
+    so memory is O(chunk_size * n). The search runs in float32 (it only
+    selects candidates; the objective recomputes distances in float64), with
+    a small slack so no candidate is lost to rounding.
+
+    When more than ``max_impostors`` pairs are found, each block keeps a
+    uniform random share proportional to its rows, and the kept pairs get
+    weight ``found / kept`` so the push term stays an unbiased estimate.
+
+    ``rows`` restricts the search to impostors of those samples (default all);
+    ``return_distances`` also returns the (float32) squared distances.
+
+    Returns
+    -------
+    imp_i, imp_l : ndarray of int32
+    weights : ndarray of float64 or None (None when nothing was subsampled).
+    """
+    n = Z.shape[0]
+    Z32 = np.ascontiguousarray(Z, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", Z32, Z32)
+    thr = (radius * (1.0 + 1e-4) + 1e-4).astype(np.float32)
+    rng = np.random.default_rng(random_state)
+    out_i, out_l, out_w, out_d = [], [], [], []
+    sampled = False
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    for start, stop in row_blocks(rows.size, n, chunk_size):
+        r = rows[start:stop]
+        D = block_sq_distances(Z32[r], Z32, sq)
+        mask = D < thr[r, None]
+        mask &= y[r, None] != y[None, :]
+        ii, ll = np.nonzero(mask)
+        dd = D[ii, ll] if return_distances else None
+        ii = r[ii].astype(np.int32)
+        ll = ll.astype(np.int32)
+        w = None
+        if max_impostors is not None:
+            quota = max(1, int(np.ceil(max_impostors * (stop - start) / rows.size)))
+            if ii.size > quota:
+                keep = np.sort(rng.choice(ii.size, size=quota, replace=False))
+                w = np.full(quota, ii.size / quota)
+                ii, ll = ii[keep], ll[keep]
+                dd = dd[keep] if return_distances else None
+                sampled = True
+        out_i.append(ii)
+        out_l.append(ll)
+        out_w.append(w if w is not None else np.ones(ii.size))
+        out_d.append(dd)
+    imp_i = np.concatenate(out_i) if out_i else np.empty(0, np.int32)
+    imp_l = np.concatenate(out_l) if out_l else np.empty(0, np.int32)
+    weights = np.concatenate(out_w) if sampled else None
+    if return_distances:
+        d = np.concatenate(out_d).astype(np.float64) if out_d else np.empty(0)
+        return imp_i, imp_l, weights, d
+    return imp_i, imp_l, weights
+
+
+# --------------------------------------------------------------------------
+# the objective
+# --------------------------------------------------------------------------
+class LMNNData:
+    """Fixed data of one objective: X, target neighbours and active impostors.
+
+    The sparsity pattern of the pair-weight matrix ``W`` (target pairs then
+    impostor pairs) is built once here; each evaluation only fills in values.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    targets : ndarray of shape (n_samples, k), int (-1 = none)
+    imp_i, imp_l : ndarray of shape (n_pairs,), int
+        Active impostor pairs.
+    push_weight : float
+        ``mu`` in the objective.
+    push_loss : {'hinge', 'smooth_hinge', 'squared_hinge'}
+    imp_weights : ndarray of shape (n_pairs,) or None
+        Per-pair weights of the push term (subsampling), default 1.
+    """
+
+    def __init__(self, X, targets, imp_i, imp_l, push_weight=0.5,
+                 push_loss="smooth_hinge", imp_weights=None):
+        self.X = X
+        self.n = X.shape[0]
+        self.targets = targets
+        self.k = targets.shape[1]
+        self.valid = targets >= 0
+        self.ta = np.repeat(np.arange(self.n), self.k)[self.valid.ravel()]
+        self.tb = targets[self.valid]
+        self.imp_i = np.asarray(imp_i, dtype=np.intp)
+        self.imp_l = np.asarray(imp_l, dtype=np.intp)
+        self.imp_w = None if imp_weights is None else np.asarray(imp_weights, float)
+        self.push_weight = float(push_weight)
+        self.push_loss = push_loss
+        a = np.concatenate([self.ta, self.imp_i])
+        b = np.concatenate([self.tb, self.imp_l])
+        # CSR pattern of W, rows sorted; pair p lands at position inv[p].
+        self._order = np.lexsort((b, a))
+        self._a, self._b = a, b
+        self._indices = b[self._order].astype(np.int32)
+        self._indptr = np.concatenate(([0], np.cumsum(np.bincount(a, minlength=self.n))))
+        self.last_stats = {}
+
+    @property
+    def n_impostor_pairs(self):
+        return self.imp_i.size
+
+    def pair_sq_distances(self, sqdist, a, b):
+        out = np.empty(a.size)
+        for s in range(0, a.size, _PAIR_BLOCK):
+            out[s:s + _PAIR_BLOCK] = sqdist(a[s:s + _PAIR_BLOCK], b[s:s + _PAIR_BLOCK])
+        return out
+
+    def evaluate(self, sqdist):
+        """Loss, pair weights and ``G = sum_ab w_ab (x_a-x_b)(x_a-x_b)^T``.
+
+        ``sqdist(a, b)`` returns the current squared distances of pairs.
+        Returns (loss, G, n_active) where ``n_active`` counts violated
+        triplets (positive margin).
+        """
+        mu = self.push_weight
+        d_t = np.full((self.n, self.k), -np.inf)
+        d_t[self.valid] = self.pair_sq_distances(sqdist, self.ta, self.tb)
+        pull = d_t[self.valid].sum()
+        w_t = np.full((self.n, self.k), 1.0 - mu)
+        n_active = 0
+        push = 0.0
+        w_imp = np.zeros(self.imp_i.size)
+        if self.imp_i.size:
+            d_imp = self.pair_sq_distances(sqdist, self.imp_i, self.imp_l)
+            for s in range(0, self.imp_i.size, _PAIR_BLOCK):
+                sl = slice(s, s + _PAIR_BLOCK)
+                margins = 1.0 + d_t[self.imp_i[sl]] - d_imp[sl, None]
+                h, dh = push_loss_value_deriv(margins, self.push_loss)
+                n_active += int(np.count_nonzero(margins > 0))
+                if self.imp_w is not None:
+                    h = h * self.imp_w[sl, None]
+                    dh = dh * self.imp_w[sl, None]
+                push += h.sum()
+                w_imp[sl] = -mu * dh.sum(axis=1)
+                for j in range(self.k):
+                    w_t[:, j] += mu * np.bincount(
+                        self.imp_i[sl], weights=dh[:, j], minlength=self.n
+                    )
+        loss = (1.0 - mu) * pull + mu * push
+        w = np.concatenate([w_t[self.valid], w_imp])
+        G = self._weighted_scatter(w)
+        self.last_stats = {"loss": loss, "active": n_active}
+        return loss, G, n_active
+
+    def _weighted_scatter(self, w):
+        """``X.T @ (diag(W 1 + W.T 1) - W - W.T) @ X`` with sparse ``W``."""
+        X = self.X
+        W = sparse.csr_matrix((w[self._order], self._indices, self._indptr),
+                              shape=(self.n, self.n))
+        deg = np.bincount(self._a, weights=w, minlength=self.n)
+        deg += np.bincount(self._b, weights=w, minlength=self.n)
+        SX = deg[:, None] * X
+        SX -= W @ X
+        SX -= W.T @ X
+        return X.T @ SX
+
+
+def lmnn_loss_grad(params, data):
+    """LMNN loss and gradient in the linear map ``L`` (flattened, row-major).
+
+    Parameters
+    ----------
+    params : ndarray of shape (n_components * n_features,)
+    data : LMNNData
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of shape (n_components * n_features,)
+        ``2 L G`` with ``G`` the weighted scatter of the pair differences.
+    """
+    d = data.X.shape[1]
+    L = params.reshape(-1, d)
+    Z = data.X @ L.T
+
+    def sqdist(a, b):
+        diff = Z[a] - Z[b]
+        return np.einsum("ij,ij->i", diff, diff)
+
+    loss, G, _ = data.evaluate(sqdist)
+    return loss, (2.0 * L @ G).ravel()
+
+
+def lmnn_loss_grad_metric(params, data):
+    """LMNN loss and gradient in the Mahalanobis matrix ``M`` (flattened).
+
+    The objective is linear in ``M`` inside the hinge, so convex in ``M``
+    (for the hinge and its smoothed/squared variants). Any square ``M`` is
+    accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``); the solver keeps
+    it PSD by projection.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of shape (n_features * n_features,)
+        ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
+    """
+    d = data.X.shape[1]
+    M = params.reshape(d, d)
+    X = data.X
+    Y = X @ M.T
+
+    def sqdist(a, b):
+        return np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b])
+
+    loss, G, _ = data.evaluate(sqdist)
+    return loss, G.ravel()
+
+
+# --------------------------------------------------------------------------
+# solvers
+# --------------------------------------------------------------------------
+def _metric_factor(M):
+    """PSD projection of ``M`` and a factor ``L`` with ``L.T @ L`` equal to it."""
+    M_psd, w, V = psd_project(M, return_eigen=True)
+    return M_psd, (np.sqrt(w)[:, None] * V.T)
+
+
+def _scaled_loss_grad(x, data, alpha):
+    loss, grad = lmnn_loss_grad(alpha * x, data)
+    return loss, alpha * grad
+
+
+def _lbfgs_run(L, data, max_iter, tol, on_iter):
+    """L-BFGS on ``L`` from a warm start, in the variable ``x = L / alpha``.
+
+    scipy's L-BFGS-B takes a first step of unit norm; with ``alpha`` 5% of
+    ``||L||`` that step is 5% of the map, so a restart after an impostor
+    search never jumps far from the point where the active set is valid.
+    (L-BFGS is invariant to this scaling after its first step.)
+    """
+    shape = L.shape
+    alpha = 0.05 * max(np.linalg.norm(L), 1e-12)
+
+    def callback(intermediate_result):
+        on_iter((alpha * intermediate_result.x).reshape(shape), intermediate_result.fun)
+
+    res = minimize(
+        _scaled_loss_grad, L.ravel() / alpha, args=(data, alpha), jac=True,
+        method="L-BFGS-B", callback=callback,
+        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxls": 30},
+    )
+    # status 0: converged; 1: iteration limit; 2: line search could not
+    # improve (at a kink of the hinge) -- a stationary point for practical use.
+    return (alpha * res.x).reshape(shape), float(res.fun), int(res.nit), res.status != 1
+
+
+def _projected_gradient_run(L, data, max_iter, tol, on_iter):
+    """Projected gradient on ``M`` with Barzilai-Borwein steps and backtracking.
+
+    No learning rate to tune: the step starts at 1 / ||G|| and adapts. Each
+    iterate is projected onto the PSD cone (eigenvalue clipping).
+    """
+    M = L.T @ L
+    f, g = lmnn_loss_grad_metric(M.ravel(), data)
+    G = g.reshape(M.shape)
+    step = 1.0 / max(np.linalg.norm(G), 1e-12)
+    n_it = 0
+    converged = False
+    for n_it in range(1, max_iter + 1):
+        for _ in range(40):
+            M_new, L_new = _metric_factor(M - step * G)
+            f_new, g_new = lmnn_loss_grad_metric(M_new.ravel(), data)
+            S = M_new - M
+            # Sufficient decrease along the projection arc.
+            if f_new <= f + np.vdot(G, S) + np.vdot(S, S) / (2.0 * step) + 1e-12 * abs(f):
+                break
+            step *= 0.5
+        G_new = g_new.reshape(M.shape)
+        Yd = G_new - G
+        sy = np.vdot(S, Yd)
+        step = np.vdot(S, S) / sy if sy > 1e-300 else step * 2.0
+        rel = (f - f_new) / max(abs(f), 1e-300)
+        M, f, G, L = M_new, f_new, G_new, L_new
+        on_iter(L, f)
+        if rel <= tol or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
+            converged = True
+            break
+    return L, float(f), n_it, converged
+
+
+def _target_sq_distances(Z, targets):
+    d_t = np.full(targets.shape, -np.inf)
+    ok = targets >= 0
+    rows = np.nonzero(ok)[0]
+    diff = Z[rows] - Z[targets[ok]]
+    d_t[ok] = np.einsum("ij,ij->i", diff, diff)
+    return d_t
+
+
+def best_scale(X, y, L, targets, push_weight, push_loss, chunk_size=None,
+               max_impostors=None, rng=None, n_grid=17, n_rows=256):
+    """The factor ``c`` minimising the loss at ``c * L`` (exact 1-D search).
+
+    The LMNN loss is not scale invariant (the margin is 1), so an identity or
+    PCA start is usually far too large or too small; at the wrong scale the
+    first solver steps mostly rescale, and the active set lags behind. Along
+    the ray, squared distances scale by ``s = c**2`` and every margin is
+    ``1 - s * (d_il - d_ij)``, so with the impostors within
+    ``max_j d_ij + 1 / s_lo`` the loss is known exactly for all ``s >= s_lo``.
+    The grid is widened (bounded) while the best ``s`` lies on its edge.
+    """
+    mu = push_weight
+    Z = X @ L.T
+    n = Z.shape[0]
+    # The loss is a sum over samples i: a random subset of rows estimates it
+    # well enough to place the scale, at a fraction of the cost.
+    rows = np.arange(n) if n <= n_rows else np.sort(rng.choice(n, n_rows, replace=False))
+    d_t = _target_sq_distances(Z, targets)
+    pull = d_t[rows][targets[rows] >= 0].sum()
+    s_lo, s_hi = 1.0 / 16, 16.0
+    best = 1.0
+    for _ in range(3):
+        radius = d_t.max(axis=1) + 1.0 / s_lo
+        imp_i, imp_l, w, d_imp = find_impostors(Z, y, radius, chunk_size, max_impostors,
+                                                rng, rows=rows, return_distances=True)
+        gap = d_t[imp_i] - d_imp[:, None]  # (pairs, k); -inf for missing targets
+        grid = np.geomspace(s_lo, s_hi, n_grid)
+        losses = []
+        for s_ in grid:
+            h, _ = push_loss_value_deriv(1.0 + s_ * gap, push_loss)
+            if w is not None:
+                h = h * w[:, None]
+            losses.append((1.0 - mu) * s_ * pull + mu * h.sum())
+        j = int(np.argmin(losses))
+        best = grid[j]
+        if 0 < j < n_grid - 1:
+            break
+        if j == 0:
+            s_hi, s_lo = s_lo * 4, s_lo / 16
+        else:
+            s_lo, s_hi = s_hi / 4, s_hi * 64
+    return float(np.sqrt(best))
+
+
+def fit_lmnn(
+    X,
+    y,
+    L0,
+    *,
+    n_neighbors=3,
+    push_weight=0.5,
+    push_loss="smooth_hinge",
+    solver="lbfgs",
+    max_iter=1000,
+    tol=1e-5,
+    n_passes=1,
+    refresh=25,
+    max_impostors=1_000_000,
+    chunk_size=None,
+    random_state=None,
+    log=None,
+):
+    """Fit LMNN from initial map ``L0`` with active-set book-keeping.
+
+    Each pass selects target neighbours in the current metric; within a pass
+    the solver runs at most ``refresh`` iterations on the active impostor
+    set, the set is searched again, and this repeats until the solver has
+    converged *and* the new search found no violation the old set missed,
+    or until ``max_iter`` iterations in all.
+
+    Parameters
+    ----------
+    log : callable or None
+        ``log(line)`` receives verbose progress lines.
+
+    Returns
+    -------
+    dict with 'L', 'n_iter', 'loss', 'converged', 'targets', 'n_impostors'.
+    """
+    run = _lbfgs_run if solver == "lbfgs" else _projected_gradient_run
+    rng = np.random.default_rng(random_state)
+    L = np.array(L0, dtype=np.float64)
+    t0 = time.perf_counter()
+    n_iter = 0
+    loss = np.inf
+    converged = False
+    targets = None
+    n_imp = 0
+
+    def search(L, targets):
+        Z = X @ L.T
+        d_t = np.full(targets.shape, -np.inf)
+        ok = targets >= 0
+        rows = np.nonzero(ok)[0]
+        diff = Z[rows] - Z[targets[ok]]
+        d_t[ok] = np.einsum("ij,ij->i", diff, diff)
+        radius = d_t.max(axis=1) + 1.0
+        imp_i, imp_l, w = find_impostors(Z, y, radius, chunk_size, max_impostors, rng)
+        return LMNNData(X, targets, imp_i, imp_l, push_weight, push_loss, w)
+
+    def on_iter(L_cur, f):
+        nonlocal n_iter
+        n_iter += 1
+        if log is not None:
+            log(f"[LMNN] iter {n_iter:4d}  loss {f:.6e}  active impostors "
+                f"{data.last_stats.get('active', 0):8d}  elapsed {time.perf_counter() - t0:7.2f}s")
+
+    def true_loss(L, targets):
+        data = search(L, targets)
+        return data, lmnn_loss_grad(L.ravel(), data)[0]
+
+    for p in range(n_passes):
+        targets = select_targets(X @ L.T, y, n_neighbors)
+        if p == 0:
+            scale = best_scale(X, y, L, targets, push_weight, push_loss, chunk_size,
+                               max_impostors, rng)
+            L = L * scale
+            if log is not None:
+                log(f"[LMNN] initial map rescaled by {scale:.4g} (exact line search)")
+        data, true_f = true_loss(L, targets)
+        if log is not None:
+            log(f"[LMNN] pass {p + 1}: {data.ta.size} target pairs, "
+                f"{data.n_impostor_pairs} candidate impostor pairs, loss {true_f:.6e}")
+        converged = False
+        budget = max_iter  # each pass gets the full iteration budget
+        # Short runs first: early steps change the metric's scale most, and
+        # the active set must follow them; the runs lengthen (doubling) up to
+        # ``refresh`` iterations as the set settles.
+        run_len, max_len = 1, refresh
+        while budget > 0:
+            before = n_iter
+            L_new, inner_f, nit, inner_converged = run(L, data, min(run_len, budget), tol, on_iter)
+            nit = max(n_iter - before, nit)
+            budget -= max(nit, 1)
+            new_data, new_f = true_loss(L_new, targets)
+            if new_f > 1.5 * true_f and run_len > 1:
+                # The run left the region where the active set was valid (it
+                # shrank the metric past impostors it did not see): reject it
+                # and keep later runs shorter.
+                max_len = run_len = max(1, run_len // 2)
+                if log is not None:
+                    log(f"[LMNN] step rejected (true loss {new_f:.6e}); runs of <= {max_len}")
+                continue
+            # Violations the old active set did not contain raise the loss.
+            missed = new_f > inner_f + tol * abs(inner_f) + 1e-12
+            rel = (true_f - new_f) / max(abs(true_f), 1e-300)
+            L, data, true_f = L_new, new_data, new_f
+            n_imp = data.last_stats.get("active", 0)
+            if log is not None:
+                log(f"[LMNN] impostor search: {data.n_impostor_pairs} candidate pairs, "
+                    f"{n_imp} active triplets, loss {new_f:.6e}")
+            if (inner_converged and not missed) or 0 <= rel <= tol * 1e-2:
+                converged = inner_converged and not missed
+                break
+            run_len = min(2 * run_len, max_len)
+        loss = true_f
+    return {"L": L, "n_iter": n_iter, "loss": float(loss), "converged": converged,
+            "targets": targets, "n_impostors": n_imp}
