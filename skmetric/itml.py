@@ -1,0 +1,338 @@
+"""Information-Theoretic Metric Learning (ITML; Davis, Kulis, Jain, Sra & Dhillon, 2007).
+
+Two estimators share one fitting path, ``_BaseITML._fit_constraints``:
+
+* :class:`ITMLPairs` learns from labelled pairs (weak supervision) and
+  classifies pairs as similar / dissimilar;
+* :class:`ITML` learns from class labels: it draws pairs with
+  :func:`skmetric.constraints.sample_pairs` and hands them to the same code.
+
+The Bregman projections themselves live in :mod:`skmetric._itml_solver`.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+
+from ._init import init_constraint, initialize_metric
+from ._itml_solver import bounds_from_percentiles, itml_bregman
+from ._psd import components_from_metric
+from ._validation import check_labeled_data, check_pairs
+from .base import BaseMahalanobis, PairsClassifierMixin
+from .constraints import pairs_from_indices, sample_pairs
+
+__all__ = ["ITML", "ITMLPairs"]
+
+_REFERENCE = """J. V. Davis, B. Kulis, P. Jain, S. Sra and I. S. Dhillon.
+    Information-theoretic metric learning. Proceedings of the 24th
+    International Conference on Machine Learning (ICML), 2007."""
+
+_OBJECTIVE_DOC = """ITML solves, over the Mahalanobis matrix ``M`` and slacks ``xi``::
+
+        minimise    D_ld(M, M0) + gamma * D_ld(diag(xi), diag(xi0))
+        subject to  d_M(x, x') <= xi_(x,x')  for similar pairs
+                    d_M(x, x') >= xi_(x,x')  for dissimilar pairs
+
+    where ``D_ld(A, B) = tr(A B^-1) - log det(A B^-1) - d`` is the LogDet
+    divergence, ``d_M`` the squared Mahalanobis distance, ``M0`` the prior
+    and ``xi0`` the bounds ``u`` (similar) and ``l`` (dissimilar). It is solved
+    by cyclic Bregman projections, each a rank-one update of ``M`` that keeps
+    it positive definite, with no eigendecomposition in the loop."""
+
+_PARAMS_DOC = """gamma : float, default=1.0
+        Slack trade-off: larger values enforce the distance constraints more
+        strictly (``np.inf``: exactly, which may be infeasible).
+    prior : {'identity', 'auto', 'pca', 'lda', 'random'} or ndarray, default='identity'
+        The prior metric ``M0``, through :func:`skmetric._init.initialize_metric`
+        ('auto' is the identity; an array of shape (n_features, n_features) is
+        ``M0`` itself and must be PSD). A rank-deficient prior ('lda') keeps
+        its null space: ITML only changes ``M`` on the range of ``M0``.
+    bounds : array-like of 2 positive floats, default=None
+        ``(u, l)``: similar pairs should be at learned distance at most ``u``
+        and dissimilar pairs at least ``l``, in the units of
+        :meth:`pair_distance` (not squared). None uses the 5th and 95th
+        percentiles of the distances under the prior between sampled pairs of
+        points, as in the paper (all pairs when there are at most 10,000).
+    max_iter : int, default=1000
+        Maximum number of passes over all constraints.
+    tol : float, default=1e-3
+        Convergence threshold on the relative change of the dual variables
+        over one pass (as in the authors' code)."""
+
+
+def _check_bounds(bounds):
+    b = np.asarray(bounds, dtype=np.float64).ravel()
+    if b.size != 2:
+        raise ValueError(f"bounds must be two numbers (u, l); got {b.size} values.")
+    if not np.all(np.isfinite(b)) or np.any(b <= 0):
+        raise ValueError(f"bounds (u, l) must be positive and finite; got {b.tolist()}.")
+    return b
+
+
+class _BaseITML(BaseMahalanobis):
+    """Shared parameters and the constraint-based fitting core of ITML."""
+
+    _parameter_constraints = {
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "prior": init_constraint(),
+        "bounds": ["array-like", None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def _fit_constraints(self, pairs, y, X_prior, y_prior, rng):
+        """Learn M from validated pairs (labels in {-1, +1}); sets fitted attributes.
+
+        ``X_prior`` / ``y_prior`` are the points (and labels, if any) that the
+        prior and the default bounds are computed from.
+        """
+        bounds = None if self.bounds is None else _check_bounds(self.bounds)
+        X_prior = X_prior.astype(np.float64, copy=False)
+        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng)
+        if bounds is None:
+            sq = bounds_from_percentiles(X_prior, M0, rng)
+            # Duplicated points can make a percentile 0, which no Bregman
+            # projection can reach; fall back to a tiny positive bound.
+            floor = 1e-9 * max(float(sq.max()), 1.0)
+            sq = np.maximum(sq, floor)
+        else:
+            sq = bounds**2
+        diffs = (pairs[:, 0, :] - pairs[:, 1, :]).astype(np.float64)
+
+        callback = None
+        if self.verbose:
+
+            def callback(it, conv):
+                print(f"[{type(self).__name__}] pass {it:4d}  conv {conv:.3g}")
+
+        M, n_iter, converged = itml_bregman(
+            M0,
+            diffs,
+            y,
+            upper=sq[0],
+            lower=sq[1],
+            gamma=float(self.gamma),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            callback=callback,
+        )
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge within max_iter={self.max_iter} "
+                f"passes (tol={self.tol:g}); increase max_iter.",
+                ConvergenceWarning,
+            )
+        self.bounds_ = np.sqrt(sq)
+        self.n_iter_ = n_iter
+        self.converged_ = bool(converged)
+        # M is PD in exact arithmetic; round-off can leave tiny negative
+        # eigenvalues, which the factorisation clips instead of failing.
+        self.components_ = components_from_metric(M, strict=False)
+        return self
+
+
+class ITMLPairs(PairsClassifierMixin, _BaseITML):
+    __doc__ = f"""ITML learned from labelled pairs (weakly supervised).
+
+    {_OBJECTIVE_DOC}
+
+    Pairs are then classified as similar when their learned distance is at
+    most ``threshold_``, calibrated for accuracy on the training pairs
+    (recalibrate on held-out pairs with :meth:`calibrate_threshold`).
+
+    Parameters
+    ----------
+    {_PARAMS_DOC}
+    verbose : int, default=0
+        If positive, print the convergence measure after each pass.
+    random_state : int, RandomState instance or None, default=None
+        Used to sample point pairs for the default bounds (only when the
+        pairs hold more than about 140 points) and by ``prior='random'``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_features, n_features)
+        ``L`` with ``L.T @ L = M``.
+    bounds_ : ndarray of shape (2,)
+        The bounds ``(u, l)`` used, as distances (not squared).
+    threshold_ : float
+        Distance at or below which a pair is predicted similar.
+    n_iter_ : int
+        Passes over the constraints.
+    converged_ : bool
+    n_features_in_ : int
+
+    Notes
+    -----
+    ``X`` has shape (n_pairs, 2, n_features). Labels are +1 (similar) and -1
+    (dissimilar); {{1, 0}} is accepted as the same encoding (0 = dissimilar).
+
+    References
+    ----------
+    {_REFERENCE}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmetric.itml import ITMLPairs
+    >>> rng = np.random.RandomState(0)
+    >>> a = rng.normal(size=(40, 3))
+    >>> b = a + rng.normal(scale=0.1, size=(40, 3))
+    >>> b[20:, 0] += 5.0  # the second half are dissimilar along feature 0
+    >>> pairs = np.stack([a, b], axis=1)
+    >>> y = np.r_[np.ones(20), -np.ones(20)]
+    >>> ITMLPairs(random_state=0).fit(pairs, y).score(pairs, y)
+    1.0
+    """
+
+    def __init__(
+        self,
+        gamma=1.0,
+        prior="identity",
+        bounds=None,
+        max_iter=1000,
+        tol=1e-3,
+        verbose=0,
+        random_state=None,
+    ):
+        self.gamma = gamma
+        self.prior = prior
+        self.bounds = bounds
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the metric from labelled pairs and calibrate the threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2, n_features)
+            The pairs.
+        y : array-like of shape (n_pairs,)
+            +1 for similar, -1 for dissimilar pairs (or 1 and 0).
+
+        Returns
+        -------
+        self
+        """
+        pairs, y = check_pairs(X, y)
+        self.n_features_in_ = pairs.shape[2]
+        rng = check_random_state(self.random_state)
+        points = pairs.reshape(-1, pairs.shape[2])
+        self._fit_constraints(pairs, y, points, None, rng)
+        self.calibrate_threshold(pairs, y)
+        return self
+
+
+class ITML(_BaseITML):
+    __doc__ = f"""ITML learned from class labels (Information-Theoretic Metric Learning).
+
+    {_OBJECTIVE_DOC}
+
+    Similar pairs (same class) and dissimilar pairs (different classes) are
+    drawn from the labels with :func:`skmetric.constraints.sample_pairs`, and
+    the problem is solved exactly as in :class:`ITMLPairs`.
+
+    Parameters
+    ----------
+    n_constraints : int, default=None
+        Number of similar pairs, and of dissimilar pairs, to draw. None means
+        ``20 * n_classes ** 2`` (the same default as metric-learn's
+        ITML_Supervised).
+    {_PARAMS_DOC}
+    verbose : int, default=0
+        If positive, print the convergence measure after each pass.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pair sampling, of the order in which constraints are
+        visited, of the point pairs behind the default bounds and of
+        ``prior='random'``.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_features, n_features)
+        ``L`` with ``L.T @ L = M``.
+    bounds_ : ndarray of shape (2,)
+        The bounds ``(u, l)`` used, as distances (not squared).
+    n_iter_ : int
+        Passes over the constraints.
+    converged_ : bool
+        Whether the convergence test was met (a ConvergenceWarning is issued
+        otherwise).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    References
+    ----------
+    {_REFERENCE}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric.itml import ITML
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ITML(random_state=0).fit(X, y).transform(X).shape
+    (150, 4)
+    """
+
+    _parameter_constraints = {
+        **_BaseITML._parameter_constraints,
+        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_constraints=None,
+        gamma=1.0,
+        prior="identity",
+        bounds=None,
+        max_iter=1000,
+        tol=1e-3,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_constraints = n_constraints
+        self.gamma = gamma
+        self.prior = prior
+        self.bounds = bounds
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw pairs from the class labels and learn the metric.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes, one with two samples).
+
+        Returns
+        -------
+        self
+        """
+        X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
+        rng = check_random_state(self.random_state)
+        n = self.n_constraints if self.n_constraints is not None else 20 * classes.size**2
+        indices, labels = sample_pairs(y_enc, n, random_state=rng)
+        # Visit similar and dissimilar constraints interleaved, not in blocks.
+        order = rng.permutation(labels.size)
+        pairs = pairs_from_indices(X, indices[order])
+        return self._fit_constraints(pairs, labels[order], X, y_enc, rng)

@@ -1,0 +1,175 @@
+"""Maximally Collapsing Metric Learning (MCML)."""
+
+import warnings
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+
+from ._init import init_constraint, initialize_metric, resolve_n_components
+from ._mcml_objective import mcml_loss, mcml_loss_grad
+from ._projected_gradient import minimize_psd_projected_gradient
+from ._psd import components_from_metric
+from ._validation import check_labeled_data
+from .base import BaseMahalanobis
+
+__all__ = ["MCML"]
+
+
+class MCML(BaseMahalanobis):
+    """Maximally Collapsing Metric Learning (Globerson & Roweis, 2006).
+
+    Learns a Mahalanobis matrix ``M`` under which each class would ideally
+    collapse to a point while different classes move infinitely far apart.
+    Each point ``i`` gets a softmax neighbour distribution
+    ``p_M(j | i) proportional to exp(-(x_i - x_j)^T M (x_i - x_j))``, ``j != i``,
+    and MCML minimises, over PSD ``M``, the mean over points of
+
+        KL[p_0(. | i) || p_M(. | i)],
+
+    where ``p_0(. | i)`` is uniform over the other members of ``i``'s class.
+    The problem is convex in ``M``; it is solved by projected gradient
+    descent with backtracking, projecting onto the PSD cone by eigenvalue
+    clipping after each step. The softmax is evaluated with a shifted
+    log-sum-exp (no overflow for large distances) in row chunks (memory
+    O(chunk_size * n_samples + n_features^2)).
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Keep only the ``n_components`` leading directions of the learned
+        metric (largest eigenvalues of ``M``), as suggested in the paper for
+        dimensionality reduction. None keeps all ``n_features``.
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray, default='auto'
+        Starting metric, through :func:`skmetric._init.initialize_metric`
+        ('auto' is the identity; an array of shape (n_features, n_features)
+        is used as ``M``).
+    max_iter : int, default=100
+        Maximum number of projected gradient steps.
+    tol : float, default=1e-5
+        Stop when a step decreases the objective by less than ``tol`` times
+        its value.
+    step_size : float, default=None
+        Initial step of the projected gradient method (then adapted by
+        backtracking); None uses ``1 / ||gradient at init||_F``.
+    chunk_size : int, default=None
+        Rows of the n x n softmax held in memory at once; None picks about
+        2**20 entries per chunk.
+    verbose : int, default=0
+        If positive, print the objective after each iteration.
+    random_state : int, RandomState instance or None, default=None
+        Used by the 'random' and 'pca' initialisations.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        ``L`` with ``L.T @ L`` the (truncated) learned metric.
+    n_iter_ : int
+        Number of projected gradient steps run.
+    converged_ : bool
+        Whether ``tol`` was reached within ``max_iter`` steps.
+    loss_ : float
+        Final value of the objective.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    References
+    ----------
+    A. Globerson and S. Roweis. Metric learning by collapsing classes. In
+    Advances in Neural Information Processing Systems 18 (NIPS), 2006.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric.mcml import MCML
+    >>> X, y = load_iris(return_X_y=True)
+    >>> MCML(max_iter=20).fit(X, y).transform(X).shape
+    (150, 4)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "init": init_constraint(),
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "step_size": [Interval(Real, 0, None, closed="neither"), None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        init="auto",
+        max_iter=100,
+        tol=1e-5,
+        step_size=None,
+        chunk_size=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.step_size = step_size
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the metric from labelled data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self
+        """
+        X, y, _ = check_labeled_data(self, X, y)
+        n_components = resolve_n_components(self.n_components, X.shape[1])
+        X = X.astype(np.float64, copy=False)
+        M0 = initialize_metric(self.init, X, y, random_state=self.random_state)
+
+        callback = None
+        if self.verbose:
+
+            def callback(it, loss, step):
+                print(f"[MCML] iter {it:4d}  loss {loss:.6g}  step {step:.3g}")
+
+        fun = partial(mcml_loss_grad, X=X, y=y, chunk_size=self.chunk_size)
+        loss = partial(mcml_loss, X=X, y=y, chunk_size=self.chunk_size)
+        M, loss, n_iter, converged = minimize_psd_projected_gradient(
+            fun,
+            M0,
+            loss=loss,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            step_size=self.step_size,
+            callback=callback,
+        )
+        if not converged:
+            warnings.warn(
+                f"MCML did not converge within max_iter={self.max_iter} iterations; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        self.n_iter_ = n_iter
+        self.converged_ = bool(converged)
+        self.loss_ = float(loss)
+        self.components_ = components_from_metric(M, strict=False)[:n_components]
+        return self
