@@ -28,9 +28,9 @@ _LAZY = {
     "NCA": "skmetric.nca",
     "RCA": "skmetric.rca",
     "LFDA": "skmetric.lfda",
-    # MCML: "MCML": "skmetric.mcml",
-    # ITML: "ITML": "skmetric.itml",
-    # ITML: "ITMLPairs": "skmetric.itml",
+    "MCML": "skmetric.mcml",
+    "ITML": "skmetric.itml",
+    "ITMLPairs": "skmetric.itml",
     # deep components (need the 'deep' extra)
     "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
     "FineTunedCNN": "skmetric.deep.fine_tuning",

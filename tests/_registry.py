@@ -17,6 +17,8 @@ FAST_PARAMS = {
     "LMNNClassifier": {"max_iter": 30},
     "NCA": {"max_iter": 10},
     "MMC": {"max_iter": 100},
+    "MCML": {"max_iter": 30},
+    "ITML": {"max_iter": 30},
     "CNNFeatureExtractor": {"input_size": 8, "batch_size": 16},
     "FineTunedCNN": {"input_size": 8, "epochs": 1, "batch_size": 16},
     "SiameseNet": {"max_epochs": 2, "n_pairs": 40, "embedding_dim": 4, "hidden_layer_sizes": (8,)},
@@ -74,13 +76,13 @@ EXPECTED_FAILED_CHECKS["FineTunedCNN"] = dict.fromkeys(
 
 # Estimators whose X is not a 2-D feature matrix (images, pairs): the shared
 # bad-input test does not apply; their own tests cover bad input.
-NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN"}
+NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN", "ITMLPairs"}
 
 # Weakly supervised estimators that fit on pairs X of shape (n_pairs, 2,
 # n_features) with labels in {-1, +1}: scikit-learn's estimator checks feed 2-D
 # feature matrices, so they cannot apply; these classes are left out of the
 # common checks and their own test files cover the pairs API and bad input.
-PAIR_ESTIMATORS = {"MMCPairs"}
+PAIR_ESTIMATORS = {"MMCPairs", "ITMLPairs"}
 
 
 def estimator_classes():
