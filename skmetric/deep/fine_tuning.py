@@ -195,6 +195,8 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
                 verbose=self.verbose,
                 desc="FineTunedCNN epochs",
             )
+        for p in self.network_.parameters():
+            p.grad = None  # frees memory; the network is frozen from now on
         self.network_.requires_grad_(False)
         return self
 
