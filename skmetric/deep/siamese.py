@@ -36,6 +36,19 @@ def _torch():
     return import_torch("SiameseNet")
 
 
+def _stack_samples(X):
+    """A list of per-sample arrays -> one array, with a clear error for ragged shapes."""
+    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "shape"):
+        shapes = sorted({tuple(np.shape(x)) for x in X})
+        if len(shapes) > 1:
+            raise ValueError(
+                f"Samples have inconsistent shapes {shapes[:4]}; every image (or "
+                "feature vector) must have the same shape."
+            )
+        return np.stack([np.asarray(x) for x in X])
+    return X
+
+
 class SiameseNet(TransformerMixin, BaseEstimator):
     """Siamese network for metric learning from class labels.
 
@@ -222,6 +235,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ input
     def _validate_fit_input(self, X, y):
         """(X as float32 network input, encoded y); every check before training."""
+        X = _stack_samples(X)
         if is_image_input(X):
             if y is None:
                 raise ValueError(
@@ -270,6 +284,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
     def _validate_samples(self, X):
         """Network input (float32) for transform, and the output dtype."""
         check_is_fitted(self, "module_")
+        X = _stack_samples(X)
         if self.input_kind_ == "image":
             images = as_image_batch(X, copy=False)
             if tuple(images.shape[1:]) != self.input_shape_:
