@@ -237,14 +237,19 @@ def load_omniglot(data_home=None, background=True, download=False, n_samples=Non
         "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/images_background.zip",
         "omniglot-py/images_background/<alphabet>/<character>/*.png",
     )
-    items = ds._flat_character_images
+    # torchvision lists folders in file-system order; sort for stable labels.
+    items = [
+        (os.path.join(ds.target_folder, character, name), label)
+        for label, character in enumerate(sorted(ds._characters))
+        for name in sorted(os.listdir(os.path.join(ds.target_folder, character)))
+        if name.endswith(".png")
+    ]
     if not items:
         raise FileNotFoundError(f"No Omniglot images found under {ds.target_folder}.")
     keep = np.arange(len(items))[_subset(len(items), n_samples, random_state)]
     images, labels = [], []
     for i in keep:
-        name, label = items[i]
-        path = os.path.join(ds.target_folder, ds._characters[label], name)
+        path, label = items[i]
         with Image.open(path) as im:
             images.append(np.asarray(im.convert("L"), dtype=np.uint8))
         labels.append(label)
