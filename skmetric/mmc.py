@@ -85,12 +85,18 @@ class _BaseMMC(BaseMahalanobis):
         self.converged_ = bool(result.converged)
         self.objective_ = result.objective
         if not self.converged_:
-            detail = (
-                f"max_iter={self.max_iter} reached (relative gap {result.gap:.2e} > "
-                f"tol={self.tol:g}); increase max_iter."
-                if self.solver == "projected_gradient"
-                else "the cvxpy solver did not report an optimal solution."
-            )
+            if self.solver == "cvxpy":
+                detail = "the cvxpy solver did not report an optimal solution."
+            elif result.n_iter >= self.max_iter:
+                detail = (
+                    f"max_iter={self.max_iter} reached (relative gap {result.gap:.2e} > "
+                    f"tol={self.tol:g}); increase max_iter."
+                )
+            else:
+                detail = (
+                    f"no further progress is possible in floating point (relative gap "
+                    f"{result.gap:.2e} > tol={self.tol:g}); the data may be degenerate."
+                )
             warnings.warn(f"{type(self).__name__} did not converge: {detail}", ConvergenceWarning)
         return self
 

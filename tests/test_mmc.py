@@ -49,7 +49,7 @@ def _problem(d=4, n_pairs=30, diagonal=False, seed=0):
 def _pairs(n=40, d=3, seed=0):
     """Pairs whose similarity is decided by feature 0 only (others are noise)."""
     rng = np.random.RandomState(seed)
-    a = rng.normal(size=(n, d)) * [1.0] + [0.0] * d
+    a = rng.normal(size=(n, d))
     b = a + rng.normal(scale=2.0, size=(n, d))
     b[:, 0] = a[:, 0] + rng.normal(scale=0.1, size=n)
     b[n // 2 :, 0] += rng.choice([-4.0, 4.0], size=n - n // 2)
@@ -98,8 +98,10 @@ def test_diagonal_functions_match_full_and_gradients():
     m = rng.uniform(0.5, 2.0, size=5)
     Q = D * D
     a = np.sum(S * S, axis=0)
-    assert dissimilar_constraint_diag(m, Q)[0] == pytest.approx(dissimilar_constraint(np.diag(m), D)[0])
-    assert similar_objective_diag(m, a)[0] == pytest.approx(similar_objective(np.diag(m), S.T @ S)[0])
+    full_g = dissimilar_constraint(np.diag(m), D)[0]
+    full_f = similar_objective(np.diag(m), S.T @ S)[0]
+    assert dissimilar_constraint_diag(m, Q)[0] == pytest.approx(full_g)
+    assert similar_objective_diag(m, a)[0] == pytest.approx(full_f)
     for fn, data in [(dissimilar_constraint_diag, Q), (similar_objective_diag, a)]:
         err = check_grad(lambda v: fn(v, data)[0], lambda v: fn(v, data)[1], m, epsilon=1e-7)
         assert err < 1e-5 * np.linalg.norm(fn(m, data)[1])
@@ -271,7 +273,9 @@ def test_label_form_uses_the_pair_core():
     idx, lab = sample_pairs(y, 25, random_state=np.random.RandomState(0))
     pairs = pairs_from_indices(X, idx)
     mp = MMCPairs(validation_fraction=0, random_state=0).fit(pairs, lab)
-    np.testing.assert_allclose(mmc.get_mahalanobis_matrix(), mp.get_mahalanobis_matrix(), rtol=1e-10)
+    np.testing.assert_allclose(
+        mmc.get_mahalanobis_matrix(), mp.get_mahalanobis_matrix(), rtol=1e-10
+    )
 
 
 def test_cvxpy_solver_agrees_with_projected_gradient():
@@ -349,7 +353,8 @@ def test_validation_fraction_holds_out_pairs():
     held = MMCPairs(validation_fraction=0.5, random_state=0).fit(pairs, y)
     assert not np.allclose(full.components_, held.components_)
     # Too few pairs to hold out one of each label: falls back to training pairs.
-    tiny = MMCPairs(validation_fraction=0.2, random_state=0).fit(pairs[[0, 1, 30, 31]], y[[0, 1, 30, 31]])
+    few = [0, 1, 30, 31]
+    tiny = MMCPairs(validation_fraction=0.2, random_state=0).fit(pairs[few], y[few])
     assert np.isfinite(tiny.threshold_)
 
 
