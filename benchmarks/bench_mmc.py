@@ -38,6 +38,13 @@ from .peers import metric_learn_estimator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_DATASETS = ("iris", "wine")
+# One colour per method in both panels of the plot.
+COLORS = {
+    "Euclidean": "tab:gray",
+    "skmetric MMC": "tab:blue",
+    "skmetric MMC diag": "tab:cyan",
+    "metric-learn MMC": "tab:red",
+}
 
 
 def n_constraints(y):
@@ -205,7 +212,10 @@ def plot(table, path):
         series.append(("peer err %", "metric-learn MMC"))
     w = 0.8 / len(series)
     for i, (key, label) in enumerate(series):
-        ax1.bar(x + (i - (len(series) - 1) / 2) * w, [r[key] for r in table], w, label=label)
+        ax1.bar(
+            x + (i - (len(series) - 1) / 2) * w, [r[key] for r in table], w,
+            label=label, color=COLORS[label],
+        )
     ax1.set_xticks(x, names)
     ax1.set_ylabel("3-NN error (%)")
     ax1.set_title("3-NN test error (3-fold CV)")
@@ -215,7 +225,10 @@ def plot(table, path):
         times.append(("peer fit s", "metric-learn MMC"))
     w = 0.8 / len(times)
     for i, (key, label) in enumerate(times):
-        ax2.bar(x + (i - (len(times) - 1) / 2) * w, [r[key] for r in table], w, label=label)
+        ax2.bar(
+            x + (i - (len(times) - 1) / 2) * w, [r[key] for r in table], w,
+            label=label, color=COLORS[label],
+        )
     ax2.set_yscale("log")
     ax2.set_xticks(x, names)
     ax2.set_ylabel("fit time per fold (s, log scale)")
