@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, Options
 
 from ._init import init_constraint, initialize_metric
 from ._itml_solver import bounds_from_percentiles, itml_bregman
@@ -78,7 +78,7 @@ class _BaseITML(BaseMahalanobis):
     """Shared parameters and the constraint-based fitting core of ITML."""
 
     _parameter_constraints = {
-        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "prior": init_constraint(),
         "bounds": ["array-like", None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],

@@ -1,0 +1,228 @@
+"""ITML: Bregman projections, constraints, prior, PD safety, pairs and label forms."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmetric._itml_solver import bounds_from_percentiles, itml_bregman
+from skmetric.itml import ITML, ITMLPairs
+
+quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _sq_dist(M, diffs):
+    return np.einsum("ij,jk,ik->i", diffs, M, diffs)
+
+
+def test_one_projection_with_hard_constraint_lands_on_the_bound():
+    """gamma=inf: projecting a violated similar pair puts it exactly at u."""
+    v = np.array([[3.0, 1.0, -2.0]])
+    M, n_iter, _ = itml_bregman(np.eye(3), v, [1], upper=2.0, lower=50.0, gamma=np.inf, max_iter=1)
+    assert _sq_dist(M, v)[0] == pytest.approx(2.0, rel=1e-12)
+    # A rank-one change along M0 v, leaving the orthogonal complement alone.
+    w = np.array([1.0, -3.0, 0.0])
+    assert w @ M @ w == pytest.approx(w @ w)
+    np.testing.assert_array_equal(M, M.T)
+    # Same for a violated dissimilar pair: pushed out to exactly l.
+    M, _, _ = itml_bregman(np.eye(3), v, [-1], upper=1.0, lower=40.0, gamma=np.inf, max_iter=1)
+    assert _sq_dist(M, v)[0] == pytest.approx(40.0, rel=1e-12)
+
+
+def _pair_problem(n=60, d=4, seed=0):
+    """Similar pairs differ along features 1..d-1 only; dissimilar ones also
+    by 2 to 3 along feature 0. M = diag(c, eps, ..., eps) separates them."""
+    rng = np.random.RandomState(seed)
+    a = rng.normal(size=(n, d))
+    b = a.copy()
+    b[:, 1:] += 0.5 * rng.normal(size=(n, d - 1))
+    y = np.where(np.arange(n) < n // 2, 1, -1)
+    n_dis = np.sum(y == -1)
+    b[y == -1, 0] += rng.choice([-1.0, 1.0], size=n_dis) * rng.uniform(2, 3, size=n_dis)
+    return np.stack([a, b], axis=1), y
+
+
+def test_constraints_hold_after_convergence_on_an_easy_problem():
+    pairs, y = _pair_problem()
+    u, l = 0.5, 3.0
+    for gamma in (1e4, np.inf):
+        est = ITMLPairs(bounds=(u, l), gamma=gamma, max_iter=2000, tol=1e-6).fit(pairs, y)
+        assert est.converged_
+        dist = est.pair_distance(pairs)
+        assert np.all(dist[y == 1] <= u * 1.001)
+        assert np.all(dist[y == -1] >= l * 0.999)
+    # Under the prior (Euclidean) they did not hold.
+    euclid = np.linalg.norm(pairs[:, 0] - pairs[:, 1], axis=1)
+    assert np.any(euclid[y == 1] > u) and np.any(euclid[y == -1] < l)
+    np.testing.assert_allclose(est.bounds_, [u, l])
+
+
+def test_slack_relaxes_the_constraints():
+    pairs, y = _pair_problem()
+    kw = dict(bounds=(0.5, 3.0), max_iter=2000, tol=1e-6)
+    strict = ITMLPairs(gamma=1e4, **kw).fit(pairs, y)
+    loose = ITMLPairs(gamma=0.01, **kw).fit(pairs, y)
+    viol = lambda e: np.maximum(e.pair_distance(pairs)[y == 1] - 0.5, 0).sum()  # noqa: E731
+    assert viol(loose) > viol(strict) + 1e-3
+    # Little slack cost: the loose metric stays closer to the prior.
+    dev = lambda e: np.linalg.norm(e.get_mahalanobis_matrix() - np.eye(4))  # noqa: E731
+    assert dev(loose) < dev(strict)
+
+
+def test_prior_kept_when_no_constraint_is_violated():
+    pairs, y = _pair_problem()
+    rng = np.random.RandomState(1)
+    B = rng.normal(size=(4, 4))
+    M0 = B @ B.T + np.eye(4)
+    dist0 = np.sqrt(_sq_dist(M0, pairs[:, 0] - pairs[:, 1]))
+    bounds = (dist0.max() * 1.1, dist0.min() * 0.9)  # every pair already satisfies them
+    est = ITMLPairs(prior=M0, bounds=bounds).fit(pairs, y)
+    np.testing.assert_allclose(est.get_mahalanobis_matrix(), M0, rtol=1e-10, atol=1e-10)
+    assert est.n_iter_ == 1 and est.converged_
+    lab = ITML(bounds=(1e3, 1e-3), random_state=0).fit(*_blobs())
+    np.testing.assert_allclose(lab.get_mahalanobis_matrix(), np.eye(6), atol=1e-10)
+
+
+@quiet
+def test_default_bounds_are_percentiles_of_prior_distances():
+    rng = np.random.RandomState(0)
+    P = rng.normal(size=(30, 3))
+    sq = pdist(P, "sqeuclidean")
+    np.testing.assert_allclose(
+        bounds_from_percentiles(P, np.eye(3), rng), np.percentile(sq, [5, 95])
+    )
+    # Many points: a sample of pairs, never the n x n matrix; close to exact.
+    P = rng.normal(size=(400, 3))
+    approx = bounds_from_percentiles(P, np.eye(3), rng, n_sample=20_000)
+    np.testing.assert_allclose(approx, np.percentile(pdist(P, "sqeuclidean"), [5, 95]), rtol=0.1)
+    # The estimator reports them as distances (not squared).
+    pairs, y = _pair_problem()
+    est = ITMLPairs(max_iter=5).fit(pairs, y)
+    pts = pairs.reshape(-1, 4)
+    expected = np.sqrt(np.percentile(pdist(pts, "sqeuclidean"), [5, 95]))
+    np.testing.assert_allclose(est.bounds_, expected)
+
+
+@quiet
+@pytest.mark.parametrize("loader", [load_iris, load_wine, load_breast_cancer])
+@pytest.mark.parametrize("scaled", [True, False], ids=["scaled", "raw"])
+def test_no_positive_definiteness_failure_on_ordinary_data(loader, scaled):
+    X, y = loader(return_X_y=True)
+    if scaled:
+        X = StandardScaler().fit_transform(X)
+    est = ITML(max_iter=30, random_state=0).fit(X, y)
+    M = est.get_mahalanobis_matrix()
+    assert np.all(np.isfinite(M))
+    np.testing.assert_allclose(M, M.T, rtol=1e-10, atol=1e-12 * np.abs(M).max())
+    assert np.linalg.eigvalsh(M).min() >= -1e-8 * np.abs(M).max()
+    assert np.all(np.isfinite(est.transform(X[:5])))
+
+
+def test_rank_deficient_prior_keeps_its_null_space():
+    X, y = _blobs()
+    w = np.zeros(6)
+    w[5] = 1.0
+    M0 = np.eye(6) - np.outer(w, w)  # feature 5 ignored by the prior
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = ITML(prior=M0, max_iter=50, random_state=0).fit(X, y)
+    M = est.get_mahalanobis_matrix()
+    assert np.abs(M[5]).max() < 1e-8 and np.abs(M[:, 5]).max() < 1e-8
+    assert not np.allclose(M, M0)
+
+
+def _blobs(n_per_class=25, seed=0):
+    rng = np.random.RandomState(seed)
+    centers = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    X_inf = np.vstack([c + 0.4 * rng.normal(size=(n_per_class, 2)) for c in centers])
+    X = np.hstack([X_inf, 3.0 * rng.normal(size=(X_inf.shape[0], 4))])
+    return X, np.repeat(np.arange(3), n_per_class)
+
+
+@quiet
+def test_label_form_beats_euclidean_knn():
+    X, y = _blobs()
+    knn = KNeighborsClassifier(n_neighbors=3)
+    err_euclid = 1 - cross_val_score(knn, X, y, cv=3).mean()
+    itml = ITML(max_iter=100, random_state=0)
+    err_itml = 1 - cross_val_score(make_pipeline(itml, knn), X, y, cv=3).mean()
+    assert err_itml < err_euclid - 0.1
+
+
+def test_pairs_api():
+    pairs, y = _pair_problem()
+    est = ITMLPairs(random_state=0).fit(pairs, y)
+    assert est.n_features_in_ == 4
+    assert est.score(pairs, y) >= 0.95
+    pred = est.predict(pairs)
+    assert set(np.unique(pred)) <= {-1, 1}
+    np.testing.assert_allclose(est.decision_function(pairs), est.threshold_ - est.pair_distance(pairs))
+    # {0, 1} labels mean the same as {-1, +1}.
+    other = ITMLPairs(random_state=0).fit(pairs, (y == 1).astype(int))
+    np.testing.assert_allclose(other.components_, est.components_)
+    assert est.transform(pairs[:, 0]).shape == (len(pairs), 4)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(np.ones((3, 5)))
+
+
+def test_verbose_and_convergence_warning(capsys):
+    pairs, y = _pair_problem()
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = ITMLPairs(bounds=(0.1, 10.0), max_iter=2, tol=0, verbose=1).fit(pairs, y)
+    assert est.n_iter_ == 2 and not est.converged_
+    assert capsys.readouterr().out.count("[ITMLPairs] pass") == 2
+
+
+@quiet
+def test_random_state_reproducibility():
+    X, y = _blobs()
+    a = ITML(max_iter=20, random_state=3).fit(X, y)
+    b = ITML(max_iter=20, random_state=3).fit(X, y)
+    c = ITML(max_iter=20, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert not np.allclose(a.components_, c.components_)
+
+
+@quiet
+def test_input_is_not_modified():
+    pairs, y = _pair_problem()
+    pairs_orig, y_orig = pairs.copy(), y.copy()
+    ITMLPairs(max_iter=5, random_state=0).fit(pairs, y)
+    np.testing.assert_array_equal(pairs, pairs_orig)
+    np.testing.assert_array_equal(y, y_orig)
+
+
+def test_bad_input_raises_clear_errors():
+    pairs, y = _pair_problem()
+    with pytest.raises(ValueError, match=r"shape \(n_pairs, 2, n_features\)"):
+        ITMLPairs().fit(pairs[:, 0], y)
+    with pytest.raises(ValueError, match="Pair labels must be"):
+        ITMLPairs().fit(pairs, np.where(y == 1, 2, 3))
+    with pytest.raises(ValueError, match="must match"):
+        ITMLPairs().fit(pairs, y[:-1])
+    bad = pairs.copy()
+    bad[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ITMLPairs().fit(bad, y)
+    with pytest.raises(ValueError, match="two numbers"):
+        ITMLPairs(bounds=(1.0, 2.0, 3.0)).fit(pairs, y)
+    with pytest.raises(ValueError, match="positive and finite"):
+        ITMLPairs(bounds=(0.0, 2.0)).fit(pairs, y)
+    with pytest.raises(ValueError, match="gamma"):
+        ITMLPairs(gamma=0.0).fit(pairs, y)
+    with pytest.raises(ValueError, match="not positive semidefinite"):
+        ITMLPairs(prior=-np.eye(4)).fit(pairs, y)
+    with pytest.raises(ValueError, match="needs class labels"):
+        ITMLPairs(prior="lda").fit(pairs, y)
+    X, yl = _blobs()
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ITML().fit(X, np.zeros(len(yl)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        ITML().fit(X[:3], [0, 1, 2])
