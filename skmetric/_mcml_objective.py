@@ -75,16 +75,17 @@ def _mcml(M, X, y, chunk_size, with_grad):
     chunk = default_chunk_size(n) if chunk_size is None else int(max(1, chunk_size))
     col_sum = np.zeros(n)
     PX = np.empty((n_valid, d)) if with_grad else None
+    valid_idx = np.flatnonzero(valid)
     for start in range(0, n_valid, chunk):
         stop = min(start + chunk, n_valid)
-        rows = np.arange(start, stop)
-        self_cols = np.flatnonzero(valid)[rows]
+        rows = np.arange(stop - start)
+        self_cols = valid_idx[start:stop]
         D = XMv[start:stop] @ X.T
         D *= -2.0
         D += qv[start:stop, None]
         D += q[None, :]
         np.maximum(D, 0.0, out=D)
-        D[rows - start, self_cols] = np.inf  # exclude j == i
+        D[rows, self_cols] = np.inf  # exclude j == i
         shift = D.min(axis=1)
         D -= shift[:, None]
         np.negative(D, out=D)
