@@ -31,9 +31,10 @@ class MCML(BaseMahalanobis):
         KL[p_0(. | i) || p_M(. | i)],
 
     where ``p_0(. | i)`` is uniform over the other members of ``i``'s class.
-    The problem is convex in ``M``; it is solved by projected gradient
-    descent with backtracking, projecting onto the PSD cone by eigenvalue
-    clipping after each step. The softmax is evaluated with a shifted
+    The problem is convex in ``M``; it is solved by accelerated projected
+    gradient descent (FISTA with backtracking and restarts, see
+    :mod:`skmetric._projected_gradient`), projecting onto the PSD cone by
+    eigenvalue clipping after each step. The softmax is evaluated with a shifted
     log-sum-exp (no overflow for large distances) in row chunks (memory
     O(chunk_size * n_samples + n_features^2)).
 
@@ -48,7 +49,10 @@ class MCML(BaseMahalanobis):
         ('auto' is the identity; an array of shape (n_features, n_features)
         is used as ``M``).
     max_iter : int, default=100
-        Maximum number of projected gradient steps.
+        Maximum number of projected gradient steps. Each costs one or two
+        passes over the n x n softmax (O(n^2 d) time); on data with many
+        classes and features (e.g. digits) the objective is still
+        decreasing after 100 steps.
     tol : float, default=1e-5
         Stop when a step decreases the objective by less than ``tol`` times
         its value.
