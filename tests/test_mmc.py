@@ -389,3 +389,15 @@ def test_inputs_not_modified():
     clone(est).fit(pairs32, y).decision_function(pairs32)
     for a, b in zip(originals, [pairs, pairs32, y]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_pairs_estimator_in_cross_validation():
+    # Pairs are indexable along their first axis, so model selection works.
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    pairs, y = _pairs(n=60)
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    search = GridSearchCV(MMCPairs(random_state=0), {"diagonal": [False, True]}, cv=cv)
+    search.fit(pairs, y)
+    assert search.best_score_ >= 0.8
+    assert search.predict(pairs).shape == (60,)
