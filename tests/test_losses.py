@@ -95,6 +95,8 @@ def test_registry_and_instances():
     with pytest.raises(ValueError, match="Unknown loss"):
         get_loss("triplet")
     assert KochLoss().embedding_activation == "sigmoid"
+    with pytest.raises(ValueError, match="margin"):
+        ContrastiveLoss(margin=-1.0)._validate_params()
 
 
 def test_binomial_deviance_single_kind_batch():

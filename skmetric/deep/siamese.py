@@ -322,6 +322,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
     def _initialize_module(self, torch):
         """Build ``module_`` (encoder + loss head) and ``loss_``: the initialize() step."""
         self.loss_ = copy.deepcopy(get_loss(self.loss))
+        self.loss_._validate_params()
         extra = dict(self.encoder_params or {})
         enc = self.encoder
         if enc is None:

@@ -33,6 +33,8 @@ class PairLoss(BaseEstimator):
     #: Output non-linearity the default encoders put on the embedding.
     embedding_activation = None
 
+    _parameter_constraints: dict = {}
+
     def make_head(self, embedding_dim):
         """Learned parameters of the loss (a torch module), or None."""
         return None
