@@ -201,7 +201,9 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         return self
 
     def _embed_with(self, body, X):
-        return self._forward_batches(X, body, "embeddings")
+        from ._backbones import pool_features
+
+        return self._forward_batches(X, lambda x: pool_features(body(x)), "embeddings")
 
     def transform(self, X):
         """Penultimate-layer embeddings of the images.
