@@ -140,6 +140,13 @@ class SiameseNet(TransformerMixin, BaseEstimator):
 
     Notes
     -----
+    After fitting, :meth:`transform` gives the embeddings (what a kNN
+    classifier uses) and pairs of samples, shape (n_pairs, 2, ...), are
+    scored with :meth:`pair_score` (the loss's own similarity),
+    :meth:`pair_decision_function` (same-class log-odds), :meth:`pair_proba`
+    and :meth:`pair_predict`; :meth:`score` is the pair accuracy on pairs
+    drawn from labelled samples.
+
     Classes with a single sample are allowed: they only appear in
     different-class pairs. At least two classes, and one class with two
     samples, are required.
@@ -405,6 +412,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
             idx_train.append(members[k:])
         idx_train, idx_val = np.sort(np.concatenate(idx_train)), np.sort(np.concatenate(idx_val))
         yv, yt = y[idx_val], y[idx_train]
+
         def ok(lab):
             return lab.size > 0 and np.unique(lab).size >= 2 and np.bincount(lab).max() >= 2
 
