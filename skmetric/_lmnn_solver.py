@@ -519,12 +519,7 @@ def fit_lmnn(
 
     def search(L, targets):
         Z = X @ L.T
-        d_t = np.full(targets.shape, -np.inf)
-        ok = targets >= 0
-        rows = np.nonzero(ok)[0]
-        diff = Z[rows] - Z[targets[ok]]
-        d_t[ok] = np.einsum("ij,ij->i", diff, diff)
-        radius = d_t.max(axis=1) + 1.0
+        radius = _target_sq_distances(Z, targets).max(axis=1) + 1.0
         imp_i, imp_l, w = find_impostors(Z, y, radius, chunk_size, max_impostors, rng)
         return LMNNData(X, targets, imp_i, imp_l, push_weight, push_loss, w)
 

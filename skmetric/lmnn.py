@@ -78,7 +78,7 @@ class LMNN(BaseMahalanobis):
     **Book-keeping (memory and speed).** Impostors are searched in row blocks
     of ``chunk_size`` samples (never an n x n matrix) and kept as an active
     set; the solver runs on that set, all candidates are re-checked after at
-    most ``refresh`` iterations (runs start at 1 iteration and double, so the
+    most ``refresh`` iterations (runs start at 4 iterations and double, so the
     set follows the metric's early changes), and the fit ends only when the
     solver converged *and* the fresh search found no violation that the
     active set had missed. The gradient is accumulated through a sparse pair
