@@ -43,7 +43,7 @@ def check_reachable(url, what, hint, timeout=3.0):
         try:
             _connect(parts.hostname, port, timeout)
             outcome["ok"] = True
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             outcome["error"] = exc
 
     thread = threading.Thread(target=attempt, daemon=True)

@@ -188,7 +188,11 @@ def test_offline_weights_name_fails_fast_with_a_hint(tmp_path, monkeypatch, no_n
 
 
 def test_reachability_check_is_bounded(monkeypatch):
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(30))
+    def hang(*args, **kwargs):
+        time.sleep(2)  # a connection that never answers within the timeout
+        raise OSError("too late")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     with pytest.raises(ConnectionError, match="no answer"):
         check_reachable("https://download.pytorch.org/x.pth", "a file", "hint", timeout=0.2)
 
