@@ -209,6 +209,10 @@ def test_weights_name_reads_the_torch_hub_cache(tmp_path, monkeypatch, no_networ
     ext = CNNFeatureExtractor(weights="DEFAULT", input_size=32).fit(X)
     assert ext.preprocessing_.mean == tuple(weights.transforms().mean)
     np.testing.assert_allclose(ext.transform(X), _reference_features(state, X), rtol=1e-4, atol=1e-5)
+    # Unpickling rebuilds from the pickled state_dict: no cache, no download.
+    blob = pickle.dumps(ext)
+    os.remove(cached)
+    np.testing.assert_array_equal(pickle.loads(blob).transform(X), ext.transform(X))
 
 
 def test_pickle_gives_identical_features():
