@@ -82,6 +82,9 @@ def test_mixed_size_paths_need_an_input_size(tmp_path):
         CNNFeatureExtractor(backbone=tiny_net(), weights=None).fit(paths)
     ext = CNNFeatureExtractor(backbone=tiny_net(), weights=None, input_size=8).fit(paths)
     assert ext.transform(paths).shape == (2, 16)
+    one_size = CNNFeatureExtractor(backbone=tiny_net(), weights=None, batch_size=1).fit(paths[:1])
+    with pytest.raises(ValueError, match="different sizes"):  # even one image per batch
+        one_size.transform(paths)
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,9 @@ def check_images(X, size=None):
     reading only the file headers.
     """
     if sp.issparse(X):
-        raise TypeError("Sparse input is not supported: images must be a dense array or a list of paths.")
+        raise TypeError(
+            "Sparse input is not supported: images must be a dense array or a list of paths."
+        )
     if _is_path_list(X):
         from PIL import Image
 
@@ -77,8 +79,9 @@ def check_images(X, size=None):
 class _CNNBase(BaseEstimator):
     """Shared machinery: network building, batching, pickling via state_dict.
 
-    Subclasses implement ``_build(X, y)`` (sets ``network_``) and may extend
-    ``_network_for_pickle`` / ``_restore_network``.
+    Subclasses set ``network_``, ``preprocessing_`` and ``device_`` in fit and
+    implement ``_restore_network(state_dict)``, which rebuilds the network
+    on unpickling.
     """
 
     def _device(self):
@@ -86,6 +89,12 @@ class _CNNBase(BaseEstimator):
             return resolve_device(self.device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(f"Invalid device {self.device!r}: {exc}") from exc
+
+    def _check_transform_input(self, X):
+        # The minimum: 2-D arrays get their own message; path lists are checked
+        # whole (headers only), as their batches are read one at a time.
+        if getattr(X, "ndim", None) == 2 or _is_path_list(X):
+            check_images(X, size=self.input_size)
 
     def _image_batches(self, X):
         """Yield float32 (n, C, H, W) numpy batches in [0, 1]."""
@@ -284,8 +293,7 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CN
         features : ndarray of shape (n_images, n_features_out_), float32
         """
         check_is_fitted(self, "network_")
-        if getattr(X, "ndim", None) == 2:
-            check_images(X)  # raises the 2-D message
+        self._check_transform_input(X)
         return self._features(X)
 
     @property

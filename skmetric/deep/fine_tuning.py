@@ -213,15 +213,13 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         embeddings : ndarray of shape (n_images, n_features_out_), float32
         """
         check_is_fitted(self, "network_")
-        if getattr(X, "ndim", None) == 2:
-            check_images(X)
+        self._check_transform_input(X)
         return self._embed_with(self.network_[0], X)
 
     def predict_proba(self, X):
         """Class probabilities from the fine-tuned head (softmax)."""
         check_is_fitted(self, "network_")
-        if getattr(X, "ndim", None) == 2:
-            check_images(X)
+        self._check_transform_input(X)
         torch = import_torch("FineTunedCNN")
         logits = self._forward_batches(X, self.network_, "predict")
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
