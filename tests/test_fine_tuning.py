@@ -111,13 +111,14 @@ def test_resnet18_last_block_from_a_weights_file_and_pickle(tmp_path):
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
 
 
-def test_in_a_pipeline_with_knn():
+def test_in_a_pipeline_with_knn_and_verbose(capsys):
     X, y = two_class_images()
     pipe = make_pipeline(
-        FineTunedCNN(backbone=small_net(), epochs=2, batch_size=8, random_state=0),
+        FineTunedCNN(backbone=small_net(), epochs=2, batch_size=8, random_state=0, verbose=1),
         KNeighborsClassifier(n_neighbors=1),
     )
     assert pipe.fit(X, y).predict(X).shape == (16,)
+    assert "FineTunedCNN epochs" in capsys.readouterr().err  # the tqdm bar
 
 
 @pytest.mark.parametrize(
