@@ -1,0 +1,147 @@
+"""PNG plots of the benchmark: error per method and data set, fit time against
+n, and a 2-D embedding of digits before and after learning a metric."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+FAMILY_COLOURS = {"baseline": "#9e9e9e", "skmetric": "#1f77b4", "peer": "#ff7f0e"}
+
+
+def error_by_method(rows, path):
+    """One panel per data set: k-NN error (mean +- std over folds) per method."""
+    path = Path(path)
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(
+        1, max(len(datasets), 1), figsize=(2.6 * max(len(datasets), 1) + 2.2, 0.28 * len(methods) + 1.6),
+        sharey=True, squeeze=False,
+    )
+    ypos = {m: i for i, m in enumerate(methods)}
+    for ax, ds in zip(axes[0], datasets):
+        for r in rows:
+            if r["dataset"] != ds:
+                continue
+            y = ypos[r["method"]]
+            if r["status"] != "ok":
+                ax.text(0, y, " " + r["status"].split(":")[0], va="center", fontsize=7, color="red")
+                continue
+            ax.barh(y, r["error_mean"], xerr=r["error_std"], color=FAMILY_COLOURS[r["family"]],
+                    height=0.7, error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.set_title(ds, fontsize=9)
+        ax.set_xlabel("k-NN error (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlim(left=0)
+    axes[0][0].set_yticks(range(len(methods)))
+    axes[0][0].set_yticklabels(methods)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLOURS.values()]
+    fig.legend(handles, list(FAMILY_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("3-NN error over 3 stratified folds (mean ± std)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def fit_time_vs_n(scaling_rows, path):
+    """Fit time against the number of training points (digits subsamples), log-log."""
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    methods = list(dict.fromkeys(r["method"] for r in scaling_rows))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour_of = {}
+    for m in methods:
+        rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
+        if not rows:
+            continue
+        family = rows[0]["family"]
+        anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
+        colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
+        ax.plot([r["n"] for r in rows], [r["fit_time"] for r in rows], marker="o",
+                ls="--" if family == "peer" else "-", color=colour_of[anchor], label=m)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training points n (digits, 64 features)")
+    ax.set_ylabel("fit time (s)")
+    ax.set_title("Fit time against n (dashed: peers)")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def digits_embedding(path, quick=False, seed=0):
+    """Digits in 2-D before (PCA of the pixels) and after learning (NCA, 2 components).
+
+    Both maps are fitted on a training half and show the held-out half, so the
+    picture shows what the metric does on unseen digits.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    import skmetric
+
+    X, y = load_digits(return_X_y=True)
+    if quick:
+        X, _, y, _ = train_test_split(X, y, train_size=400, stratify=y, random_state=seed)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
+    scaler = StandardScaler().fit(Xtr)
+    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    before = PCA(n_components=2, random_state=seed).fit(Xtr).transform(Xte)
+    nca = skmetric.NCA(n_components=2, max_iter=10 if quick else 100, random_state=seed)
+    after = nca.fit(Xtr, ytr).transform(Xte)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    for ax, Z, title in ((axes[0], before, "before: PCA of the pixels"),
+                         (axes[1], after, "after: NCA, 2 components")):
+        sc = ax.scatter(Z[:, 0], Z[:, 1], c=yte, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=axes, ticks=range(10), label="digit")
+    fig.suptitle("Held-out digits in 2-D", fontsize=11)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def image_grid(query_images, neighbour_images, correct, path, row_titles=None, title=None):
+    """A grid: one row per query, the query then its neighbours (red frame: wrong class).
+
+    ``neighbour_images`` is (n_rows, k, H, W[, C]); ``correct`` is (n_rows, k) booleans.
+    """
+    path = Path(path)
+    n_rows, k = len(neighbour_images), neighbour_images.shape[1]
+    fig, axes = plt.subplots(n_rows, k + 1, figsize=(1.1 * (k + 1), 1.15 * n_rows + 0.4), squeeze=False)
+    for i in range(n_rows):
+        cells = [(query_images[i], None)] + [(neighbour_images[i, j], bool(correct[i, j])) for j in range(k)]
+        for j, (img, ok) in enumerate(cells):
+            ax = axes[i, j]
+            ax.imshow(np.squeeze(img), cmap="gray_r" if np.ndim(np.squeeze(img)) == 2 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            colour = "black" if ok is None else ("green" if ok else "red")
+            for s in ax.spines.values():
+                s.set_edgecolor(colour)
+                s.set_linewidth(1 if ok is None else 2.5)
+        if row_titles is not None:
+            axes[i, 0].set_ylabel(row_titles[i], fontsize=7, rotation=0, ha="right", va="center")
+    axes[0, 0].set_title("query", fontsize=8)
+    for j in range(1, k + 1):
+        axes[0, j].set_title(f"#{j}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
