@@ -216,7 +216,7 @@ class LMNN(BaseMahalanobis):
         -------
         self
         """
-        X, y, _ = _check_data(self, X, y)
+        X, y, _ = check_labeled_data(self, X, y, min_classes=2)
         X = X.astype(np.float64)  # a copy: the user's X is never touched
         _check_neighbors(self.n_neighbors, y)
         n_components = resolve_n_components(self.n_components, X.shape[1])
@@ -266,17 +266,6 @@ class LMNN(BaseMahalanobis):
                 ConvergenceWarning,
             )
         return self
-
-
-def _check_data(estimator, X, y):
-    """Labelled data with at least two classes (LMNN needs impostors)."""
-    X, y, classes = check_labeled_data(estimator, X, y, min_classes=1)
-    if classes.size < 2:
-        raise ValueError(
-            f"{type(estimator).__name__} needs at least 2 classes in y, got "
-            f"{classes.size} class."
-        )
-    return X, y, classes
 
 
 def _check_neighbors(n_neighbors, y):
@@ -395,7 +384,7 @@ class LMNNClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y_enc, classes = _check_data(self, X, y)
+        X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
         self.lmnn_ = LMNN(**self.get_params()).fit(X, y_enc)
         self.classes_ = classes
         self.components_ = self.lmnn_.components_
