@@ -88,7 +88,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         Koch head saturates and the model predicts 0.5 for every pair.
     weight_decay : float, default=0.0
         L2 penalty passed to the optimizer.
-    batch_size : int, default=128
+    batch_size : int, default=32
         Pairs per gradient step.
     max_epochs : int, default=30
         Epochs; each epoch is one pass over ``n_pairs`` freshly drawn pairs.
@@ -202,7 +202,7 @@ class SiameseNet(TransformerMixin, BaseEstimator):
         optimizer="adam",
         lr=1e-3,
         weight_decay=0.0,
-        batch_size=128,
+        batch_size=32,
         max_epochs=30,
         n_pairs=2000,
         augment=False,

@@ -24,7 +24,15 @@ class KochLoss(PairLoss):
     embedding_activation = "sigmoid"
 
     def make_head(self, embedding_dim):
-        return self._torch().nn.Linear(int(embedding_dim), 1)
+        torch = self._torch()
+        head = torch.nn.Linear(int(embedding_dim), 1)
+        # Start from "closer in L1 is more similar": negative weights (random
+        # magnitudes, the default scale) so that an untrained head already
+        # ranks pairs by a weighted L1 distance instead of a random mix of
+        # signs, which on small data the optimiser is slow to undo.
+        with torch.no_grad():
+            head.weight.abs_().neg_()
+        return head
 
     def pair_logit(self, a, b, head=None):
         if head is None:
