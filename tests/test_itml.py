@@ -163,7 +163,8 @@ def test_pairs_api():
     assert est.score(pairs, y) >= 0.95
     pred = est.predict(pairs)
     assert set(np.unique(pred)) <= {-1, 1}
-    np.testing.assert_allclose(est.decision_function(pairs), est.threshold_ - est.pair_distance(pairs))
+    expected = est.threshold_ - est.pair_distance(pairs)
+    np.testing.assert_allclose(est.decision_function(pairs), expected)
     # {0, 1} labels mean the same as {-1, +1}.
     other = ITMLPairs(random_state=0).fit(pairs, (y == 1).astype(int))
     np.testing.assert_allclose(other.components_, est.components_)
