@@ -21,7 +21,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import FLOAT_DTYPES, check_pairs
 
-__all__ = ["MahalanobisDistance", "BaseMahalanobis", "PairsClassifierMixin"]
+__all__ = [
+    "MahalanobisDistance",
+    "BaseMahalanobis",
+    "PairsClassifierMixin",
+    "best_accuracy_threshold",
+    "calibration_split",
+]
 
 
 class MahalanobisDistance:
@@ -206,3 +212,33 @@ def best_accuracy_threshold(distances, y):
     if k == n:
         return float(d[-1])
     return float((d[k - 1] + d[k]) / 2.0)
+
+
+def calibration_split(y, validation_fraction, rng):
+    """Stratified mask of pairs held out to calibrate a pair classifier's threshold.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_pairs,) in {-1, +1}
+    validation_fraction : float in [0, 1)
+        Fraction of each label held out.
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_pairs,), or None
+        True for validation pairs; None when ``validation_fraction`` is 0 or
+        too few pairs of a label are available to keep one of each for fitting
+        (the caller then calibrates on the training pairs).
+    """
+    if validation_fraction == 0:
+        return None
+    mask = np.zeros(y.size, dtype=bool)
+    for label in (1, -1):
+        idx = np.flatnonzero(y == label)
+        n_val = int(np.floor(validation_fraction * idx.size))
+        n_val = min(n_val, idx.size - 1)  # keep one of each label for fitting
+        if n_val < 1:
+            return None
+        mask[rng.choice(idx, size=n_val, replace=False)] = True
+    return mask

@@ -23,7 +23,7 @@ from ._init import init_constraint, initialize_metric
 from ._itml_solver import bounds_from_percentiles, itml_bregman
 from ._psd import components_from_metric
 from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, PairsClassifierMixin
+from .base import BaseMahalanobis, PairsClassifierMixin, calibration_split
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["ITML", "ITMLPairs"]
@@ -144,17 +144,23 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
     {_OBJECTIVE_DOC}
 
     Pairs are then classified as similar when their learned distance is at
-    most ``threshold_``, calibrated for accuracy on the training pairs
-    (recalibrate on held-out pairs with :meth:`calibrate_threshold`).
+    most ``threshold_``, calibrated for accuracy on held-out validation pairs.
 
     Parameters
     ----------
     {_PARAMS_DOC}
+    validation_fraction : float in [0, 1), default=0.2
+        Fraction of the pairs (stratified by label) held out from the metric
+        fit and used to calibrate ``threshold_``. With 0, or when too few
+        pairs exist to hold out at least one of each label while keeping one
+        of each for fitting, the threshold is calibrated on the training
+        pairs. Recalibrate any time with :meth:`calibrate_threshold`.
     verbose : int, default=0
         If positive, print the convergence measure after each pass.
     random_state : int, RandomState instance or None, default=None
-        Used to sample point pairs for the default bounds (only when the
-        pairs hold more than about 140 points) and by ``prior='random'``.
+        Used for the validation split, to sample point pairs for the default
+        bounds (only when the pairs hold more than about 140 points) and by
+        ``prior='random'``.
 
     Attributes
     ----------
@@ -192,6 +198,11 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
     1.0
     """
 
+    _parameter_constraints = {
+        **_BaseITML._parameter_constraints,
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    }
+
     def __init__(
         self,
         gamma=1.0,
@@ -199,6 +210,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         bounds=None,
         max_iter=1000,
         tol=1e-3,
+        validation_fraction=0.2,
         verbose=0,
         random_state=None,
     ):
@@ -207,6 +219,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         self.bounds = bounds
         self.max_iter = max_iter
         self.tol = tol
+        self.validation_fraction = validation_fraction
         self.verbose = verbose
         self.random_state = random_state
 
@@ -228,9 +241,12 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         pairs, y = check_pairs(X, y)
         self.n_features_in_ = pairs.shape[2]
         rng = check_random_state(self.random_state)
-        points = pairs.reshape(-1, pairs.shape[2])
-        self._fit_constraints(pairs, y, points, None, rng)
-        self.calibrate_threshold(pairs, y)
+        val = calibration_split(y, self.validation_fraction, rng)
+        fit_mask = slice(None) if val is None else ~val
+        points = pairs[fit_mask].reshape(-1, pairs.shape[2])
+        self._fit_constraints(pairs[fit_mask], y[fit_mask], points, None, rng)
+        cal = slice(None) if val is None else val
+        self.calibrate_threshold(pairs[cal], y[cal])
         return self
 
 

@@ -23,7 +23,7 @@ from ._init import init_constraint, initialize_metric
 from ._mmc_solver import pair_differences, solve_mmc, solve_mmc_cvxpy
 from ._psd import components_from_metric
 from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, PairsClassifierMixin
+from .base import BaseMahalanobis, PairsClassifierMixin, calibration_split
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["MMC", "MMCPairs"]
@@ -216,20 +216,6 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         self.verbose = verbose
         self.random_state = random_state
 
-    def _split(self, y, rng):
-        """Boolean mask of validation pairs (stratified), or None."""
-        if self.validation_fraction == 0:
-            return None
-        mask = np.zeros(y.size, dtype=bool)
-        for label in (1, -1):
-            idx = np.flatnonzero(y == label)
-            n_val = int(np.floor(self.validation_fraction * idx.size))
-            n_val = min(n_val, idx.size - 1)  # keep one of each label for fitting
-            if n_val < 1:
-                return None
-            mask[rng.choice(idx, size=n_val, replace=False)] = True
-        return mask
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the metric from labelled pairs and calibrate the threshold.
@@ -248,7 +234,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         pairs, y = check_pairs(X, y, require_both_labels=True)
         self.n_features_in_ = pairs.shape[2]
         rng = check_random_state(self.random_state)
-        val = self._split(y, rng)
+        val = calibration_split(y, self.validation_fraction, rng)
         fit_mask = slice(None) if val is None else ~val
         points = pairs[fit_mask].reshape(-1, pairs.shape[2])
         self._fit_pairs(pairs[fit_mask], y[fit_mask], points, None, rng)

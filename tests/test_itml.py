@@ -53,7 +53,9 @@ def test_constraints_hold_after_convergence_on_an_easy_problem():
     pairs, y = _pair_problem()
     u, l = 0.5, 3.0
     for gamma in (1e4, np.inf):
-        est = ITMLPairs(bounds=(u, l), gamma=gamma, max_iter=2000, tol=1e-6).fit(pairs, y)
+        est = ITMLPairs(
+            bounds=(u, l), gamma=gamma, max_iter=2000, tol=1e-6, validation_fraction=0
+        ).fit(pairs, y)
         assert est.converged_
         dist = est.pair_distance(pairs)
         assert np.all(dist[y == 1] <= u * 1.001)
@@ -104,7 +106,7 @@ def test_default_bounds_are_percentiles_of_prior_distances():
     np.testing.assert_allclose(approx, np.percentile(pdist(P, "sqeuclidean"), [5, 95]), rtol=0.1)
     # The estimator reports them as distances (not squared).
     pairs, y = _pair_problem()
-    est = ITMLPairs(max_iter=5).fit(pairs, y)
+    est = ITMLPairs(max_iter=5, validation_fraction=0).fit(pairs, y)
     pts = pairs.reshape(-1, 4)
     expected = np.sqrt(np.percentile(pdist(pts, "sqeuclidean"), [5, 95]))
     np.testing.assert_allclose(est.bounds_, expected)
@@ -227,3 +229,12 @@ def test_bad_input_raises_clear_errors():
         ITML().fit(X, np.zeros(len(yl)))
     with pytest.raises(ValueError, match="at least 2 samples"):
         ITML().fit(X[:3], [0, 1, 2])
+
+
+def test_pairs_threshold_calibrated_on_held_out_pairs():
+    pairs, y = _pair_problem()
+    est = ITMLPairs(max_iter=50, validation_fraction=0.25, random_state=0).fit(pairs, y)
+    full = ITMLPairs(max_iter=50, validation_fraction=0, random_state=0).fit(pairs, y)
+    # Fewer pairs reach the metric fit when some are held out for the threshold.
+    assert not np.allclose(est.components_, full.components_)
+    assert est.score(pairs, y) > 0.8
