@@ -25,6 +25,7 @@ __all__ = [
     "MahalanobisDistance",
     "BaseMahalanobis",
     "PairsClassifierMixin",
+    "LabelSupervisedMixin",
     "best_accuracy_threshold",
     "calibration_split",
 ]
@@ -139,6 +140,18 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self, "components_")
         return MahalanobisDistance(self.components_)
+
+
+class LabelSupervisedMixin:
+    """Marks an estimator whose ``fit`` needs class labels ``y``.
+
+    Put it first among the bases so its tags override the base's.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
 
 
 class PairsClassifierMixin:

@@ -23,7 +23,7 @@ from ._init import init_constraint, initialize_metric
 from ._itml_solver import bounds_from_percentiles, itml_bregman
 from ._psd import components_from_metric
 from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, PairsClassifierMixin, calibration_split
+from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin, calibration_split
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["ITML", "ITMLPairs"]
@@ -250,7 +250,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         return self
 
 
-class ITML(_BaseITML):
+class ITML(LabelSupervisedMixin, _BaseITML):
     __doc__ = f"""ITML learned from class labels (Information-Theoretic Metric Learning).
 
     {_OBJECTIVE_DOC}
@@ -324,11 +324,6 @@ class ITML(_BaseITML):
         self.tol = tol
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

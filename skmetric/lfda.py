@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._init import resolve_n_components
 from ._subspace import data_subspace, pad_rows
 from ._validation import check_labeled_data
-from .base import BaseMahalanobis
+from .base import BaseMahalanobis, LabelSupervisedMixin
 
 __all__ = ["LFDA"]
 
@@ -96,7 +96,7 @@ def local_fisher_scatters(X, y, k):
     return (S_lb + S_lb.T) / 2.0, (S_lw + S_lw.T) / 2.0
 
 
-class LFDA(BaseMahalanobis):
+class LFDA(LabelSupervisedMixin, BaseMahalanobis):
     """Local Fisher Discriminant Analysis (Sugiyama, 2007).
 
     Fisher discriminant analysis with locality: pairs of same-class points
@@ -173,11 +173,6 @@ class LFDA(BaseMahalanobis):
         self.n_components = n_components
         self.k = k
         self.embedding_type = embedding_type
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

@@ -20,7 +20,7 @@ from ._lmnn_solver import (
     row_blocks,
 )
 from ._validation import FLOAT_DTYPES, check_labeled_data
-from .base import BaseMahalanobis
+from .base import BaseMahalanobis, LabelSupervisedMixin
 
 __all__ = ["LMNN", "LMNNClassifier"]
 
@@ -45,7 +45,7 @@ def _lmnn_constraints():
     }
 
 
-class LMNN(BaseMahalanobis):
+class LMNN(LabelSupervisedMixin, BaseMahalanobis):
     """Large Margin Nearest Neighbor metric learning (Weinberger & Saul).
 
     Learns a linear map ``L`` (``components_``) such that each sample's
@@ -196,11 +196,6 @@ class LMNN(BaseMahalanobis):
         self.chunk_size = chunk_size
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

@@ -14,12 +14,12 @@ from ._mcml_objective import mcml_loss, mcml_loss_grad
 from ._projected_gradient import minimize_psd_projected_gradient
 from ._psd import components_from_metric
 from ._validation import check_labeled_data
-from .base import BaseMahalanobis
+from .base import BaseMahalanobis, LabelSupervisedMixin
 
 __all__ = ["MCML"]
 
 
-class MCML(BaseMahalanobis):
+class MCML(LabelSupervisedMixin, BaseMahalanobis):
     """Maximally Collapsing Metric Learning (Globerson & Roweis, 2006).
 
     Learns a Mahalanobis matrix ``M`` under which each class would ideally
@@ -124,11 +124,6 @@ class MCML(BaseMahalanobis):
         self.chunk_size = chunk_size
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

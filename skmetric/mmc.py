@@ -23,7 +23,7 @@ from ._init import init_constraint, initialize_metric
 from ._mmc_solver import pair_differences, solve_mmc, solve_mmc_cvxpy
 from ._psd import components_from_metric
 from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, PairsClassifierMixin, calibration_split
+from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin, calibration_split
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["MMC", "MMCPairs"]
@@ -243,7 +243,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         return self
 
 
-class MMC(_BaseMMC):
+class MMC(LabelSupervisedMixin, _BaseMMC):
     __doc__ = f"""MMC learned from class labels (Mahalanobis Metric for Clustering).
 
     {_OBJECTIVE_DOC}
@@ -315,11 +315,6 @@ class MMC(_BaseMMC):
         self.init = init
         self.verbose = verbose
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

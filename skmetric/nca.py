@@ -14,12 +14,12 @@ from sklearn.utils._param_validation import Interval
 from ._init import init_constraint, initialize_components, resolve_n_components
 from ._nca_objective import nca_loss_grad
 from ._validation import check_labeled_data
-from .base import BaseMahalanobis
+from .base import BaseMahalanobis, LabelSupervisedMixin
 
 __all__ = ["NCA"]
 
 
-class NCA(BaseMahalanobis):
+class NCA(LabelSupervisedMixin, BaseMahalanobis):
     """Neighbourhood Components Analysis (Goldberger et al., 2004).
 
     Learns a linear map ``L`` that maximises the expected leave-one-out
@@ -91,11 +91,6 @@ class NCA(BaseMahalanobis):
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     def __init__(
         self,

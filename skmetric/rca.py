@@ -11,13 +11,13 @@ from ._init import resolve_n_components
 from ._psd import _eigh
 from ._subspace import data_subspace, pad_rows
 from ._validation import FLOAT_DTYPES, check_labeled_data
-from .base import BaseMahalanobis
+from .base import BaseMahalanobis, LabelSupervisedMixin
 from .constraints import sample_chunklets
 
 __all__ = ["RCA"]
 
 
-class RCA(BaseMahalanobis):
+class RCA(LabelSupervisedMixin, BaseMahalanobis):
     """Relevant Components Analysis (Bar-Hillel et al., 2003).
 
     RCA learns from *chunklets*: small groups of points known to belong to the
@@ -116,11 +116,6 @@ class RCA(BaseMahalanobis):
         self.chunk_size = chunk_size
         self.reg = reg
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
