@@ -102,6 +102,13 @@ def run_one(method, dataset, folds, seed, quick):
     return row
 
 
+def _task_size(task):
+    kind, _, a, b = task
+    if kind == "run":
+        return a.X.shape[0] * a.X.shape[1]
+    return b * a[0].shape[1]
+
+
 def _task(kind, method_name, a, b, seed, quick):
     # Methods travel by name: their factories are looked up in the worker.
     m = suite.get_method(method_name)
@@ -246,7 +253,8 @@ def main(argv=None):
     from joblib import Parallel, delayed
 
     results = {"run": [], "scaling": []}
-    # Longest runs first so parallel workers finish together.
+    # Biggest data first, so parallel workers do not end on one long run.
+    tasks.sort(key=lambda t: -_task_size(t))
     with _progress(len(tasks), args.no_progress) as bar:
         gen = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(_task)(*t, args.seed, args.quick) for t in tasks)
         for kind, row in gen:

@@ -52,10 +52,10 @@ def error_by_method(rows, path):
 def fit_time_vs_n(scaling_rows, path):
     """Fit time against the number of training points (digits subsamples), log-log."""
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     methods = list(dict.fromkeys(r["method"] for r in scaling_rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colour_of = {}
+    colour_of, n_peers = {}, {}
     for m in methods:
         rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
         if not rows:
@@ -63,7 +63,12 @@ def fit_time_vs_n(scaling_rows, path):
         family = rows[0]["family"]
         anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
         colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
-        ax.plot([r["n"] for r in rows], [r["fit_time"] for r in rows], marker="o",
+        # Several peers of one method: same colour, their own markers.
+        rank = n_peers.get(anchor, 0) if family == "peer" else None
+        if family == "peer":
+            n_peers[anchor] = rank + 1
+        marker = "o" if rank is None else "s^vD"[rank % 4]
+        ax.plot([r["n"] for r in rows], [r["fit_time"] for r in rows], marker=marker,
                 ls="--" if family == "peer" else "-", color=colour_of[anchor], label=m)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -71,7 +76,7 @@ def fit_time_vs_n(scaling_rows, path):
     ax.set_ylabel("fit time (s)")
     ax.set_title("Fit time against n (dashed: peers)")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

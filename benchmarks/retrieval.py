@@ -108,9 +108,11 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DE
     png = plots.image_grid(
         np.array(queries), np.array(rows_imgs), np.array(rows_ok), out / f"retrieval_{dataset}_{learner}.png",
         row_titles=titles,
-        title=f"{dataset}: {k} most similar catalogue items per query "
-        f"(recall@{k}: Euclidean {metrics['Euclidean'][f'recall@{k}']:.3f}, "
-        f"{names[1]} {metrics[names[1]][f'recall@{k}']:.3f})",
+        title=f"{dataset}: {k} most similar catalogue items per query\n"
+        + "; ".join(
+            f"{n}: precision@{k} {metrics[n][f'precision@{k}']:.3f}, recall@{k} {metrics[n][f'recall@{k}']:.3f}"
+            for n in names
+        ),
     )
     result = {"dataset": dataset, "learner": learner, "k": k, "n_catalogue": int(len(idx_cat)),
               "n_queries": int(len(idx_q)), "metrics": metrics, "png": str(png)}

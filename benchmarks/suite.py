@@ -11,7 +11,6 @@ the images and a frozen backbone for the "CNN features + ..." methods.
 """
 
 import functools
-import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,8 +69,10 @@ NOTES = [
     "the default run short; several learners stop on them.",
     "MCML is fitted on a stratified subsample of at most {mcml_max_samples} training points per fold "
     "(its cost is quadratic in n); it is scored on the full test fold.",
-    "digits_cnn: a small CNN pretrained on digit classes 0-4 (skmetric.deep.transfer), frozen; "
-    "every method runs on its features of the target classes 5-9.",
+    "digits_cnn: a small CNN pretrained for {cnn_pretrain_epochs} epochs on digit classes 0-4 "
+    "(skmetric.deep.transfer), frozen; every method runs on its 256-d features of the unseen "
+    "classes 5-9 (the 'CNN features + ...' rows run the extractor inside the pipeline, on images).",
+    "SiameseNet: at most {siamese_epochs} epochs (early stopping on a validation split).",
     "A peer that raises (e.g. metric-learn RCA/LFDA on the rank-deficient digits pixels) is "
     "listed as failed with the reason.",
 ]
@@ -540,11 +541,3 @@ def build_pipeline(method, dataset, seed=0, quick=False):
     if not method.classifier:
         steps.append(KNeighborsClassifier(n_neighbors=N_NEIGHBORS))
     return make_pipeline(*steps)
-
-
-def module_available(name):
-    try:
-        importlib.import_module(name)
-        return True
-    except ImportError:
-        return False
