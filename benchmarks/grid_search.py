@@ -29,6 +29,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .suite import DEVICE
+
 DEFAULT_GRID = {"knn__n_neighbors": [1, 3, 5], "lmnn__n_components": [8, 16, None]}
 QUICK_GRID = {"knn__n_neighbors": [1, 3], "lmnn__n_components": [4, None]}
 
@@ -42,7 +44,7 @@ def cnn_lmnn_pipeline(backbone, input_size=None, lmnn_max_iter=50, seed=0):
             (
                 "cnn",
                 skmetric.CNNFeatureExtractor(
-                    backbone=backbone, weights=None, input_size=input_size, device="cpu"
+                    backbone=backbone, weights=None, input_size=input_size, device=DEVICE
                 ),
             ),
             ("scale", StandardScaler()),

@@ -21,7 +21,7 @@ from benchmarks import peers, suite  # noqa: E402
 def quick_run(tmp_path_factory):
     pytest.importorskip("torch")
     out = tmp_path_factory.mktemp("bench")
-    code = bench.main(["--quick", "--out", str(out), "--no-progress"])
+    code = bench.main(["--quick", "--n-jobs", "1", "--out", str(out), "--no-progress"])
     return code, out
 
 
@@ -82,7 +82,7 @@ def test_quick_run_json_and_markdown(quick_run):
 
 def test_runs_are_reproducible(tmp_path):
     args = ["--datasets", "iris", "wine", "--methods", "NCA", "RCA", "--no-plots", "--no-scaling", "--no-progress"]
-    assert bench.main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert bench.main([*args, "--n-jobs", "1", "--out", str(tmp_path / "a")]) == 0
     assert bench.main([*args, "--n-jobs", "2", "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
     b = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
@@ -139,7 +139,7 @@ def test_downloadable_data_set_unavailable_offline_is_explained(tmp_path):
 
 def test_unavailable_data_set_is_skipped_with_a_message(tmp_path, capsys):
     pytest.importorskip("torchvision")
-    code = bench.main(["--datasets", "iris", "fashion_mnist", "--methods", "PCA", "--no-plots", "--no-scaling",
+    code = bench.main(["--datasets", "iris", "fashion_mnist", "--methods", "PCA", "--n-jobs", "1", "--no-plots", "--no-scaling",
                        "--no-progress", "--data-home", str(tmp_path), "--out", str(tmp_path / "r")])
     assert code == 0
     assert "[skip] fashion_mnist is not available" in capsys.readouterr().err
