@@ -16,6 +16,13 @@ When Omniglot is available (``skmetric.datasets.load_omniglot``), the paper's
 20-way protocol is run on its evaluation alphabets (paper: 92% Siamese,
 21.7% raw 1-NN); otherwise it is skipped with a message.
 
+Measured (full run, 2 shared CPU cores, 10 epochs of 2000 pairs): on held-out
+*images* of the training classes every loss clearly beats raw pixels (10-way:
+contrastive 96.5%, binomial deviance 89.6%, Koch 86.6% vs 64.6%). On held-out
+digit *classes* it does not (5-way: binomial deviance 64.3%, raw 72.5%): five
+training classes of 8x8 digits are too few for features that transfer to new
+classes; the paper's transfer result needs Omniglot's 964 training classes.
+
 Run: ``python -m benchmarks.bench_oneshot [--quick]``. Writes CSV/JSON and a
 PNG to benchmarks/results/ and the README figure to
 benchmarks/figures/oneshot_digits.png.
