@@ -30,6 +30,7 @@ from . import suite
 from .harness import evaluate, markdown_table, stratified_folds, summarize
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+FIGURES = Path(__file__).resolve().parent / "figures"
 N_SPLITS = suite.N_SPLITS
 
 
@@ -61,6 +62,11 @@ def parse_args(argv=None):
     p.add_argument("--download", action="store_true", help="download MNIST / Fashion-MNIST / Omniglot if missing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list methods and data sets, then exit")
+    p.add_argument(
+        "--update-figures",
+        action="store_true",
+        help=f"also copy the error plot and the table into {FIGURES} (the README's; not with --quick)",
+    )
     return p.parse_args(argv)
 
 
@@ -218,7 +224,10 @@ def main(argv=None):
             print(f"dataset {d}")
         return 0
 
+    if args.update_figures and args.quick:
+        raise SystemExit("error: --update-figures needs a full run (the README shows real results), not --quick.")
     t_start = time.perf_counter()
+    load_start = _load_average()
     methods = suite.select_methods(args.methods, peers=args.peers)
     try:
         suite.check_importable(methods)  # fail loudly before any run
@@ -315,6 +324,7 @@ def main(argv=None):
         meta["plots"] = [str(p) for p in plot_paths]
 
     meta["wall_time_s"] = time.perf_counter() - t_start
+    meta["load_average"] = {"start": load_start, "end": _load_average()}
     _write_csv(rows, args.out / "results.csv")
     _write_csv(scaling_rows, args.out / "fit_time_vs_n.csv")
     with open(args.out / "results.json", "w") as f:
@@ -323,18 +333,53 @@ def main(argv=None):
         f"{md}\n\nMachine: {meta['machine']}. Date: {stamp}. Seed {args.seed}, "
         f"{N_SPLITS} stratified folds, {n_jobs} run(s) at a time"
         + (" (concurrent runs share the CPU, which inflates fit times)" if n_jobs > 1 else "")
-        + f", wall time {meta['wall_time_s']:.0f} s.\n\n"
+        + f", wall time {meta['wall_time_s']:.0f} s"
+        + _load_note(meta["load_average"], n_jobs)
+        + ".\n\n"
         + "\n".join(f"- {n}" for n in notes)
         + "\n"
     )
     (args.out / "results.md").write_text(text)
     print(text)
+    if args.update_figures:
+        _update_figures(args.out, text, meta)
     print(f"Results in {args.out}", file=sys.stderr)
     ours_failed = [r for r in failed if r["family"] != "peer"]
     if ours_failed:
         print(f"{len(ours_failed)} skmetric/baseline run(s) failed; see the notes.", file=sys.stderr)
         return 1
     return 0
+
+
+def _load_average():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
+def _load_note(load, n_jobs):
+    """Say when other processes shared the CPU: timings are then inflated."""
+    if load["start"] is None:
+        return ""
+    busy = load["start"] > 0.5 or load["end"] > n_jobs + 0.5
+    return (f"; 1-min load average {load['start']} at start, {load['end']} at the end"
+            + (" (other processes were using the CPU: timings were taken under load)" if busy else ""))
+
+
+def _update_figures(out, text, meta):
+    import shutil
+
+    FIGURES.mkdir(exist_ok=True)
+    shutil.copyfile(out / "error_by_method.png", FIGURES / "benchmark_errors.png")
+    header = (
+        "# Latest benchmark table\n\n"
+        f"`python -m benchmarks` (`make bench`), taken {meta['date']} on {meta['machine']}. "
+        "Regenerate with `python -m benchmarks --update-figures`; the plot is "
+        "[benchmark_errors.png](benchmark_errors.png).\n\n"
+    )
+    (FIGURES / "latest_table.md").write_text(header + text)
+    print(f"Updated {FIGURES / 'benchmark_errors.png'} and {FIGURES / 'latest_table.md'}", file=sys.stderr)
 
 
 def _write_csv(rows, path):

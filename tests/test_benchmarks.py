@@ -238,3 +238,14 @@ def test_retrieval_example_on_tiny_digits(tmp_path, monkeypatch, tiny_images):
         assert 0.0 <= m["recall@1"] <= m["recall@3"] <= 1.0
     saved = json.loads((tmp_path / "retrieval_digits_lmnn.json").read_text())
     assert saved["n_catalogue"] + saved["n_queries"] == len(y)
+
+
+def test_update_figures_refuses_a_quick_run(tmp_path):
+    with pytest.raises(SystemExit, match="needs a full run"):
+        bench.main(["--quick", "--update-figures", "--out", str(tmp_path)])
+
+
+def test_load_note_says_when_timings_were_taken_under_load():
+    assert "under load" in bench._load_note({"start": 3.0, "end": 5.0}, 2)
+    assert "under load" not in bench._load_note({"start": 0.1, "end": 2.0}, 2)
+    assert bench._load_note({"start": None, "end": None}, 2) == ""
