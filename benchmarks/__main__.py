@@ -48,24 +48,46 @@ def parse_args(argv=None):
         help=f"data sets (default: {' '.join(suite.DEFAULT_DATASETS)}; "
         f"downloadable: {' '.join(suite.DOWNLOADABLE)})",
     )
-    p.add_argument("--methods", nargs="+", metavar="NAME", help="methods (default: all); quote names with spaces")
-    p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True, help="run the peers")
-    p.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True, help="fit time against n on digits")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG plots")
     p.add_argument(
-        "--n-jobs", type=int, default=-1,
-        help="runs in parallel (joblib; default -1: all cores). --n-jobs 1 gives the cleanest timings",
+        "--methods",
+        nargs="+",
+        metavar="NAME",
+        help="methods (default: all); quote names with spaces",
+    )
+    p.add_argument(
+        "--peers", action=argparse.BooleanOptionalAction, default=True, help="run the peers"
+    )
+    p.add_argument(
+        "--scaling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fit time against n on digits",
+    )
+    p.add_argument(
+        "--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG plots"
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="runs in parallel (joblib; default -1: all cores); "
+        "--n-jobs 1 gives the cleanest timings",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     p.add_argument("--data-home", default=None, help="where downloadable data sets live")
-    p.add_argument("--download", action="store_true", help="download MNIST / Fashion-MNIST / Omniglot if missing")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download MNIST / Fashion-MNIST / Omniglot if missing",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list methods and data sets, then exit")
     p.add_argument(
         "--update-figures",
         action="store_true",
-        help=f"also copy the error plot and the table into {FIGURES} (the README's; not with --quick)",
+        help=f"also copy the error plot and the table into {FIGURES} "
+        "(the README's; not with --quick)",
     )
     return p.parse_args(argv)
 
@@ -130,7 +152,12 @@ def run_scaling(method, X, y, n, seed, quick):
     """Fit time of one method on a stratified subsample of size n (one fit)."""
     idx = suite._stratified_subsample(y, n, seed)
     ds = suite.Dataset("digits", X[idx], y[idx])
-    row = {"method": method.name, "family": method.family, "peer_of": method.peer_of, "n": int(len(idx))}
+    row = {
+        "method": method.name,
+        "family": method.family,
+        "peer_of": method.peer_of,
+        "n": int(len(idx)),
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -145,7 +172,15 @@ def run_scaling(method, X, y, n, seed, quick):
 
 
 # Fit time against n: these methods (and their peers) on digits subsamples.
-SCALING_METHODS = ("NCA", "scikit-learn NCA", "metric-learn NCA", "LMNN", "metric-learn LMNN", "MMC", "ITML")
+SCALING_METHODS = (
+    "NCA",
+    "scikit-learn NCA",
+    "metric-learn NCA",
+    "LMNN",
+    "metric-learn LMNN",
+    "MMC",
+    "ITML",
+)
 
 
 def scaling_sizes(quick):
@@ -177,7 +212,12 @@ def add_ratios(rows):
         if partner is None:
             continue
         r["compared_with"] = partner
-        if ours is not None and peer is not None and ours["status"] == "ok" and peer["fit_time"] > 0:
+        if (
+            ours is not None
+            and peer is not None
+            and ours["status"] == "ok"
+            and peer["fit_time"] > 0
+        ):
             r["time_ratio"] = ours["fit_time"] / peer["fit_time"]
     return rows
 
@@ -192,13 +232,26 @@ def table(rows):
                 "n x d": f"{r['n']} x {r['d']}",
                 "method": r["method"],
                 "kind": r["family"],
-                "kNN error %": f"{r['error_mean']:.2f} ± {r['error_std']:.2f}" if ok else r["status"].split(":")[0],
+                "kNN error %": (
+                    f"{r['error_mean']:.2f} ± {r['error_std']:.2f}"
+                    if ok
+                    else r["status"].split(":")[0]
+                ),
                 "fit time (s)": f"{r['fit_time']:.3g}" if ok else "",
                 "peer": r.get("compared_with") or "",
                 "time ratio": f"{r['time_ratio']:.2f}" if r.get("time_ratio") is not None else "",
             }
         )
-    columns = ["data set", "n x d", "method", "kind", "kNN error %", "fit time (s)", "peer", "time ratio"]
+    columns = [
+        "data set",
+        "n x d",
+        "method",
+        "kind",
+        "kNN error %",
+        "fit time (s)",
+        "peer",
+        "time ratio",
+    ]
     return markdown_table(out, columns)
 
 
@@ -209,7 +262,10 @@ def machine():
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     except ImportError:
         gpu = "no GPU (torch not installed)"
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -219,13 +275,17 @@ def main(argv=None):
     args = parse_args(argv)
     if args.list:
         for m in suite.METHODS:
-            print(f"method  {m.name:28s} {m.family:9s} {'peer of ' + m.peer_of if m.peer_of else ''}")
+            print(
+                f"method  {m.name:28s} {m.family:9s} {'peer of ' + m.peer_of if m.peer_of else ''}"
+            )
         for d in suite.DATASET_NAMES:
             print(f"dataset {d}")
         return 0
 
     if args.update_figures and args.quick:
-        raise SystemExit("error: --update-figures needs a full run (the README shows real results), not --quick.")
+        raise SystemExit(
+            "error: --update-figures needs a full run (the README shows real results), not --quick."
+        )
     t_start = time.perf_counter()
     load_start = _load_average()
     methods = suite.select_methods(args.methods, peers=args.peers)
@@ -233,7 +293,9 @@ def main(argv=None):
         suite.check_importable(methods)  # fail loudly before any run
     except suite.MissingMethod as exc:
         raise SystemExit(f"error: {exc}") from exc
-    dataset_names = args.datasets or (suite.QUICK_DATASETS if args.quick else suite.DEFAULT_DATASETS)
+    dataset_names = args.datasets or (
+        suite.QUICK_DATASETS if args.quick else suite.DEFAULT_DATASETS
+    )
     unknown = [d for d in dataset_names if d not in suite.DATASET_NAMES]
     if unknown:
         raise SystemExit(f"Unknown data set(s) {unknown}; choose from {list(suite.DATASET_NAMES)}.")
@@ -271,13 +333,17 @@ def main(argv=None):
     # Biggest data first, so parallel workers do not end on one long run.
     tasks.sort(key=lambda t: -_task_size(t))
     with _progress(len(tasks), args.no_progress) as bar:
-        gen = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_task)(*t, args.seed, args.quick) for t in tasks)
+        gen = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_task)(*t, args.seed, args.quick) for t in tasks
+        )
         for kind, row in gen:
             results[kind].append(row)
             bar.set_postfix_str(f"done {row.get('dataset', 'scaling')}/{row['method']}"[:45])
             bar.update()
 
-    order = {(d.name, m.name): i for i, (d, m) in enumerate((d, m) for d in datasets for m in methods)}
+    order = {
+        (d.name, m.name): i for i, (d, m) in enumerate((d, m) for d in datasets for m in methods)
+    }
     rows = sorted(results["run"], key=lambda r: order[(r["dataset"], r["method"])])
     add_ratios(rows)
     m_order = {m.name: i for i, m in enumerate(methods)}
@@ -285,7 +351,9 @@ def main(argv=None):
 
     notes = suite.notes(args.quick)
     if args.quick:
-        notes.insert(0, "--quick: subsampled data and few iterations; numbers are a smoke test, not results.")
+        notes.insert(
+            0, "--quick: subsampled data and few iterations; numbers are a smoke test, not results."
+        )
     for d in datasets:
         if d.note:
             notes.append(f"{d.name}: {d.note} (prepared in {d.prep_time:.1f} s).")
@@ -320,7 +388,11 @@ def main(argv=None):
         plot_paths.append(plots.error_by_method(rows, args.out / "error_by_method.png"))
         if scaling_rows:
             plot_paths.append(plots.fit_time_vs_n(scaling_rows, args.out / "fit_time_vs_n.png"))
-        plot_paths.append(plots.digits_embedding(args.out / "digits_embedding.png", quick=args.quick, seed=args.seed))
+        plot_paths.append(
+            plots.digits_embedding(
+                args.out / "digits_embedding.png", quick=args.quick, seed=args.seed
+            )
+        )
         meta["plots"] = [str(p) for p in plot_paths]
 
     meta["wall_time_s"] = time.perf_counter() - t_start
@@ -328,7 +400,17 @@ def main(argv=None):
     _write_csv(rows, args.out / "results.csv")
     _write_csv(scaling_rows, args.out / "fit_time_vs_n.csv")
     with open(args.out / "results.json", "w") as f:
-        json.dump({"meta": meta, "rows": rows, "scaling": scaling_rows, "skipped": skipped, "notes": notes}, f, indent=1)
+        json.dump(
+            {
+                "meta": meta,
+                "rows": rows,
+                "scaling": scaling_rows,
+                "skipped": skipped,
+                "notes": notes,
+            },
+            f,
+            indent=1,
+        )
     text = (
         f"{md}\n\nMachine: {meta['machine']}. Date: {stamp}. Seed {args.seed}, "
         f"{N_SPLITS} stratified folds, {n_jobs} run(s) at a time"
@@ -346,7 +428,9 @@ def main(argv=None):
     print(f"Results in {args.out}", file=sys.stderr)
     ours_failed = [r for r in failed if r["family"] != "peer"]
     if ours_failed:
-        print(f"{len(ours_failed)} skmetric/baseline run(s) failed; see the notes.", file=sys.stderr)
+        print(
+            f"{len(ours_failed)} skmetric/baseline run(s) failed; see the notes.", file=sys.stderr
+        )
         return 1
     return 0
 
@@ -363,8 +447,9 @@ def _load_note(load, n_jobs):
     if load["start"] is None:
         return ""
     busy = load["start"] > 0.5 or load["end"] > n_jobs + 0.5
-    return (f"; 1-min load average {load['start']} at start, {load['end']} at the end"
-            + (" (other processes were using the CPU: timings were taken under load)" if busy else ""))
+    return f"; 1-min load average {load['start']} at start, {load['end']} at the end" + (
+        " (other processes were using the CPU: timings were taken under load)" if busy else ""
+    )
 
 
 def _update_figures(out, text, meta):
@@ -379,7 +464,10 @@ def _update_figures(out, text, meta):
         "[benchmark_errors.png](benchmark_errors.png).\n\n"
     )
     (FIGURES / "latest_table.md").write_text(header + text)
-    print(f"Updated {FIGURES / 'benchmark_errors.png'} and {FIGURES / 'latest_table.md'}", file=sys.stderr)
+    print(
+        f"Updated {FIGURES / 'benchmark_errors.png'} and {FIGURES / 'latest_table.md'}",
+        file=sys.stderr,
+    )
 
 
 def _write_csv(rows, path):

@@ -54,8 +54,18 @@ def cnn_lmnn_pipeline(backbone, input_size=None, lmnn_max_iter=50, seed=0):
     )
 
 
-def grid_search(images, y, backbone, param_grid=None, cv=3, n_jobs=2, seed=0, input_size=None,
-                lmnn_max_iter=50, verbose=0):
+def grid_search(
+    images,
+    y,
+    backbone,
+    param_grid=None,
+    cv=3,
+    n_jobs=2,
+    seed=0,
+    input_size=None,
+    lmnn_max_iter=50,
+    verbose=0,
+):
     """Fit ``GridSearchCV`` over the CNN -> LMNN -> k-NN pipeline.
 
     Parallelism follows the active joblib backend: processes by default,
@@ -123,16 +133,22 @@ def main(argv=None):
     from .harness import markdown_table
     from .suite import digits_transfer
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.grid_search", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.grid_search", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
-    p.add_argument("--local-cluster", action="store_true", help="start a Dask LocalCluster on this machine")
+    p.add_argument(
+        "--local-cluster", action="store_true", help="start a Dask LocalCluster on this machine"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = p.parse_args(argv)
 
-    images, y, backbone = digits_transfer(quick=args.quick, seed=args.seed, max_samples=240 if args.quick else None)
+    images, y, backbone = digits_transfer(
+        quick=args.quick, seed=args.seed, max_samples=240 if args.quick else None
+    )
     grid = QUICK_GRID if args.quick else DEFAULT_GRID
     kw = dict(param_grid=grid, seed=args.seed, lmnn_max_iter=10 if args.quick else 50)
     t0 = time.perf_counter()
@@ -140,8 +156,12 @@ def main(argv=None):
         if args.local_cluster:
             from dask.distributed import Client, LocalCluster
 
-            with LocalCluster(n_workers=args.n_jobs, threads_per_worker=1, dashboard_address=None) as cl, \
-                    Client(cl) as client:
+            with (
+                LocalCluster(
+                    n_workers=args.n_jobs, threads_per_worker=1, dashboard_address=None
+                ) as cl,
+                Client(cl) as client,
+            ):
                 search = dask_grid_search(images, y, backbone, scheduler=client, **kw)
         else:
             search = dask_grid_search(images, y, backbone, scheduler=args.scheduler, **kw)
@@ -152,11 +172,23 @@ def main(argv=None):
     elapsed = time.perf_counter() - t0
     rows = summary(search)
     print(markdown_table(rows, list(rows[0])))
-    print(f"\nbest: {search.best_params_} (accuracy {search.best_score_:.3f}); {where}, {elapsed:.1f} s")
+    print(
+        f"\nbest: {search.best_params_} (accuracy {search.best_score_:.3f}); "
+        f"{where}, {elapsed:.1f} s"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "grid_search.json", "w") as f:
-        json.dump({"backend": where, "seconds": elapsed, "best_params": {k: v for k, v in search.best_params_.items()},
-                   "rows": rows}, f, indent=1, default=str)
+        json.dump(
+            {
+                "backend": where,
+                "seconds": elapsed,
+                "best_params": {k: v for k, v in search.best_params_.items()},
+                "rows": rows,
+            },
+            f,
+            indent=1,
+            default=str,
+        )
     return 0
 
 

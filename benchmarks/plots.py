@@ -18,8 +18,11 @@ def error_by_method(rows, path):
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fig, axes = plt.subplots(
-        1, max(len(datasets), 1), figsize=(2.6 * max(len(datasets), 1) + 2.2, 0.28 * len(methods) + 1.6),
-        sharey=True, squeeze=False,
+        1,
+        max(len(datasets), 1),
+        figsize=(2.6 * max(len(datasets), 1) + 2.2, 0.28 * len(methods) + 1.6),
+        sharey=True,
+        squeeze=False,
     )
     ypos = {m: i for i, m in enumerate(methods)}
     for ax, ds in zip(axes[0], datasets):
@@ -30,8 +33,14 @@ def error_by_method(rows, path):
             if r["status"] != "ok":
                 ax.text(0, y, " " + r["status"].split(":")[0], va="center", fontsize=7, color="red")
                 continue
-            ax.barh(y, r["error_mean"], xerr=r["error_std"], color=FAMILY_COLOURS[r["family"]],
-                    height=0.7, error_kw={"elinewidth": 0.8, "capsize": 2})
+            ax.barh(
+                y,
+                r["error_mean"],
+                xerr=r["error_std"],
+                color=FAMILY_COLOURS[r["family"]],
+                height=0.7,
+                error_kw={"elinewidth": 0.8, "capsize": 2},
+            )
         ax.set_title(ds, fontsize=9)
         ax.set_xlabel("k-NN error (%)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -68,8 +77,14 @@ def fit_time_vs_n(scaling_rows, path):
         if family == "peer":
             n_peers[anchor] = rank + 1
         marker = "o" if rank is None else "s^vD"[rank % 4]
-        ax.plot([r["n"] for r in rows], [r["fit_time"] for r in rows], marker=marker,
-                ls="--" if family == "peer" else "-", color=colour_of[anchor], label=m)
+        ax.plot(
+            [r["n"] for r in rows],
+            [r["fit_time"] for r in rows],
+            marker=marker,
+            ls="--" if family == "peer" else "-",
+            color=colour_of[anchor],
+            label=m,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training points n (digits, 64 features)")
@@ -115,8 +130,10 @@ def digits_embedding(path, quick=False, seed=0):
     acc_before = knn_acc(pca.transform(Xtr), before)
     acc_after = knn_acc(nca.transform(Xtr), after)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    for ax, Z, title in ((axes[0], before, f"before: PCA of the pixels (3-NN acc. {acc_before:.2f})"),
-                         (axes[1], after, f"after: NCA, 2 components (3-NN acc. {acc_after:.2f})")):
+    for ax, Z, title in (
+        (axes[0], before, f"before: PCA of the pixels (3-NN acc. {acc_before:.2f})"),
+        (axes[1], after, f"after: NCA, 2 components (3-NN acc. {acc_after:.2f})"),
+    ):
         sc = ax.scatter(Z[:, 0], Z[:, 1], c=yte, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
@@ -135,9 +152,13 @@ def image_grid(query_images, neighbour_images, correct, path, row_titles=None, t
     """
     path = Path(path)
     n_rows, k = len(neighbour_images), neighbour_images.shape[1]
-    fig, axes = plt.subplots(n_rows, k + 1, figsize=(1.1 * (k + 1), 1.15 * n_rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, k + 1, figsize=(1.1 * (k + 1), 1.15 * n_rows + 0.4), squeeze=False
+    )
     for i in range(n_rows):
-        cells = [(query_images[i], None)] + [(neighbour_images[i, j], bool(correct[i, j])) for j in range(k)]
+        cells = [(query_images[i], None)] + [
+            (neighbour_images[i, j], bool(correct[i, j])) for j in range(k)
+        ]
         for j, (img, ok) in enumerate(cells):
             ax = axes[i, j]
             ax.imshow(np.squeeze(img), cmap="gray_r" if np.ndim(np.squeeze(img)) == 2 else None)

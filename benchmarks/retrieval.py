@@ -39,12 +39,23 @@ def load_catalogue(dataset="digits", quick=False, seed=0, data_home=None, downlo
     import skmetric
 
     if dataset == "digits":
-        images, y, backbone = suite.digits_transfer(quick=quick, seed=seed, max_samples=300 if quick else None)
-        return images, y, skmetric.CNNFeatureExtractor(backbone=backbone, weights=None, device=suite.DEVICE)
+        images, y, backbone = suite.digits_transfer(
+            quick=quick, seed=seed, max_samples=300 if quick else None
+        )
+        return (
+            images,
+            y,
+            skmetric.CNNFeatureExtractor(backbone=backbone, weights=None, device=suite.DEVICE),
+        )
     if dataset == "fashion_mnist":
-        images, y = suite.load_downloadable(dataset, 600 if quick else 3000, seed, data_home, download)
+        images, y = suite.load_downloadable(
+            dataset, 600 if quick else 3000, seed, data_home, download
+        )
         extractor = skmetric.CNNFeatureExtractor(
-            backbone="resnet18", weights="DEFAULT", input_size=64 if quick else None, device=suite.DEVICE
+            backbone="resnet18",
+            weights="DEFAULT",
+            input_size=64 if quick else None,
+            device=suite.DEVICE,
         )
         return images, y, extractor
     raise ValueError(f"Unknown data set {dataset!r}; choose 'digits' or 'fashion_mnist'.")
@@ -56,12 +67,23 @@ def make_learner(learner, quick=False, seed=0):
     if learner == "lmnn":
         return skmetric.LMNN(max_iter=20 if quick else 100, random_state=seed)
     if learner == "siamese":
-        return skmetric.SiameseNet(max_epochs=3 if quick else 20, random_state=seed, device=suite.DEVICE)
+        return skmetric.SiameseNet(
+            max_epochs=3 if quick else 20, random_state=seed, device=suite.DEVICE
+        )
     raise ValueError(f"Unknown learner {learner!r}; choose from {LEARNERS}.")
 
 
-def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DEFAULT_OUT, quick=False,
-                      seed=0, data_home=None, download=False):
+def retrieval_example(
+    dataset="digits",
+    learner="lmnn",
+    k=5,
+    n_queries=6,
+    out=DEFAULT_OUT,
+    quick=False,
+    seed=0,
+    data_home=None,
+    download=False,
+):
     """Run the example; returns a dict with the metrics and the PNG path.
 
     The catalogue is 70 % of the images (stratified), the queries the rest;
@@ -70,7 +92,9 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DE
     from skmetric.evaluation import retrieval_report
 
     images, y, extractor = load_catalogue(dataset, quick, seed, data_home, download)
-    idx_cat, idx_q = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=seed)
+    idx_cat, idx_q = train_test_split(
+        np.arange(len(y)), test_size=0.3, stratify=y, random_state=seed
+    )
     extractor.fit(images[idx_cat])
     scaler = StandardScaler().fit(extractor.transform(images[idx_cat]))
     F_cat = scaler.transform(extractor.transform(images[idx_cat]))
@@ -80,7 +104,10 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DE
     model = make_learner(learner, quick, seed).fit(F_cat, y_cat)
     spaces = {
         "Euclidean": (F_cat, F_q),
-        f"{learner.upper() if learner == 'lmnn' else 'SiameseNet'}": (model.transform(F_cat), model.transform(F_q)),
+        f"{learner.upper() if learner == 'lmnn' else 'SiameseNet'}": (
+            model.transform(F_cat),
+            model.transform(F_q),
+        ),
     }
 
     ks = tuple(sorted({1, k}))
@@ -92,7 +119,9 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DE
     for name, (Zc, Zq) in spaces.items():
         rep = retrieval_report(Zq, y_q, ks=ks, X_gallery=Zc, y_gallery=y_cat)
         metrics[name] = {key: float(v) for key, v in rep.items() if key != "cmc"}
-        neighbours[name] = NearestNeighbors(n_neighbors=k).fit(Zc).kneighbors(Zq[shown], return_distance=False)
+        neighbours[name] = (
+            NearestNeighbors(n_neighbors=k).fit(Zc).kneighbors(Zq[shown], return_distance=False)
+        )
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,23 +135,36 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=DE
             rows_ok.append(y_cat[nb] == y_q[q])
             titles.append(name)
     png = plots.image_grid(
-        np.array(queries), np.array(rows_imgs), np.array(rows_ok), out / f"retrieval_{dataset}_{learner}.png",
+        np.array(queries),
+        np.array(rows_imgs),
+        np.array(rows_ok),
+        out / f"retrieval_{dataset}_{learner}.png",
         row_titles=titles,
         title=f"{dataset}: {k} most similar catalogue items per query\n"
         + "; ".join(
-            f"{n}: precision@{k} {metrics[n][f'precision@{k}']:.3f}, recall@{k} {metrics[n][f'recall@{k}']:.3f}"
+            f"{n}: precision@{k} {metrics[n][f'precision@{k}']:.3f}, "
+            f"recall@{k} {metrics[n][f'recall@{k}']:.3f}"
             for n in names
         ),
     )
-    result = {"dataset": dataset, "learner": learner, "k": k, "n_catalogue": int(len(idx_cat)),
-              "n_queries": int(len(idx_q)), "metrics": metrics, "png": str(png)}
+    result = {
+        "dataset": dataset,
+        "learner": learner,
+        "k": k,
+        "n_catalogue": int(len(idx_cat)),
+        "n_queries": int(len(idx_q)),
+        "metrics": metrics,
+        "png": str(png),
+    }
     with open(out / f"retrieval_{dataset}_{learner}.json", "w") as f:
         json.dump(result, f, indent=1)
     return result
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.retrieval", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.retrieval", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--dataset", default="digits", choices=("digits", "fashion_mnist"))
     p.add_argument("--learner", default="lmnn", choices=LEARNERS)
     p.add_argument("-k", type=int, default=5)
@@ -134,15 +176,32 @@ def main(argv=None):
     p.add_argument("--download", action="store_true")
     args = p.parse_args(argv)
     try:
-        res = retrieval_example(args.dataset, args.learner, args.k, args.n_queries, args.out, args.quick,
-                                args.seed, args.data_home, args.download)
+        res = retrieval_example(
+            args.dataset,
+            args.learner,
+            args.k,
+            args.n_queries,
+            args.out,
+            args.quick,
+            args.seed,
+            args.data_home,
+            args.download,
+        )
     except suite.DatasetUnavailable as exc:
-        print(f"error: {exc}\nThe example runs on digits without any download: --dataset digits", file=sys.stderr)
+        print(
+            f"error: {exc}\nThe example runs on digits without any download: --dataset digits",
+            file=sys.stderr,
+        )
         return 2
-    rows = [{"metric": key, **{name: round(v[key], 4) for name, v in res["metrics"].items()}}
-            for key in next(iter(res["metrics"].values()))]
+    rows = [
+        {"metric": key, **{name: round(v[key], 4) for name, v in res["metrics"].items()}}
+        for key in next(iter(res["metrics"].values()))
+    ]
     print(markdown_table(rows, list(rows[0])))
-    print(f"\n{res['n_queries']} queries against a catalogue of {res['n_catalogue']}; grid: {res['png']}")
+    print(
+        f"\n{res['n_queries']} queries against a catalogue of {res['n_catalogue']}; "
+        f"grid: {res['png']}"
+    )
     return 0
 
 

@@ -64,10 +64,15 @@ NOTES = [
     "Time ratio = skmetric fit time / peer fit time on the same folds (< 1: skmetric is faster).",
     "A method and its peers share their caps: NCA max_iter={nca_max_iter}, LMNN max_iter="
     "{lmnn_max_iter} (metric-learn also min_iter=min(50, max_iter)), MMC max_iter={mmc_max_iter}, "
-    "ITML max_iter={itml_max_iter} (passes over the constraints), RCA min({rca_chunks}, n_train // 4) chunklets of 2; "
-    "MMC/ITML use the default number of constraints (metric-learn: 20 * n_classes^2). The caps keep "
+    "ITML max_iter={itml_max_iter} (passes over the constraints), "
+    "RCA min({rca_chunks}, n_train // 4) chunklets of 2; MMC/ITML use the default number of "
+    "constraints (metric-learn: 20 * n_classes^2). The caps keep "
     "the default run short; several learners stop on them.",
-    "MCML is fitted on a stratified subsample of at most {mcml_max_samples} training points per fold "
+    "MMC: skmetric's MMC stops on its tolerance long before the cap (the same error with "
+    "max_iter 10, 100 or 1000 on digits); metric-learn's default of 100 outer iterations took "
+    "about 70 s per digits fold, hence its cap of {mmc_max_iter}.",
+    "MCML is fitted on a stratified subsample of at most {mcml_max_samples} training points "
+    "per fold "
     "(its cost is quadratic in n); it is scored on the full test fold.",
     "digits_cnn: a small CNN pretrained for {cnn_pretrain_epochs} epochs on digit classes 0-4 "
     "(skmetric.deep.transfer), frozen; every method runs on its 256-d features of the unseen "
@@ -189,7 +194,9 @@ def _mmc(ctx):
 
 
 def _lmnn(ctx):
-    return _sk("LMNN")(n_neighbors=N_NEIGHBORS, max_iter=ctx.settings["lmnn_max_iter"], random_state=ctx.seed)
+    return _sk("LMNN")(
+        n_neighbors=N_NEIGHBORS, max_iter=ctx.settings["lmnn_max_iter"], random_state=ctx.seed
+    )
 
 
 def _lfda(ctx):
@@ -203,7 +210,9 @@ def _energy_lmnn(ctx):
 
 
 def _siamese(ctx):
-    return _sk("SiameseNet")(max_epochs=ctx.settings["siamese_epochs"], random_state=ctx.seed, device=DEVICE)
+    return _sk("SiameseNet")(
+        max_epochs=ctx.settings["siamese_epochs"], random_state=ctx.seed, device=DEVICE
+    )
 
 
 # ------------------------------ image methods ------------------------------ #
@@ -237,7 +246,9 @@ def _peer(name, params):
 
 
 def _sk_nca(ctx):
-    return NeighborhoodComponentsAnalysis(max_iter=ctx.settings["nca_max_iter"], random_state=ctx.seed)
+    return NeighborhoodComponentsAnalysis(
+        max_iter=ctx.settings["nca_max_iter"], random_state=ctx.seed
+    )
 
 
 METHODS = [
@@ -277,7 +288,8 @@ METHODS = [
     Method(
         "metric-learn MMC",
         _peer(
-            "MMC_Supervised", lambda c: dict(max_iter=c.settings["mmc_max_iter"], random_state=c.seed)
+            "MMC_Supervised",
+            lambda c: dict(max_iter=c.settings["mmc_max_iter"], random_state=c.seed),
         ),
         "peer",
         peer_of="MMC",
@@ -436,7 +448,9 @@ def digits_transfer(quick=False, seed=0, max_samples=None):
 
 def cnn_features(images, backbone, input_size=None):
     """Frozen-CNN features of images (the extractor has nothing to learn)."""
-    ext = _sk("CNNFeatureExtractor")(backbone=backbone, weights=None, input_size=input_size, device=DEVICE)
+    ext = _sk("CNNFeatureExtractor")(
+        backbone=backbone, weights=None, input_size=input_size, device=DEVICE
+    )
     return np.asarray(ext.fit(images).transform(images), dtype=np.float64)
 
 
@@ -494,7 +508,9 @@ def load_downloadable(name, n_samples, seed, data_home=None, download=False):
             images, y = _downscale(images[keep], 28), y[keep]
         else:
             loader = getattr(ds, f"load_{name}")
-            images, y = loader(data_home=data_home, download=download, n_samples=n_samples, random_state=seed)
+            images, y = loader(
+                data_home=data_home, download=download, n_samples=n_samples, random_state=seed
+            )
     except Exception as exc:  # offline, not downloaded, torchvision missing
         raise DatasetUnavailable(
             f"{name} is not available ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}). "
@@ -507,7 +523,9 @@ def _downscale(images, size):
     """Resize uint8 (N, H, W) images to (N, size, size) with PIL (Omniglot is 105x105)."""
     from PIL import Image
 
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
+    return np.stack(
+        [np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images]
+    )
 
 
 def applicable(method, dataset):

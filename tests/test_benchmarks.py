@@ -71,7 +71,9 @@ def test_quick_run_json_and_markdown(quick_run):
     data = json.loads((out / "results.json").read_text())
     assert data["meta"]["quick"] is True
     assert set(data["meta"]["datasets"]) == set(suite.QUICK_DATASETS)
-    assert len(data["rows"]) > 0 and all(len(r["errors"]) == suite.N_SPLITS for r in data["rows"] if r["status"] == "ok")
+    assert len(data["rows"]) > 0 and all(
+        len(r["errors"]) == suite.N_SPLITS for r in data["rows"] if r["status"] == "ok"
+    )
     assert {r["n"] for r in data["scaling"]} == set(bench.scaling_sizes(True))
     md = (out / "results.md").read_text()
     assert md.startswith("| data set |")
@@ -81,14 +83,29 @@ def test_quick_run_json_and_markdown(quick_run):
 
 
 def test_runs_are_reproducible(tmp_path):
-    args = ["--datasets", "iris", "wine", "--methods", "NCA", "RCA", "--no-plots", "--no-scaling", "--no-progress"]
+    args = [
+        "--datasets",
+        "iris",
+        "wine",
+        "--methods",
+        "NCA",
+        "RCA",
+        "--no-plots",
+        "--no-scaling",
+        "--no-progress",
+    ]
     assert bench.main([*args, "--n-jobs", "1", "--out", str(tmp_path / "a")]) == 0
     assert bench.main([*args, "--n-jobs", "2", "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
     b = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
     assert [(r["dataset"], r["method"]) for r in a] == [(r["dataset"], r["method"]) for r in b]
     assert [r["errors"] for r in a] == [r["errors"] for r in b]
-    assert {r["method"] for r in a} == {"NCA", "RCA", *suite.peers_of("NCA"), *suite.peers_of("RCA")}
+    assert {r["method"] for r in a} == {
+        "NCA",
+        "RCA",
+        *suite.peers_of("NCA"),
+        *suite.peers_of("RCA"),
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -115,8 +132,14 @@ def test_missing_class_fails_loudly(monkeypatch):
 
 def test_add_ratios_pairs_methods_with_their_peers():
     def row(method, family, fit_time, peer_of=None, status="ok"):
-        return {"dataset": "d", "method": method, "family": family, "peer_of": peer_of,
-                "fit_time": fit_time, "status": status}
+        return {
+            "dataset": "d",
+            "method": method,
+            "family": family,
+            "peer_of": peer_of,
+            "fit_time": fit_time,
+            "status": status,
+        }
 
     rows = [
         row("NCA", "skmetric", 1.0),
@@ -139,8 +162,24 @@ def test_downloadable_data_set_unavailable_offline_is_explained(tmp_path):
 
 def test_unavailable_data_set_is_skipped_with_a_message(tmp_path, capsys):
     pytest.importorskip("torchvision")
-    code = bench.main(["--datasets", "iris", "fashion_mnist", "--methods", "PCA", "--n-jobs", "1", "--no-plots", "--no-scaling",
-                       "--no-progress", "--data-home", str(tmp_path), "--out", str(tmp_path / "r")])
+    code = bench.main(
+        [
+            "--datasets",
+            "iris",
+            "fashion_mnist",
+            "--methods",
+            "PCA",
+            "--n-jobs",
+            "1",
+            "--no-plots",
+            "--no-scaling",
+            "--no-progress",
+            "--data-home",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 0
     assert "[skip] fashion_mnist is not available" in capsys.readouterr().err
     data = json.loads((tmp_path / "r" / "results.json").read_text())
@@ -194,7 +233,9 @@ def tiny_images():
 
     _, (X, y) = split_digits()
     rng = np.random.RandomState(0)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 12, replace=False) for c in np.unique(y)])
+    idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), 12, replace=False) for c in np.unique(y)]
+    )
     net = digits_cnn(channels=(4, 4)).eval().requires_grad_(False)  # tiny, untrained, frozen
     return X[idx], y[idx], net
 
@@ -212,16 +253,23 @@ def test_grid_search_on_a_dask_local_cluster_matches_joblib(tiny_images):
 
     with parallel_config(backend="threading"):  # n_jobs > 1 without spawning processes
         local = grid_search(X, y, net, n_jobs=2, **kw)
-    with distributed.LocalCluster(
-        n_workers=1, processes=False, threads_per_worker=2, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, processes=False, threads_per_worker=2, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with distributed.get_task_stream(client) as tasks:
             remote = dask_grid_search(X, y, net, scheduler=client, **kw)
     assert len(tasks.data) >= 4  # the candidates x folds ran on the cluster
     assert len(remote.cv_results_["params"]) == 4
-    assert remote.best_params_ in [dict(zip(GRID, v)) for v in
-                                   [(a, b) for a in GRID["knn__n_neighbors"] for b in GRID["lmnn__n_components"]]]
-    np.testing.assert_allclose(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    assert remote.best_params_ in [
+        dict(zip(GRID, v))
+        for v in [(a, b) for a in GRID["knn__n_neighbors"] for b in GRID["lmnn__n_components"]]
+    ]
+    np.testing.assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
     assert 0.0 <= remote.best_score_ <= 1.0
 
 
