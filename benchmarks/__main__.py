@@ -288,10 +288,10 @@ def main(argv=None):
         )
     t_start = time.perf_counter()
     load_start = _load_average()
-    methods = suite.select_methods(args.methods, peers=args.peers)
     try:
+        methods = suite.select_methods(args.methods, peers=args.peers)
         suite.check_importable(methods)  # fail loudly before any run
-    except suite.MissingMethod as exc:
+    except (ValueError, suite.MissingMethod) as exc:
         raise SystemExit(f"error: {exc}") from exc
     dataset_names = args.datasets or (
         suite.QUICK_DATASETS if args.quick else suite.DEFAULT_DATASETS
@@ -324,9 +324,7 @@ def main(argv=None):
                 for m in scaling:
                     tasks.append(("scaling", m.name, (Xd, yd), n))
 
-    from joblib import Parallel, delayed
-
-    from joblib import effective_n_jobs
+    from joblib import Parallel, delayed, effective_n_jobs
 
     n_jobs = effective_n_jobs(args.n_jobs)
     results = {"run": [], "scaling": []}
