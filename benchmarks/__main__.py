@@ -255,6 +255,40 @@ def table(rows):
     return markdown_table(out, columns)
 
 
+def versus_euclidean(rows):
+    """Markdown matrix: each method's mean kNN error per data set, marked against
+    Euclidean kNN on the same folds (+ lower error, - higher, = within 0.05 points)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    base = {r["dataset"]: r["error_mean"] for r in ok if r["method"] == "Euclidean kNN"}
+    if not base:  # Euclidean kNN filtered out: nothing to compare with
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "Euclidean kNN"))
+    by_key = {(r["dataset"], r["method"]): r for r in ok}
+    out = [{"method": "Euclidean kNN", **{d: f"{base[d]:.2f}" for d in base}}]
+    for m in methods:
+        row = {"method": m}
+        for d in datasets:
+            r = by_key.get((d, m))
+            if r is None or d not in base:
+                continue
+            diff = r["error_mean"] - base[d]
+            mark = "=" if abs(diff) <= 0.05 else ("+" if diff < 0 else "-")
+            row[d] = f"{r['error_mean']:.2f} {mark}"
+        out.append(row)
+    return markdown_table(out, ["method", *datasets])
+
+
+def _versus_euclidean_section(rows):
+    matrix = versus_euclidean(rows)
+    if not matrix:
+        return ""
+    return (
+        "Against Euclidean kNN on the same folds (mean kNN error %; + lower, - higher, "
+        "= within 0.05 points):\n\n" + matrix + "\n\n"
+    )
+
+
 def machine():
     try:
         import torch
@@ -416,6 +450,7 @@ def main(argv=None):
         + f", wall time {meta['wall_time_s']:.0f} s"
         + _load_note(meta["load_average"], n_jobs)
         + ".\n\n"
+        + _versus_euclidean_section(rows)
         + "\n".join(f"- {n}" for n in notes)
         + "\n"
     )

@@ -297,3 +297,24 @@ def test_load_note_says_when_timings_were_taken_under_load():
     assert "under load" in bench._load_note({"start": 3.0, "end": 5.0}, 2)
     assert "under load" not in bench._load_note({"start": 0.1, "end": 2.0}, 2)
     assert bench._load_note({"start": None, "end": None}, 2) == ""
+
+
+def test_versus_euclidean_marks():
+    from benchmarks.__main__ import versus_euclidean
+
+    def row(dataset, method, err, status="ok"):
+        return {"dataset": dataset, "method": method, "status": status, "error_mean": err}
+
+    rows = [
+        row("a", "Euclidean kNN", 3.0),
+        row("a", "LMNN", 2.0),
+        row("a", "MMC", 5.0),
+        row("a", "NCA", 3.01),
+        row("a", "ITML", 0.0, status="failed: boom"),
+    ]
+    lines = versus_euclidean(rows).splitlines()
+    assert "| LMNN | 2.00 + |" in lines
+    assert "| MMC | 5.00 - |" in lines
+    assert "| NCA | 3.01 = |" in lines
+    assert "| ITML |  |" in lines
+    assert versus_euclidean([row("a", "LMNN", 1.0)]) == ""
