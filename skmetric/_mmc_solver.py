@@ -43,6 +43,23 @@ solver returns a (very large) finite metric along such directions; directions
 in which neither similar nor dissimilar differences have any energy get zero
 weight.
 
+Regularised problem
+-------------------
+Xing's optimum is typically of rank 1 to 3 and, with few pairs per parameter,
+overfits them (measured: 3-NN error 17.5% on digits where Euclidean gets 2.8%).
+The regularised problem keeps a fraction ``mu`` ("regularization", in [0, 1))
+of the similar-distance budget on a prior metric ``M0`` (the init, identity by
+default)::
+
+    minimise f(M)  s.t.  g(M) >= 1,  M - mu * (f(M) / f(M0)) * M0  PSD,
+
+a linear matrix inequality (so the problem stays convex, and scale-free like
+P1). In the P2 form it reads ``M = mu M0 / f(M0) + (1 - mu) M'`` with ``M'``
+in the original constraint set, so the same exact projection applies to
+``M'``: the metric is the prior plus a learned part that carries ``1 - mu`` of
+the similar budget, and it stays full rank wherever ``M0`` is. ``mu = 0`` is
+Xing's problem; ``mu -> 1`` tends to ``M0``.
+
 ``solve_mmc_cvxpy`` writes P1 itself in cvxpy (an independent formulation used
 to check the projected-gradient solver) and solves it with Clarabel or SCS.
 
@@ -377,8 +394,17 @@ def _check_problem(A, D, diagonal):
     return A, D
 
 
-def solve_mmc(A, D, *, diagonal=False, init=None, max_iter=1000, tol=1e-5, verbose=0):
+def solve_mmc(
+    A, D, *, diagonal=False, init=None, regularization=0.0, max_iter=1000, tol=1e-5, verbose=0
+):
     """Solve Xing's problem by projected gradient (see the module docstring).
+
+    With ``regularization = mu > 0`` the solved problem is the regularised P2
+    of the module docstring, ``max g(M) s.t. f(M) <= 1, M - mu M0 / f(M0)
+    PSD``: the metric keeps at least the fraction ``mu`` of the prior metric
+    ``M0 = init``. Writing ``M = mu M0 / f(M0) + (1 - mu) M'`` turns it into
+    the unregularised constraint set for ``M'``, so the same exact projection
+    applies; ``mu = 0`` is Xing's problem itself.
 
     Parameters
     ----------
@@ -391,7 +417,11 @@ def solve_mmc(A, D, *, diagonal=False, init=None, max_iter=1000, tol=1e-5, verbo
         Learn a diagonal metric.
     init : ndarray of shape (d, d) or (d,), default=None
         Starting PSD metric (its scale is irrelevant); identity if None. The
-        problem is convex, so this only affects the number of iterations.
+        unregularised problem is convex, so there it only affects the number of
+        iterations; with ``regularization > 0`` it is also the prior ``M0``.
+    regularization : float in [0, 1), default=0.0
+        Fraction ``mu`` of the similar-distance budget ``f(M) <= 1`` reserved
+        for the prior metric ``init`` (see above). 0 solves Xing's problem.
     max_iter : int, default=1000
         Hard cap on the number of iterations.
     tol : float, default=1e-5
@@ -404,6 +434,8 @@ def solve_mmc(A, D, *, diagonal=False, init=None, max_iter=1000, tol=1e-5, verbo
     MMCResult
     """
     A, D = _check_problem(A, D, diagonal)
+    if not 0.0 <= regularization < 1.0:
+        raise ValueError(f"regularization must be in [0, 1), got {regularization!r}.")
     d = D.shape[1]
     E, back, forward = _whiten(A, D, diagonal)
     r = E.shape[1]
@@ -428,9 +460,21 @@ def solve_mmc(A, D, *, diagonal=False, init=None, max_iter=1000, tol=1e-5, verbo
     # Start on the boundary trace = 1; fall back to the centre when init is 0
     # on every useful direction.
     x0 = x0 / total if total > 0 and np.all(np.isfinite(x0)) else fallback
+    mu = float(regularization)
+    if mu > 0:
+        # Optimise over M' (whitened N') with N = mu N0 + (1 - mu) N', N0 = x0
+        # (the prior on the boundary trace = f = 1); g stays concave in N'.
+        prior, inner = x0, value_grad
+
+        def value_grad(n):
+            G, grad = inner(mu * prior + (1.0 - mu) * n)
+            return G, (1.0 - mu) * grad
+
     x, _, n_iter, converged, gap = _maximize(
         value_grad, project, x0, diagonal, max_iter, tol, verbose
     )
+    if mu > 0:
+        x = mu * x0 + (1.0 - mu) * x
     M, f, c = _to_p1(back(x), A, D, diagonal)
     if diagonal:
         M = np.diag(M)
@@ -442,18 +486,22 @@ def solve_mmc(A, D, *, diagonal=False, init=None, max_iter=1000, tol=1e-5, verbo
 # --------------------------------------------------------------------------
 
 
-def solve_mmc_cvxpy(A, D, *, diagonal=False, solver=None, verbose=False):
+def solve_mmc_cvxpy(
+    A, D, *, diagonal=False, init=None, regularization=0.0, solver=None, verbose=False
+):
     """Solve Xing's problem P1 exactly as written, with cvxpy.
 
     ``minimise <A, M>  s.t.  sum_k sqrt(d_k^T M d_k) >= 1,  M PSD`` (or
-    ``M = diag(m), m >= 0``). The data are rescaled to unit size before the
+    ``M = diag(m), m >= 0``), plus, when ``regularization = mu > 0``, the
+    linear matrix inequality ``M - mu (<A, M> / <A, M0>) M0 PSD`` of the
+    regularised problem (module docstring). The data are rescaled to unit size before the
     call (and the solution mapped back) for the conic solver's sake. Meant for
     small dimensions: the PSD cone has d(d+1)/2 variables and every
     dissimilar pair adds a second-order cone.
 
     Parameters
     ----------
-    A, D, diagonal : see :func:`solve_mmc`.
+    A, D, diagonal, init, regularization : see :func:`solve_mmc`.
     solver : {'CLARABEL', 'SCS'} or None, default=None
         Conic solver; None picks Clarabel when installed, else SCS.
     verbose : bool, default=False
@@ -467,6 +515,8 @@ def solve_mmc_cvxpy(A, D, *, diagonal=False, solver=None, verbose=False):
     import cvxpy as cp
 
     A, D = _check_problem(A, D, diagonal)
+    if not 0.0 <= regularization < 1.0:
+        raise ValueError(f"regularization must be in [0, 1), got {regularization!r}.")
     d = D.shape[1]
     if solver is None:
         solver = "CLARABEL" if "CLARABEL" in cp.installed_solvers() else "SCS"
@@ -483,7 +533,20 @@ def solve_mmc_cvxpy(A, D, *, diagonal=False, solver=None, verbose=False):
         M = cp.Variable((d, d), PSD=True)
         objective = cp.trace(At @ M)
         sq = cp.sum(cp.multiply(Dt @ M, Dt), axis=1)
-    problem = cp.Problem(cp.Minimize(objective), [cp.sum(cp.sqrt(sq)) >= 1])
+    constraints = [cp.sum(cp.sqrt(sq)) >= 1]
+    if regularization > 0:
+        if init is None:
+            init = np.ones(d) if diagonal else np.eye(d)
+        M0 = np.asarray(init, dtype=np.float64)
+        if diagonal and M0.ndim == 2:
+            M0 = np.diag(M0)
+        M0 = M0 / float(At @ M0 if diagonal else np.vdot(At, M0))
+        if diagonal:
+            constraints.append(m >= regularization * objective * M0)
+        else:
+            S = M - regularization * objective * M0
+            constraints.append((S + S.T) / 2 >> 0)
+    problem = cp.Problem(cp.Minimize(objective), constraints)
     problem.solve(solver=solver, verbose=verbose)
     value = m.value if diagonal else M.value
     if value is None:
