@@ -13,6 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import MMC, MMCPairs
+from skmetric.mmc import auto_regularization
 from skmetric._mmc_solver import (
     dissimilar_constraint,
     dissimilar_constraint_diag,
@@ -157,6 +158,91 @@ def test_projected_gradient_matches_cvxpy(diagonal, d, seed):
     assert abs(pg.objective - ref.objective) <= 1e-3 * ref.objective
 
 
+@pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
+@pytest.mark.parametrize("mu", [0.3, 0.8])
+@pytest.mark.parametrize("prior", ["identity", "random"])
+def test_regularised_problem_matches_cvxpy(diagonal, mu, prior):
+    # The regularised problem (M - mu f(M)/f(M0) M0 PSD) solved by projected
+    # gradient through the change of variables agrees with cvxpy's direct
+    # formulation of the same linear matrix inequality.
+    d = 4
+    A, D = _problem(d=d, diagonal=diagonal, seed=3)
+    rng = np.random.RandomState(1)
+    B = rng.normal(size=(d, d))
+    M0 = None if prior == "identity" else B @ B.T + 0.1 * np.eye(d)
+    pg = solve_mmc(A, D, diagonal=diagonal, init=M0, regularization=mu)
+    ref = solve_mmc_cvxpy(A, D, diagonal=diagonal, init=M0, regularization=mu)
+    assert pg.converged and ref.converged
+    assert abs(pg.objective - ref.objective) <= 1e-3 * ref.objective
+    M = pg.metric
+    P = np.eye(d) if M0 is None else (np.diag(np.diag(M0)) if diagonal else M0)
+    if diagonal:
+        g = dissimilar_constraint_diag(np.diag(M), D * D)[0]
+        f, f0 = A @ np.diag(M), A @ np.diag(P)
+    else:
+        g = dissimilar_constraint(M, D)[0]
+        f, f0 = np.vdot(A, M), np.vdot(A, P)
+    # Feasible for the regularised problem: g = 1 and M keeps mu of the prior.
+    assert g >= 1 - 1e-9
+    slack = np.linalg.eigvalsh(M - mu * (f / f0) * P).min()
+    assert slack >= -1e-9 * np.abs(M).max()
+    # ... which is a real restriction: its optimum is worse than Xing's.
+    assert pg.objective > solve_mmc(A, D, diagonal=diagonal).objective * (1 + 1e-3)
+
+
+def test_regularization_keeps_full_rank_and_is_validated():
+    A, D = _problem(d=5, seed=1)
+    exact = solve_mmc(A, D).metric
+    reg = solve_mmc(A, D, regularization=0.5).metric
+    tol = 1e-8 * np.abs(exact).max()
+    assert np.linalg.matrix_rank(exact, tol=tol) < 5  # Xing's optimum: low rank
+    # M >= 0.5 f(M) / f(I) * I, so every eigenvalue is bounded away from 0.
+    floor = 0.5 * np.vdot(A, reg) / np.trace(A)
+    assert np.linalg.eigvalsh(reg).min() >= floor * (1 - 1e-6) > 0
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"regularization must be in \[0, 1\)"):
+            solve_mmc(A, D, regularization=bad)
+        with pytest.raises(ValueError, match="regularization"):
+            MMC(regularization=bad).fit(*_blobs())
+
+
+def test_auto_regularization():
+    X, y = _blobs(n_features=4)
+    for diagonal in (False, True):
+        est = MMC(n_constraints=30, diagonal=diagonal, random_state=0).fit(X, y)
+        assert est.regularization_ == auto_regularization(4, 60, diagonal)
+        same = MMC(
+            n_constraints=30, diagonal=diagonal, regularization=est.regularization_,
+            random_state=0,
+        ).fit(X, y)
+        np.testing.assert_allclose(same.components_, est.components_)
+    # Shrinks toward the prior less as pairs accumulate, more as parameters do.
+    mus = [auto_regularization(10, n) for n in (10, 100, 1000, 10**6)]
+    assert all(0 < b < a < 1 for a, b in zip(mus, mus[1:]))
+    assert auto_regularization(10, 100, diagonal=True) < auto_regularization(10, 100)
+    assert auto_regularization(20, 100) > auto_regularization(10, 100)
+    assert MMC(regularization=0).fit(X, y).regularization_ == 0.0
+
+
+def test_regularization_zero_is_xings_problem_and_prior_matters():
+    X, y = _blobs(n_features=3)
+    est = MMC(n_constraints=20, regularization=0, random_state=0).fit(X, y)
+    idx, lab = sample_pairs(y, 20, random_state=np.random.RandomState(0))
+    diff_s, diff_d = pair_differences(pairs_from_indices(X, idx), lab)
+    ref = solve_mmc_cvxpy(diff_s.T @ diff_s, diff_d)
+    assert abs(est.objective_ - ref.objective) <= 1e-3 * ref.objective
+    # With regularization the init is the prior: a different prior, a
+    # different metric (without it, the same optimum).
+    B = np.random.RandomState(0).normal(size=(3, 3))
+    prior = B @ B.T + np.eye(3)
+    for mu, same in ((0.0, True), (0.5, False)):
+        a = MMC(n_constraints=20, regularization=mu, random_state=0).fit(X, y)
+        b = MMC(n_constraints=20, regularization=mu, init=prior, random_state=0).fit(X, y)
+        Ma, Mb = a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix()
+        close = np.allclose(Ma / np.trace(Ma), Mb / np.trace(Mb), atol=1e-3)
+        assert close == same
+
+
 def test_solution_does_not_depend_on_init():
     A, D = _problem(d=4, seed=2)
     rng = np.random.RandomState(0)
@@ -287,6 +373,14 @@ def test_cvxpy_solver_agrees_with_projected_gradient():
     dg = MMC(n_constraints=20, diagonal=True, random_state=0).fit(X, y)
     dc = MMC(n_constraints=20, diagonal=True, solver="cvxpy", random_state=0).fit(X, y)
     assert abs(dg.objective_ - dc.objective_) <= 1e-3 * dc.objective_
+    assert dg.regularization_ > 0 and pg.regularization_ > 0  # the default 'auto'
+    for diagonal in (False, True):
+        ex = MMC(n_constraints=20, diagonal=diagonal, regularization=0, random_state=0).fit(X, y)
+        ec = MMC(
+            n_constraints=20, diagonal=diagonal, regularization=0, solver="cvxpy",
+            random_state=0,
+        ).fit(X, y)
+        assert abs(ex.objective_ - ec.objective_) <= 1e-3 * ec.objective_
     M = dg.get_mahalanobis_matrix()
     np.testing.assert_allclose(M, np.diag(np.diag(M)), atol=1e-12 * np.abs(M).max())
 
