@@ -3,7 +3,9 @@
 Run ``python -m benchmarks.bench_lmnn`` (``--quick`` for a short run).
 
 (a) ``compare``: StandardScaler -> LMNN(k=3) -> 3-NN on iris, wine,
-    breast_cancer, digits with 3-fold stratified CV (shared harness folds),
+    breast_cancer, digits (and, with ``--datasets ...,digits_cnn``, the
+    suite's 256-d CNN features: the high-dimensional case) with 3-fold
+    stratified CV (shared harness folds); ``--max-iter`` caps both,
     skmetric's LMNN beside metric-learn's on identical folds; errors, fit
     times and the speed ratio.
 (b) ``scaling``: fit time and peak memory (tracemalloc) for n from 1,000 to
@@ -62,13 +64,29 @@ def _write_csv(name, rows):
 # --------------------------------------------------------------------------
 # (a) side by side with metric-learn
 # --------------------------------------------------------------------------
-def compare(datasets, with_peer=True):
+def _load_compare(name):
+    """A harness data set, or 'digits_cnn' (256-d CNN features, the suite's loader)."""
+    if name == "digits_cnn":
+        from benchmarks.suite import load
+
+        data = load("digits_cnn", seed=0)
+        return data.X, data.y
+    return load_dataset(name)
+
+
+def compare(datasets, with_peer=True, max_iter=None):
+    """Side by side; ``max_iter`` caps both (metric-learn: min_iter=min(50, cap))."""
     rows = []
+    caps = {} if max_iter is None else {"max_iter": max_iter}
+    peer_caps = {} if max_iter is None else {"max_iter": max_iter,
+                                             "min_iter": min(50, max_iter)}
     for name in datasets:
-        X, y = load_dataset(name)
+        X, y = _load_compare(name)
         folds = stratified_folds(X, y, n_splits=3, seed=0)
         euclid = summarize(evaluate(knn_pipeline(None), X, y, folds))
-        ours = summarize(evaluate(knn_pipeline(LMNN(n_neighbors=3)), X, y, folds))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours = summarize(evaluate(knn_pipeline(LMNN(n_neighbors=3, **caps)), X, y, folds))
         row = {
             "dataset": name,
             "n": X.shape[0],
@@ -77,7 +95,7 @@ def compare(datasets, with_peer=True):
             "skmetric_err": ours["error_mean"],
             "skmetric_fit_s": ours["fit_time"],
         }
-        peer = metric_learn_estimator("LMNN", n_neighbors=3) if with_peer else None
+        peer = metric_learn_estimator("LMNN", n_neighbors=3, **peer_caps) if with_peer else None
         if peer is not None:
             theirs = summarize(evaluate(knn_pipeline(peer), X, y, folds))
             row["metric_learn_err"] = theirs["error_mean"]
@@ -87,7 +105,8 @@ def compare(datasets, with_peer=True):
         print(f"  {name}: done", flush=True)
     cols = ["dataset", "n", "d", "euclidean_err", "skmetric_err", "metric_learn_err",
             "skmetric_fit_s", "metric_learn_fit_s", "speedup"]
-    print("\n### LMNN vs metric-learn 0.7.0 (3-NN error %, mean fit time per fold s)\n")
+    cap = "default caps" if max_iter is None else f"both capped at max_iter={max_iter}"
+    print(f"\n### LMNN vs metric-learn 0.7.0 (3-NN error %, mean fit time per fold s; {cap})\n")
     print(markdown_table(rows, cols))
     print(f"\nwrote {_write_csv('lmnn_compare.csv', rows)}")
     return rows
@@ -236,7 +255,11 @@ def main(argv=None):
     parser.add_argument("--parts", default="compare,scaling,nips",
                         help="comma-separated subset of compare,scaling,nips")
     parser.add_argument("--datasets", default="iris,wine,breast_cancer,digits",
-                        help="data sets for the comparison")
+                        help="data sets for the comparison (also: digits_cnn, 256-d CNN "
+                        "features of digits 5-9; trains the suite's small CNN first)")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="cap both LMNNs at this many iterations in the comparison "
+                        "(metric-learn also min_iter=min(50, cap)), as the suite does")
     parser.add_argument("--no-peer", action="store_true", help="skip metric-learn")
     parser.add_argument("--sizes", default="1000,2000,5000,10000,20000,50000",
                         help="training sizes for the scaling run")
@@ -254,7 +277,7 @@ def main(argv=None):
         sizes = [s for s in sizes if s <= 5000]
         splits = min(splits, 5)
     if "compare" in parts:
-        compare(datasets, with_peer=not args.no_peer)
+        compare(datasets, with_peer=not args.no_peer, max_iter=args.max_iter)
     if "scaling" in parts:
         scaling(sizes, peer_cap_s=args.peer_cap, with_peer=not args.no_peer)
     if "nips" in parts:

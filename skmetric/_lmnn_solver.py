@@ -14,9 +14,12 @@ with ``d(a, b) = ||L (x_a - x_b)||^2``, ``j ~> i`` the target neighbours of
 Book-keeping (JMLR 2009, section 5.2): the impostor pairs ``(i, l)`` within
 ``max_j d(i, j) + 1`` of ``i`` are searched in row blocks (never an n x n
 matrix) and kept as an *active set*; the solver runs a few iterations on the
-active set, then all candidates are re-checked. The gradient is accumulated
-sparsely: with pair weights ``w_ab`` (a sparse n x n matrix ``W``),
-``sum_ab w_ab (x_a - x_b)(x_a - x_b)^T = X.T @ (diag(W 1 + W.T 1) - W - W.T) @ X``.
+active set, then all candidates are re-checked (the active set is the union
+of the last two searches). The gradient is accumulated sparsely: with pair
+weights ``w_ab`` (a sparse n x n matrix ``W``),
+``sum_ab w_ab (x_a - x_b)(x_a - x_b)^T = X.T @ C @ X`` with the Laplacian
+``C = diag(W 1 + W.T 1) - W - W.T``; the gradient in ``L`` is computed as
+``2 (C Z).T X`` with ``Z = X L.T`` (no d x d matrix).
 """
 
 import time
@@ -25,6 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from ._psd import psd_project
 
@@ -43,6 +47,10 @@ PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
 SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
+# Problems with n * d * max(n, n_components) up to this run single-threaded BLAS.
+SMALL_PROBLEM = 1 << 28
+# A gathered pair costs about as much as this many GEMM entries (measured).
+GRAM_RATIO = 64
 # Pairs processed at once when gathering pair differences (memory bound).
 _PAIR_BLOCK = 1 << 16
 
@@ -227,40 +235,53 @@ class LMNNData:
         self.push_loss = push_loss
         a = np.concatenate([self.ta, self.imp_i])
         b = np.concatenate([self.tb, self.imp_l])
-        # CSR pattern of W, rows sorted; pair p lands at position inv[p].
-        self._order = np.lexsort((b, a))
         self._a, self._b = a, b
-        self._indices = b[self._order].astype(np.int32)
-        self._indptr = np.concatenate(([0], np.cumsum(np.bincount(a, minlength=self.n))))
+        # CSR pattern of the Laplacian C = diag(W 1 + W.T 1) - W - W.T: entries
+        # (a, b), (b, a) for each pair, then the diagonal (duplicates add up in
+        # a CSR product), so C @ V is one sparse product per evaluation.
+        rows = np.concatenate([a, b, np.arange(self.n)])
+        cols = np.concatenate([b, a, np.arange(self.n)])
+        self._order = np.argsort(rows, kind="stable")
+        self._indices = cols[self._order].astype(np.int32)
+        self._indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=self.n))))
         self.last_stats = {}
 
     @property
     def n_impostor_pairs(self):
         return self.imp_i.size
 
-    def pair_sq_distances(self, sqdist, a, b):
-        out = np.empty(a.size)
-        for s in range(0, a.size, _PAIR_BLOCK):
-            out[s:s + _PAIR_BLOCK] = sqdist(a[s:s + _PAIR_BLOCK], b[s:s + _PAIR_BLOCK])
-        return out
-
     def evaluate(self, sqdist):
-        """Loss, pair weights and ``G = sum_ab w_ab (x_a-x_b)(x_a-x_b)^T``.
+        """Loss and ``G = sum_ab w_ab (x_a-x_b)(x_a-x_b)^T`` (d x d).
 
-        ``sqdist(a, b)`` returns the current squared distances of pairs.
-        Returns (loss, G, n_active) where ``n_active`` counts violated
-        triplets (positive margin).
+        ``sqdist(a, b)`` returns the current squared distances of all the
+        pairs ``(a[p], b[p])``. Returns (loss, G, n_active) where
+        ``n_active`` counts violated triplets (positive margin).
         """
+        loss, w, n_active = self.pair_weights(sqdist)
+        return loss, self._weighted_scatter(w), n_active
+
+    def evaluate_projected(self, sqdist, Z):
+        """Loss and ``C @ Z`` with ``C = diag(W 1 + W.T 1) - W - W.T``.
+
+        ``G = X.T C X``, so the gradient in ``L`` is ``2 L G = 2 (C Z).T X``
+        with ``Z = X L.T``: two n x r x d products per evaluation and no
+        d x d matrix (cheaper when d is large or ``n_components < d``).
+        """
+        loss, w, n_active = self.pair_weights(sqdist)
+        return loss, self._laplacian_times(w, Z), n_active
+
+    def pair_weights(self, sqdist):
+        """Loss and the weight ``w_ab`` of each pair (targets, then impostors)."""
         mu = self.push_weight
         d_t = np.full((self.n, self.k), -np.inf)
-        d_t[self.valid] = self.pair_sq_distances(sqdist, self.ta, self.tb)
+        d_t[self.valid] = sqdist(self.ta, self.tb)
         pull = d_t[self.valid].sum()
         w_t = np.full((self.n, self.k), 1.0 - mu)
         n_active = 0
         push = 0.0
         w_imp = np.zeros(self.imp_i.size)
         if self.imp_i.size:
-            d_imp = self.pair_sq_distances(sqdist, self.imp_i, self.imp_l)
+            d_imp = sqdist(self.imp_i, self.imp_l)
             for s in range(0, self.imp_i.size, _PAIR_BLOCK):
                 sl = slice(s, s + _PAIR_BLOCK)
                 margins = 1.0 + d_t[self.imp_i[sl]] - d_imp[sl, None]
@@ -277,21 +298,56 @@ class LMNNData:
                     )
         loss = (1.0 - mu) * pull + mu * push
         w = np.concatenate([w_t[self.valid], w_imp])
-        G = self._weighted_scatter(w)
         self.last_stats = {"loss": loss, "active": n_active}
-        return loss, G, n_active
+        return loss, w, n_active
+
+    def _laplacian_times(self, w, V):
+        """``(diag(W 1 + W.T 1) - W - W.T) @ V`` with sparse ``W``."""
+        deg = np.bincount(self._a, weights=w, minlength=self.n)
+        deg += np.bincount(self._b, weights=w, minlength=self.n)
+        values = np.concatenate([-w, -w, deg])[self._order]
+        C = sparse.csr_matrix((values, self._indices, self._indptr), shape=(self.n, self.n))
+        return C @ V
 
     def _weighted_scatter(self, w):
         """``X.T @ (diag(W 1 + W.T 1) - W - W.T) @ X`` with sparse ``W``."""
-        X = self.X
-        W = sparse.csr_matrix((w[self._order], self._indices, self._indptr),
-                              shape=(self.n, self.n))
-        deg = np.bincount(self._a, weights=w, minlength=self.n)
-        deg += np.bincount(self._b, weights=w, minlength=self.n)
-        SX = deg[:, None] * X
-        SX -= W @ X
-        SX -= W.T @ X
-        return X.T @ SX
+        return self.X.T @ self._laplacian_times(w, self.X)
+
+
+def _blocked_pairs(func, a, b):
+    """``func`` over pairs in blocks of ``_PAIR_BLOCK`` (bounded temporaries)."""
+    out = np.empty(a.size)
+    for s in range(0, a.size, _PAIR_BLOCK):
+        out[s:s + _PAIR_BLOCK] = func(a[s:s + _PAIR_BLOCK], b[s:s + _PAIR_BLOCK])
+    return out
+
+
+def pair_sq_distances(Z, a, b):
+    """``||Z[a] - Z[b]||^2`` for pairs of rows.
+
+    Gathering two rows per pair costs about as much as ``GRAM_RATIO``
+    entries of a Gram block computed by GEMM, so when the pairs are dense
+    (more than ``n**2 / GRAM_RATIO``) the distances are read off
+    ``Z[rows] @ Z.T`` row blocks (never the whole n x n matrix) instead.
+    """
+    n = Z.shape[0]
+    if a.size * GRAM_RATIO < n * n:
+        def gathered(a, b):
+            diff = Z[a] - Z[b]
+            return np.einsum("ij,ij->i", diff, diff)
+
+        return _blocked_pairs(gathered, a, b)
+    sq = np.einsum("ij,ij->i", Z, Z)
+    order = np.argsort(a, kind="stable")
+    a_sorted = a[order]
+    dot = np.empty(a.size)
+    for start, stop in row_blocks(n, n, None):
+        lo, hi = np.searchsorted(a_sorted, [start, stop])
+        if lo < hi:
+            sel = order[lo:hi]
+            dot[sel] = (Z[start:stop] @ Z.T)[a[sel] - start, b[sel]]
+    out = sq[a] + sq[b] - 2.0 * dot
+    return np.maximum(out, 0.0, out=out)
 
 
 def lmnn_loss_grad(params, data):
@@ -306,18 +362,18 @@ def lmnn_loss_grad(params, data):
     -------
     loss : float
     grad : ndarray of shape (n_components * n_features,)
-        ``2 L G`` with ``G`` the weighted scatter of the pair differences.
+        ``2 L G`` with ``G`` the weighted scatter of the pair differences,
+        computed as ``2 (C Z).T X`` (see :meth:`LMNNData.evaluate_projected`).
     """
     d = data.X.shape[1]
     L = params.reshape(-1, d)
     Z = data.X @ L.T
 
     def sqdist(a, b):
-        diff = Z[a] - Z[b]
-        return np.einsum("ij,ij->i", diff, diff)
+        return pair_sq_distances(Z, a, b)
 
-    loss, G, _ = data.evaluate(sqdist)
-    return loss, (2.0 * L @ G).ravel()
+    loss, CZ, _ = data.evaluate_projected(sqdist, Z)
+    return loss, (2.0 * (CZ.T @ data.X)).ravel()
 
 
 def lmnn_loss_grad_metric(params, data):
@@ -340,7 +396,8 @@ def lmnn_loss_grad_metric(params, data):
     Y = X @ M.T
 
     def sqdist(a, b):
-        return np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b])
+        return _blocked_pairs(
+            lambda a, b: np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b]), a, b)
 
     loss, G, _ = data.evaluate(sqdist)
     return loss, G.ravel()
@@ -507,6 +564,23 @@ def fit_lmnn(
     -------
     dict with 'L', 'n_iter', 'loss', 'converged', 'targets', 'n_impostors'.
     """
+    n, d = X.shape
+    # BLAS threads cost more than they gain on the solver's small products
+    # (n x d x r): on a busy machine multi-threaded OpenBLAS made each
+    # evaluation up to 10x slower. Small problems run single-threaded, as
+    # scikit-learn's KMeans does; large ones keep the BLAS threads.
+    small = n * d * max(n, np.shape(L0)[0]) <= SMALL_PROBLEM
+    with threadpool_limits(limits=1 if small else None, user_api="blas"):
+        return _fit_lmnn(
+            X, y, L0, n_neighbors=n_neighbors, push_weight=push_weight,
+            push_loss=push_loss, solver=solver, max_iter=max_iter, tol=tol,
+            n_passes=n_passes, refresh=refresh, max_impostors=max_impostors,
+            chunk_size=chunk_size, random_state=random_state, log=log,
+        )
+
+
+def _fit_lmnn(X, y, L0, *, n_neighbors, push_weight, push_loss, solver, max_iter, tol,
+              n_passes, refresh, max_impostors, chunk_size, random_state, log):
     run = _lbfgs_run if solver == "lbfgs" else _projected_gradient_run
     rng = np.random.default_rng(random_state)
     L = np.array(L0, dtype=np.float64)
@@ -517,10 +591,23 @@ def fit_lmnn(
     targets = None
     n_imp = 0
 
-    def search(L, targets):
+    fresh = None  # pairs found by the last search
+
+    def search(L, targets, keep_previous=False):
+        nonlocal fresh
         Z = X @ L.T
         radius = _target_sq_distances(Z, targets).max(axis=1) + 1.0
         imp_i, imp_l, w = find_impostors(Z, y, radius, chunk_size, max_impostors, rng)
+        prev, fresh = fresh, (imp_i, imp_l, w)
+        if keep_previous and prev is not None and w is None and prev[2] is None:
+            # The active set is this search's pairs plus the previous one's:
+            # impostors that leave the margin in one run and come back in the
+            # next stay in the set, so runs are not cut short (JMLR 2009 keeps
+            # every pair ever active; two searches bound the memory).
+            n = X.shape[0]
+            key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
+                             prev[0].astype(np.int64) * n + prev[1])
+            imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
         return LMNNData(X, targets, imp_i, imp_l, push_weight, push_loss, w)
 
     def on_iter(L_cur, f):
@@ -530,8 +617,8 @@ def fit_lmnn(
             log(f"[LMNN] iter {n_iter:4d}  loss {f:.6e}  active impostors "
                 f"{data.last_stats.get('active', 0):8d}  elapsed {time.perf_counter() - t0:7.2f}s")
 
-    def true_loss(L, targets):
-        data = search(L, targets)
+    def true_loss(L, targets, keep_previous=False):
+        data = search(L, targets, keep_previous)
         return data, lmnn_loss_grad(L.ravel(), data)[0]
 
     for p in range(n_passes):
@@ -557,7 +644,7 @@ def fit_lmnn(
             L_new, inner_f, nit, inner_converged = run(L, data, min(run_len, budget), tol, on_iter)
             nit = max(n_iter - before, nit)
             budget -= max(nit, 1)
-            new_data, new_f = true_loss(L_new, targets)
+            new_data, new_f = true_loss(L_new, targets, keep_previous=True)
             if new_f > 1.5 * true_f and run_len > 1:
                 # The run left the region where the active set was valid (it
                 # shrank the metric past impostors it did not see): reject it

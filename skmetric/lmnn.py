@@ -81,8 +81,14 @@ class LMNN(LabelSupervisedMixin, BaseMahalanobis):
     most ``refresh`` iterations (runs start at 4 iterations and double, so the
     set follows the metric's early changes), and the fit ends only when the
     solver converged *and* the fresh search found no violation that the
-    active set had missed. The gradient is accumulated through a sparse pair
-    weight matrix ``W``: ``2 L X.T (diag(W 1 + W.T 1) - W - W.T) X``.
+    active set had missed. The active set is the union of the last two
+    searches, so impostors that leave the margin and come back do not cut
+    the runs short. The gradient is accumulated through a sparse pair
+    weight matrix ``W`` in the projected space:
+    ``2 (C Z).T X`` with ``Z = X L.T`` and ``C = diag(W 1 + W.T 1) - W - W.T``
+    (equal to ``2 L X.T C X``, without a d x d matrix). Small problems run
+    with single-threaded BLAS (thread start-up costs more than it gains on
+    their products).
     Memory is O(n * k + active impostors + chunk_size * n). Before the first
     iteration the initial map is rescaled by an exact line search along it
     (the loss is not scale invariant, and the identity or PCA start is

@@ -69,6 +69,21 @@ def test_gradient_in_M_matches_finite_differences(push_loss):
     assert np.isclose(f(M.ravel()), lmnn_loss_grad(L.ravel(), data)[0])
 
 
+@pytest.mark.parametrize("ratio", [1e-9, 1e9])  # pair gathers / Gram row blocks
+def test_pair_distances_both_paths_match_direct(monkeypatch, ratio):
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(30, 5))
+    a, b = rng.randint(0, 30, size=200), rng.randint(0, 30, size=200)
+    monkeypatch.setattr(solver, "GRAM_RATIO", ratio)
+    got = solver.pair_sq_distances(Z, a, b)
+    assert np.allclose(got, ((Z[a] - Z[b]) ** 2).sum(axis=1))
+    # The gradient is the same on both paths (2 L G from the d x d scatter).
+    X, y, L, data = _problem("smooth_hinge", seed=4)
+    _, grad = lmnn_loss_grad(L.ravel(), data)
+    _, G, _ = data.evaluate(lambda a, b: (((X[a] - X[b]) @ L.T) ** 2).sum(axis=1))
+    assert np.allclose(grad, (2.0 * L @ G).ravel())
+
+
 def test_targets_are_nearest_same_class_points():
     X, y = _blobs(seed=3)
     T = select_targets(X, y, 2)
