@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 from .._optional import import_torch, resolve_device
+from ..base import LabelSupervisedMixin
 from .._validation import FLOAT_DTYPES, check_labeled_data, check_pairs
 from ..constraints import sample_pairs
 from ._images import as_image_batch, is_image_input
@@ -49,7 +50,7 @@ def _stack_samples(X):
     return X
 
 
-class SiameseNet(TransformerMixin, BaseEstimator):
+class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
     """Siamese network for metric learning from class labels.
 
     Two copies of one encoder map the members of a pair to embeddings; a
@@ -235,7 +236,6 @@ class SiameseNet(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
