@@ -81,7 +81,8 @@ NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN", "ITMLPa
 # Weakly supervised estimators that fit on pairs X of shape (n_pairs, 2,
 # n_features) with labels in {-1, +1}: scikit-learn's estimator checks feed 2-D
 # feature matrices, so they cannot apply; these classes are left out of the
-# common checks and their own test files cover the pairs API and bad input.
+# common checks; tests/test_pair_estimators.py runs the pair-input equivalents
+# of the API checks over all of them, and their own test files cover the rest.
 PAIR_ESTIMATORS = {"MMCPairs", "ITMLPairs"}
 
 
@@ -107,3 +108,8 @@ def all_estimators():
 
 def expected_failed_checks(estimator):
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+def pair_estimators():
+    """Instances of the pair-input estimators, with their fast settings."""
+    return [make_estimator(getattr(skmetric, name)) for name in sorted(PAIR_ESTIMATORS)]
