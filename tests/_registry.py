@@ -98,6 +98,16 @@ def estimator_classes():
     return found
 
 
+def seeded(est):
+    """An unfitted clone of ``est`` with random_state=0 where it has one."""
+    from sklearn.base import clone
+
+    est = clone(est)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=0)
+    return est
+
+
 def make_estimator(cls):
     return cls(**FAST_PARAMS.get(cls.__name__, {}))
 

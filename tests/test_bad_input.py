@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from ._registry import NOT_FEATURE_MATRIX, all_estimators
+from ._registry import NOT_FEATURE_MATRIX, all_estimators, seeded
 
 ESTIMATORS = [e for e in all_estimators() if type(e).__name__ not in NOT_FEATURE_MATRIX]
 IDS = [type(e).__name__ for e in ESTIMATORS]
@@ -21,12 +21,6 @@ def _data(n_per_class=15, n_features=4, n_classes=3, seed=0):
 def _needs_y(est):
     return est.__sklearn_tags__().target_tags.required
 
-
-def _seeded(est):
-    est = clone(est)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=0)
-    return est
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
@@ -64,8 +58,8 @@ def test_single_class_raises(est):
 def test_string_labels_work(est):
     X, y = _data()
     names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
-    a = _seeded(est).fit(X, y)
-    b = _seeded(est).fit(X, names)
+    a = seeded(est).fit(X, y)
+    b = seeded(est).fit(X, names)
     if hasattr(a, "transform"):
         np.testing.assert_allclose(a.transform(X), b.transform(X), rtol=1e-6, atol=1e-8)
     if hasattr(b, "predict"):
@@ -76,7 +70,7 @@ def test_string_labels_work(est):
 def test_float32_kept(est):
     X, y = _data()
     X32 = X.astype(np.float32)
-    fitted = _seeded(est).fit(X32, y)
+    fitted = seeded(est).fit(X32, y)
     if hasattr(fitted, "transform"):
         assert fitted.transform(X32).dtype == np.float32
 
@@ -85,7 +79,7 @@ def test_float32_kept(est):
 def test_inputs_not_modified(est):
     X, y = _data()
     X_orig, y_orig = X.copy(), y.copy()
-    fitted = _seeded(est).fit(X, y)
+    fitted = seeded(est).fit(X, y)
     for method in ("transform", "predict", "predict_proba", "decision_function"):
         if hasattr(fitted, method):
             getattr(fitted, method)(X)

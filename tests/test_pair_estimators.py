@@ -14,7 +14,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from ._registry import pair_estimators
+from ._registry import pair_estimators, seeded
 
 ESTIMATORS = pair_estimators()
 IDS = [type(e).__name__ for e in ESTIMATORS]
@@ -28,12 +28,6 @@ def _pairs(n=60, d=4, seed=0):
     b[y == -1, 0] += rng.choice([-1.0, 1.0], size=(y == -1).sum()) * rng.uniform(2, 3, (y == -1).sum())
     return np.stack([a, b], axis=1), y
 
-
-def _seeded(est):
-    est = clone(est)
-    if "random_state" in est.get_params():
-        est.set_params(random_state=0)
-    return est
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
@@ -57,17 +51,17 @@ def test_not_fitted(est):
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_pickle_and_refit_identical(est):
     pairs, y = _pairs()
-    fitted = _seeded(est).fit(pairs, y)
+    fitted = seeded(est).fit(pairs, y)
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.decision_function(pairs), fitted.decision_function(pairs))
-    again = _seeded(est).fit(pairs, y)
+    again = seeded(est).fit(pairs, y)
     np.testing.assert_allclose(again.components_, fitted.components_)
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_predictions_consistent_and_accurate(est):
     pairs, y = _pairs()
-    fitted = _seeded(est).fit(pairs, y)
+    fitted = seeded(est).fit(pairs, y)
     scores = fitted.decision_function(pairs)
     pred = fitted.predict(pairs)
     np.testing.assert_array_equal(pred, np.where(scores >= 0, 1, -1))
@@ -81,8 +75,8 @@ def test_predictions_consistent_and_accurate(est):
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_zero_one_labels_same_as_signed(est):
     pairs, y = _pairs()
-    a = _seeded(est).fit(pairs, y)
-    b = _seeded(est).fit(pairs, (y == 1).astype(int))
+    a = seeded(est).fit(pairs, y)
+    b = seeded(est).fit(pairs, (y == 1).astype(int))
     np.testing.assert_allclose(a.components_, b.components_)
 
 
@@ -90,7 +84,7 @@ def test_zero_one_labels_same_as_signed(est):
 def test_inputs_not_modified(est):
     pairs, y = _pairs()
     pairs_orig, y_orig = pairs.copy(), y.copy()
-    fitted = _seeded(est).fit(pairs, y)
+    fitted = seeded(est).fit(pairs, y)
     fitted.predict(pairs)
     fitted.transform(pairs[:, 0])
     np.testing.assert_array_equal(pairs, pairs_orig)
@@ -108,6 +102,6 @@ def test_bad_input(est):
     bad[0, 1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clone(est).fit(bad, y)
-    fitted = _seeded(est).fit(pairs, y)
+    fitted = seeded(est).fit(pairs, y)
     with pytest.raises(ValueError, match="features"):
         fitted.predict(np.zeros((3, 2, pairs.shape[2] + 1)))
