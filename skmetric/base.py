@@ -17,6 +17,7 @@ with a threshold calibrated on pairs.
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import FLOAT_DTYPES, check_pairs
@@ -179,6 +180,21 @@ class PairsClassifierMixin:
         """Accuracy of :meth:`predict` on labelled pairs (labels as in fit)."""
         _, y = check_pairs(pairs, y)
         return float(np.mean(self.predict(pairs) == y))
+
+    def _fit_and_calibrate(self, X, y, fit_metric, require_both_labels=False):
+        """Validate pairs, fit the metric on all but the held-out calibration
+        pairs (``validation_fraction``), then calibrate ``threshold_`` on those.
+
+        ``fit_metric(pairs, y, rng)`` learns ``components_`` from the fitting pairs.
+        """
+        pairs, y = check_pairs(X, y, require_both_labels=require_both_labels)
+        self.n_features_in_ = pairs.shape[2]
+        rng = check_random_state(self.random_state)
+        val = calibration_split(y, self.validation_fraction, rng)
+        fit_mask = slice(None) if val is None else ~val
+        fit_metric(pairs[fit_mask], y[fit_mask], rng)
+        cal = slice(None) if val is None else val
+        return self.calibrate_threshold(pairs[cal], y[cal])
 
     def calibrate_threshold(self, pairs, y):
         """Set ``threshold_`` to the distance that maximises accuracy on ``pairs``.

@@ -22,8 +22,8 @@ from sklearn.utils._param_validation import Interval, Options
 from ._init import init_constraint, initialize_metric
 from ._itml_solver import bounds_from_percentiles, itml_bregman
 from ._psd import components_from_metric
-from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin, calibration_split
+from ._validation import check_labeled_data
+from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["ITML", "ITMLPairs"]
@@ -238,16 +238,13 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         -------
         self
         """
-        pairs, y = check_pairs(X, y)
-        self.n_features_in_ = pairs.shape[2]
-        rng = check_random_state(self.random_state)
-        val = calibration_split(y, self.validation_fraction, rng)
-        fit_mask = slice(None) if val is None else ~val
-        points = pairs[fit_mask].reshape(-1, pairs.shape[2])
-        self._fit_constraints(pairs[fit_mask], y[fit_mask], points, None, rng)
-        cal = slice(None) if val is None else val
-        self.calibrate_threshold(pairs[cal], y[cal])
-        return self
+        return self._fit_and_calibrate(
+            X,
+            y,
+            lambda pairs, y, rng: self._fit_constraints(
+                pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
+            ),
+        )
 
 
 class ITML(LabelSupervisedMixin, _BaseITML):

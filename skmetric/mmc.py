@@ -22,8 +22,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._init import init_constraint, initialize_metric
 from ._mmc_solver import pair_differences, solve_mmc, solve_mmc_cvxpy
 from ._psd import components_from_metric
-from ._validation import check_labeled_data, check_pairs
-from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin, calibration_split
+from ._validation import check_labeled_data
+from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
 from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["MMC", "MMCPairs"]
@@ -286,16 +286,14 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         -------
         self
         """
-        pairs, y = check_pairs(X, y, require_both_labels=True)
-        self.n_features_in_ = pairs.shape[2]
-        rng = check_random_state(self.random_state)
-        val = calibration_split(y, self.validation_fraction, rng)
-        fit_mask = slice(None) if val is None else ~val
-        points = pairs[fit_mask].reshape(-1, pairs.shape[2])
-        self._fit_pairs(pairs[fit_mask], y[fit_mask], points, None, rng)
-        cal = slice(None) if val is None else val
-        self.calibrate_threshold(pairs[cal], y[cal])
-        return self
+        return self._fit_and_calibrate(
+            X,
+            y,
+            lambda pairs, y, rng: self._fit_pairs(
+                pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
+            ),
+            require_both_labels=True,
+        )
 
 
 class MMC(LabelSupervisedMixin, _BaseMMC):
