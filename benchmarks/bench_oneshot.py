@@ -59,6 +59,7 @@ figure to benchmarks/figures/oneshot_digits.png.
 
 import argparse
 import copy
+import functools
 import json
 import shutil
 import time
@@ -88,6 +89,19 @@ TRANSFER = dict(loss="binomial_deviance", augment=True, n_pairs=2000, embedding_
 PRETRAIN = dict(epochs=15, random_state=0)
 PRETRAINED_SIAMESE = dict(loss="binomial_deviance", lr=1e-3, max_epochs=10, n_pairs=2000, augment=True)
 TRANSFER_METHOD = "Siamese (binomial_deviance, CE-pretrained init)"
+# The held-out-class model: a binomial deviance Siamese net trained on the
+# fold's training digits together with ~1,600 letter classes drawn from fonts
+# (skmetric.glyphs.make_font_glyphs, the same 8x8 format as the digits): many
+# training classes, as Omniglot gives Koch et al. Large batches make the
+# 800,000 training pairs affordable on a CPU (about 2 minutes per fit).
+MAIN = dict(loss="binomial_deviance", n_pairs=100_000, batch_size=256, max_epochs=8, augment=True,
+            validation_fraction=0.05, n_iter_no_change=None)
+MAIN_QUICK = dict(MAIN, n_pairs=20_000, max_epochs=2)
+GLYPHS = dict(n_per_class=20, random_state=0)
+GLYPHS_QUICK = dict(n_per_class=5, max_classes=300, random_state=0)
+SEEDS = (0, 1, 2)  # training is noisy (a fold moves by several points between seeds): report the mean
+GLYPH_METHOD = "Siamese (binomial_deviance, digits + font glyphs)"
+DIGITS_ONLY_METHOD = "Siamese (binomial_deviance, digits only)"
 SAME_EPISODES_SEED = 0
 
 
@@ -167,7 +181,7 @@ def _episodes_equal(a, b):
     return all(np.array_equal(u, v) for u, v in zip(a[:3], b[:3]))
 
 
-def held_out_classes(X, y, losses, folds, n_ways, n_episodes, quick):
+def held_out_classes(X, y, losses, folds, n_ways, n_episodes, quick, ce_init=False):
     """Train on all classes but one fold, N-way one-shot on that fold's classes."""
     X_up = upscale(X, UPSCALE)
     rows = []
@@ -190,56 +204,74 @@ def held_out_classes(X, y, losses, folds, n_ways, n_episodes, quick):
         raw_ret = ev.retrieval_report(X[test].reshape(test.sum(), -1), y[test], ks=(1, 2, 4))
         rows.append(dict(protocol="held-out classes", split=split, method="raw pixels 1-NN",
                          n_way="retrieval", **_ret(raw_ret)))
-        # Weight transfer: CE pretraining on the training classes only.
-        t0 = time.perf_counter()
-        encoder = pretrained_encoder(np.unique(y[train]))
-        pre_s = time.perf_counter() - t0
-        F = frozen_features(encoder, X)
-        method = "CE-pretrained CNN features, frozen (1-NN)"
-        for n_way in n_ways:
-            acc, ep = ev.one_shot_accuracy(None, F, y, n_way, n_episodes, classes=held,
-                                           random_state=SAME_EPISODES_SEED, return_episodes=True)
-            if not _episodes_equal(ep, raw_ep[n_way]):
-                raise AssertionError("frozen features and raw 1-NN were scored on different episodes")
-            rows.append(dict(protocol="held-out classes", split=split, method=method,
-                             n_way=n_way, accuracy=acc, fit_s=pre_s))
-        rows.append(dict(protocol="held-out classes", split=split, method=method, n_way="retrieval",
-                         fit_s=pre_s, **_ret(ev.retrieval_report(F[test], y[test], ks=(1, 2, 4)))))
-        print(f"  {split:18s} CE pretraining {pre_s:5.1f} s; frozen features: "
-              + ", ".join(f"{r['n_way']}-way {r['accuracy']:.1%}" for r in rows
-                          if r["split"] == split and r["method"] == method and r["n_way"] != "retrieval"),
-              flush=True)
-        configs = [("pretrained", TRANSFER_METHOD)] + [("scratch", f"Siamese ({loss}, from scratch, 16x16)")
-                                                       for loss in losses]
-        for (kind, method), loss in zip(configs, (PRETRAINED_SIAMESE["loss"],) + tuple(losses)):
-            if kind == "pretrained":
-                enc = copy.deepcopy(encoder).requires_grad_(True)  # unfreeze a copy for fine-tuning
-                params = dict(PRETRAINED_SIAMESE, max_epochs=4 if quick else PRETRAINED_SIAMESE["max_epochs"])
-                model = siamese(params.pop("loss"), quick, encoder=enc, **params)
-                Xm = X
-                fit_s = fit_timed(model, Xm[train], y[train]) + pre_s
-            else:
-                model = siamese(loss, quick, **{k: v for k, v in TRANSFER.items() if k != "loss"})
-                Xm = X_up
-                fit_s = fit_timed(model, Xm[train], y[train])
-            for n_way in n_ways:
-                acc, ep = ev.one_shot_accuracy(model, Xm, y, n_way, n_episodes, classes=held,
-                                               random_state=SAME_EPISODES_SEED, return_episodes=True)
-                if not _episodes_equal(ep, raw_ep[n_way]):  # the comparison is only fair on the same episodes
-                    raise AssertionError("Siamese and raw 1-NN were scored on different episodes")
-                rows.append(dict(protocol="held-out classes", split=split, method=method,
-                                 n_way=n_way, accuracy=acc, fit_s=fit_s, epochs=model.n_iter_))
-            ret = ev.retrieval_report(model.transform(Xm[test]), y[test], ks=(1, 2, 4))
-            rows.append(dict(protocol="held-out classes", split=split, method=method,
-                             n_way="retrieval", fit_s=fit_s, **_ret(ret)))
-            accs = ", ".join(f"{r['n_way']}-way {r['accuracy']:.1%}" for r in rows
-                             if r["split"] == split and r["method"] == method and r["n_way"] != "retrieval")
-            raws = ", ".join(f"{r['n_way']}-way {r['accuracy']:.1%}" for r in rows
-                             if r["split"] == split and r["method"] == "raw pixels 1-NN"
-                             and r["n_way"] != "retrieval")
-            print(f"  {split:18s} {method}: fit {fit_s:5.1f} s, {model.n_iter_} epochs: {accs} "
-                  f"(raw 1-NN: {raws})", flush=True)
+        seeds = SEEDS[:1] if quick else SEEDS
+        for glyphs, method in ((True, GLYPH_METHOD), (False, DIGITS_ONLY_METHOD)):
+            Xt, yt = (with_glyphs(X[train], y[train], quick) if glyphs else (X[train], y[train]))
+            for seed in (seeds if glyphs else seeds[:1]):
+                model = siamese(quick=quick, **dict(MAIN_QUICK if quick else MAIN, random_state=seed))
+                fit_s = fit_timed(model, Xt, yt)
+                _score(rows, model, X, y, held, split, method, n_ways, n_episodes, raw_ep, fit_s, seed, test)
+        if ce_init:
+            _ce_pretrained(rows, X, y, held, split, train, test, n_ways, n_episodes, raw_ep, quick)
+        for loss in losses:
+            model = siamese(loss, quick, **{k: v for k, v in TRANSFER.items() if k != "loss"})
+            fit_s = fit_timed(model, X_up[train], y[train])
+            _score(rows, model, X_up, y, held, split, f"Siamese ({loss}, from scratch, 16x16)", n_ways,
+                   n_episodes, raw_ep, fit_s, 0, test)
     return rows
+
+
+@functools.lru_cache(maxsize=2)
+def font_glyphs(quick):
+    """The font-glyph classes, drawn once per run (every fold and seed trains on the same ones)."""
+    from skmetric.glyphs import make_font_glyphs
+
+    return make_font_glyphs(**(GLYPHS_QUICK if quick else GLYPHS))
+
+
+def with_glyphs(X, y, quick):
+    """Training digits plus the font-glyph classes (labels offset past the digits)."""
+    G, g = font_glyphs(quick)
+    return np.concatenate([X, G]), np.concatenate([y, g + int(y.max()) + 1])
+
+
+def _score(rows, model, X, y, held, split, method, n_ways, n_episodes, raw_ep, fit_s, seed, test):
+    """One-shot accuracy (same episodes as raw 1-NN, checked) and retrieval of a fitted model."""
+    for n_way in n_ways:
+        acc, ep = ev.one_shot_accuracy(model, X, y, n_way, n_episodes, classes=held,
+                                       random_state=SAME_EPISODES_SEED, return_episodes=True)
+        if not _episodes_equal(ep, raw_ep[n_way]):  # the comparison is only fair on the same episodes
+            raise AssertionError(f"{method} and raw 1-NN were scored on different episodes")
+        rows.append(dict(protocol="held-out classes", split=split, method=method, seed=seed,
+                         n_way=n_way, accuracy=acc, fit_s=fit_s, epochs=getattr(model, "n_iter_", None)))
+    if hasattr(model, "transform"):
+        E = model.transform(X[test])
+        rows.append(dict(protocol="held-out classes", split=split, method=method, seed=seed,
+                         n_way="retrieval", fit_s=fit_s, **_ret(ev.retrieval_report(E, y[test], ks=(1, 2, 4)))))
+    accs = ", ".join(f"{r['n_way']}-way {r['accuracy']:.1%}" for r in rows if r["split"] == split
+                     and r["method"] == method and r.get("seed") == seed and r["n_way"] != "retrieval")
+    raws = ", ".join(f"{r['n_way']}-way {r['accuracy']:.1%}" for r in rows if r["split"] == split
+                     and r["method"] == "raw pixels 1-NN" and r["n_way"] != "retrieval")
+    print(f"  {split:18s} {method} (seed {seed}): fit {fit_s:5.1f} s: {accs} (raw 1-NN: {raws})", flush=True)
+
+
+def _ce_pretrained(rows, X, y, held, split, train, test, n_ways, n_episodes, raw_ep, quick):
+    """The previous model: CE-pretrained CNN (frozen features, and as a Siamese init)."""
+    t0 = time.perf_counter()
+    encoder = pretrained_encoder(np.unique(y[train]))
+    pre_s = time.perf_counter() - t0
+
+    class Frozen:
+        def transform(self, Z):
+            return frozen_features(encoder, Z)
+
+    _score(rows, Frozen(), X, y, held, split, "CE-pretrained CNN features, frozen (1-NN)", n_ways, n_episodes,
+           raw_ep, pre_s, 0, test)
+    enc = copy.deepcopy(encoder).requires_grad_(True)  # unfreeze a copy for fine-tuning
+    params = dict(PRETRAINED_SIAMESE, max_epochs=4 if quick else PRETRAINED_SIAMESE["max_epochs"])
+    model = siamese(params.pop("loss"), quick, encoder=enc, **params)
+    fit_s = fit_timed(model, X[train], y[train]) + pre_s
+    _score(rows, model, X, y, held, split, TRANSFER_METHOD, n_ways, n_episodes, raw_ep, fit_s, 0, test)
 
 
 def held_out_images(X, y, losses, n_ways, n_episodes, quick):
@@ -302,6 +334,14 @@ def omniglot(quick, n_episodes):
     ]
 
 
+def differences(rows, method, n_way, baseline="raw pixels 1-NN"):
+    """Accuracy of every fit of ``method`` minus the baseline's on the same fold and episodes."""
+    base = {r["split"]: r["accuracy"] for r in rows if r["protocol"] == "held-out classes"
+            and r["method"] == baseline and r["n_way"] == n_way}
+    return np.array([r["accuracy"] - base[r["split"]] for r in rows if r["protocol"] == "held-out classes"
+                     and r["method"] == method and r["n_way"] == n_way])
+
+
 def table(rows, protocol, n_ways):
     """Markdown: mean one-shot accuracy over folds (splits) per method and N."""
     methods = list(dict.fromkeys(r["method"] for r in rows if r["protocol"] == protocol))
@@ -328,7 +368,7 @@ def fold_table(rows, n_ways, protocol="held-out classes"):
             for sp in splits:
                 v = [r["accuracy"] for r in rows if r["protocol"] == protocol and r["method"] == m
                      and r["split"] == sp and r["n_way"] == n]
-                cells.append(f"{100 * v[0]:.1f}%" if v else "")
+                cells.append(f"{100 * np.mean(v):.1f}%" if v else "")
             lines.append(f"| {m} | {n}-way | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -348,7 +388,9 @@ _STYLES = {
     "raw pixels 1-NN": dict(color="#444444", ls="--", marker="s"),
     f"raw pixels 1-NN ({UPSCALE}x{UPSCALE})": dict(color="#999999", ls="--", marker="s", ms=4),
     "CE-pretrained CNN features, frozen (1-NN)": dict(color="C4", ls="-.", marker="^"),
-    TRANSFER_METHOD: dict(color="C3", marker="o", lw=2),
+    GLYPH_METHOD: dict(color="C3", marker="o", lw=2),
+    DIGITS_ONLY_METHOD: dict(color="C3", marker="o", ls=":", alpha=0.7),
+    TRANSFER_METHOD: dict(color="C5", marker="o"),
     "Siamese (koch)": dict(color="C0", marker="o"),
     "Siamese (contrastive)": dict(color="C1", marker="o"),
     "Siamese (binomial_deviance)": dict(color="C2", marker="o"),
@@ -393,6 +435,8 @@ def main(argv=None):
                         help="also train the from-scratch 16x16 binomial deviance Siamese net per fold")
     parser.add_argument("--all-losses", action="store_true",
                         help="also train from-scratch Koch, contrastive and binomial deviance models per fold")
+    parser.add_argument("--ce-init", action="store_true",
+                        help="also score the previous model: a CE-pretrained CNN (frozen, and as a Siamese init)")
     parser.add_argument("--images", action="store_true",
                         help="also run protocol 2 (held-out images of the training classes)")
     args = parser.parse_args(argv)
@@ -404,13 +448,15 @@ def main(argv=None):
     ways_classes, ways_images = [2, 3], [2, 5, 10]
     t0 = time.perf_counter()
     print(f"Digits one-shot ({'quick' if quick else 'full'}): {n_episodes} episodes per N and fold")
-    print(f"Held-out classes: folds {folds}; each fold held out once. On the other classes only: "
-          f"a CNN is pretrained with cross-entropy ({PRETRAIN}), then initialises a Siamese encoder "
-          f"fine-tuned on their pairs ({PRETRAINED_SIAMESE}, 8x8 input). Also scored: the frozen "
-          "pretrained features (1-NN, Euclidean), raw 8x8 and upscaled 16x16 pixels (1-NN)"
+    seeds = SEEDS[:1] if quick else SEEDS
+    print(f"Held-out classes: folds {folds}; each fold held out once. A Siamese net "
+          f"({MAIN_QUICK if quick else MAIN}) is trained on the other digit classes plus font-glyph "
+          f"letter classes ({GLYPHS_QUICK if quick else GLYPHS}), seeds {seeds}; the same net on the "
+          "digits only (seed 0) is the ablation. Also scored: raw 8x8 and upscaled 16x16 pixels (1-NN)"
+          + (", the CE-pretrained CNN (frozen, and as a Siamese init)" if args.ce_init else "")
           + (f", from-scratch Siamese nets on 16x16 ({scratch_losses})" if scratch_losses else "")
           + "; all on the same episodes (checked)")
-    rows = held_out_classes(X, y, scratch_losses, folds, ways_classes, n_episodes, quick)
+    rows = held_out_classes(X, y, scratch_losses, folds, ways_classes, n_episodes, quick, ce_init=args.ce_init)
     if args.images:
         rows += held_out_images(X, y, LOSSES, ways_images, n_episodes, quick)
     rows += omniglot(quick, 400 if not quick else 100)
@@ -420,12 +466,10 @@ def main(argv=None):
     print("\nRetrieval within the held-out classes (embedding vs raw pixels, leave-one-out):")
     print(retrieval_table(rows, "held-out classes"))
     for n in ways_classes:
-        diff = [r["accuracy"] - q["accuracy"] for r in rows for q in rows
-                if r["protocol"] == q["protocol"] == "held-out classes" and r["split"] == q["split"]
-                and r["n_way"] == q["n_way"] == n and r["method"] == TRANSFER_METHOD
-                and q["method"] == "raw pixels 1-NN"]
-        print(f"{TRANSFER_METHOD} minus raw 1-NN, {n}-way: mean {100 * np.mean(diff):+.1f} points "
-              f"(per fold: {', '.join(f'{100 * d:+.1f}' for d in diff)})")
+        for method in (GLYPH_METHOD, DIGITS_ONLY_METHOD):
+            d = differences(rows, method, n)
+            print(f"{method} minus raw 1-NN, {n}-way: mean {100 * d.mean():+.1f} points over "
+                  f"{d.size} fits (per fold and seed: {', '.join(f'{100 * v:+.1f}' for v in d)})")
     print("\nPer fold (one-shot accuracy, same episodes):")
     print(fold_table(rows, ways_classes))
     if args.images:

@@ -9,6 +9,10 @@
   without ``download``, or an unreachable host, raise within seconds with a
   message that says where the files go.
 
+Synthetic letter classes drawn from font files, in the digits' 8x8 format
+(a source domain with many classes for transfer to the digits), are made by
+:func:`skmetric.glyphs.make_font_glyphs`.
+
 Images come back as uint8 arrays, (N, H, W) for grayscale and (N, H, W, 3)
 for colour, labels as int64. Importing this module does not import torch.
 """
