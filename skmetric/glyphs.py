@@ -146,7 +146,7 @@ def make_font_glyphs(
         at the number of fonts), so that each class has several styles.
     max_classes : int or None, default=None
         Keep this many letters, drawn at random; None keeps all (about
-        1,500 with the default fonts).
+        1,600 with the default fonts).
     stroke_widths : sequence of int, default=(1, 1, 2)
         Dilation widths (pixels of the 32 x 32 bitmap) to draw from; wide
         strokes fill the loops of small letters, which makes classes that

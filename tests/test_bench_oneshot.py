@@ -35,3 +35,25 @@ def test_differences_pair_each_fit_with_its_folds_baseline():
 def test_fold_table_averages_over_seeds():
     rows = [dict(protocol="held-out classes", split="s", method="m", n_way=2, accuracy=a) for a in (0.8, 0.9)]
     assert "85.0%" in bo.fold_table(rows, [2])
+
+
+def test_committee_distance_is_the_mean_cosine():
+    rng = np.random.RandomState(0)
+
+    class Member:
+        def __init__(self):
+            self.W = rng.randn(5, 3)
+
+        def transform(self, X):
+            return X @ self.W
+
+    members = [Member() for _ in range(3)]
+    X = rng.randn(4, 5)
+    E = bo.Committee(members).transform(X)
+    cos = []
+    for m in members:
+        Z = m.transform(X)
+        Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+        cos.append(Z @ Z.T)
+    d2 = ((E[:, None] - E[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(d2, 2 - 2 * np.mean(cos, axis=0), atol=1e-12)
