@@ -7,7 +7,7 @@ are fitted or built.
 
 import importlib
 
-__all__ = ["import_torch", "import_torchvision", "resolve_device"]
+__all__ = ["import_optional", "import_torch", "import_torchvision", "resolve_device"]
 
 _HINT = 'Install the deep extra: pip install "skmetric[deep]"'
 
@@ -17,6 +17,11 @@ def _import(name, purpose):
         return importlib.import_module(name)
     except ImportError as exc:
         raise ImportError(f"{purpose} needs {name}, which is not installed. {_HINT}") from exc
+
+
+def import_optional(name, purpose="This skmetric component"):
+    """Import and return module ``name`` of the 'deep' extra (Pillow, matplotlib, ...)."""
+    return _import(name, purpose)
 
 
 def import_torch(purpose="This skmetric component"):

@@ -29,6 +29,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._optional import import_optional
+
 __all__ = ["default_fonts", "make_font_glyphs"]
 
 _BITMAP = 32  # bitmap side, as for scikit-learn's digits (UCI optdigits)
@@ -38,16 +40,6 @@ _CANVAS = 128  # drawing canvas for the 64-pt glyph, large enough for any letter
 _POINT_SIZE = 64
 
 
-def _needs(module, purpose):
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError as exc:
-        raise ImportError(
-            f"{purpose} needs {module.split('.')[0]}, which is not installed. "
-            'Install the deep extra: pip install "skmetric[deep]"'
-        ) from exc
-
-
 def default_fonts():
     """The regular, bold and italic DejaVu Sans/Mono/Serif and STIX General fonts of matplotlib.
 
@@ -55,7 +47,7 @@ def default_fonts():
     -------
     paths : list of str
     """
-    matplotlib = _needs("matplotlib", "default_fonts")
+    matplotlib = import_optional("matplotlib", "default_fonts")
     folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
     paths = []
     for path in sorted(glob.glob(os.path.join(folder, "*.ttf"))):
@@ -190,8 +182,8 @@ def make_font_glyphs(
     missing = [f for f in fonts if not os.path.isfile(f)]
     if missing:
         raise ValueError(f"Font files not found: {missing[:3]}")
-    ImageFont = _needs("PIL.ImageFont", "make_font_glyphs")
-    FT2Font = _needs("matplotlib.ft2font", "make_font_glyphs").FT2Font
+    ImageFont = import_optional("PIL.ImageFont", "make_font_glyphs")
+    FT2Font = import_optional("matplotlib.ft2font", "make_font_glyphs").FT2Font
     rng = check_random_state(random_state)
 
     loaded, cmaps = [], []

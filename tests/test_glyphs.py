@@ -87,3 +87,11 @@ def test_unreadable_font_file(tmp_path):
     bad.write_bytes(b"not a font")
     with pytest.raises(ValueError, match="Cannot read the font file"):
         make_font_glyphs(fonts=[bad])
+
+
+def test_missing_pillow_names_the_extra(monkeypatch, two_fonts):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL.ImageFont", None)  # import of PIL.ImageFont now fails
+    with pytest.raises(ImportError, match=r"make_font_glyphs needs PIL.ImageFont.*skmetric\[deep\]"):
+        make_font_glyphs(fonts=two_fonts)
