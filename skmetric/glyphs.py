@@ -4,7 +4,7 @@
 image data set: one class per letter, its samples the letter drawn in
 several fonts with random affine distortions and stroke widths, then reduced
 the way scikit-learn's digits were made (a 32 x 32 bitmap, counts of on-pixels
-in square blocks). It gives a few thousand training classes without any
+in square blocks). It gives about 1,600 training classes without any
 download, which is what Siamese networks need to learn features that carry
 over to classes they never saw (Koch et al. train on Omniglot's 964
 characters; the 10 digit classes alone are too few).
