@@ -197,10 +197,11 @@ def make_font_glyphs(
 
     # One class per distinct appearance: drop letters whose undistorted
     # drawing (first font that has them) repeats an earlier one exactly.
-    seen, letters = set(), []
+    # ``inks`` keeps every drawing, keyed by (letter, font), for the samples.
+    seen, letters, inks = set(), [], {}
     for cp in codepoints:
         first = next(i for i, cmap in enumerate(cmaps) if cp in cmap)
-        ink = _draw(chr(cp), loaded[first])
+        ink = inks[cp, first] = _draw(chr(cp), loaded[first])
         if ink is None:
             continue
         key = (ink.shape, (ink > 0.5).tobytes())
@@ -215,7 +216,6 @@ def make_font_glyphs(
     block = _BITMAP // image_size
     X = np.empty((len(letters) * n_per_class, image_size, image_size), np.float32)
     y = np.repeat(np.arange(len(letters), dtype=np.int64), n_per_class)
-    inks = {}
     for k, cp in enumerate(letters):
         owners = [i for i, cmap in enumerate(cmaps) if cp in cmap]
         for j in range(n_per_class):
@@ -224,7 +224,7 @@ def make_font_glyphs(
                 inks[cp, font] = _draw(chr(cp), loaded[font])
             ink = inks[cp, font]
             if ink is None:  # the glyph is blank in this font: use the first font's drawing
-                ink = inks.setdefault((cp, owners[0]), _draw(chr(cp), loaded[owners[0]]))
+                ink = inks[cp, owners[0]]
             bitmap = _distort(ink, rng, rng.uniform(20, 28), rotation=12, shear=0.25, shift=2)
             bitmap = _thicken(bitmap, widths[rng.randint(len(widths))])
             counts = bitmap.reshape(image_size, block, image_size, block).sum(axis=(1, 3))
