@@ -2,7 +2,6 @@
 
 import os
 import pickle
-import socket
 import subprocess
 import sys
 
@@ -14,14 +13,6 @@ from skmetric import datasets
 pytest.importorskip("torchvision")
 
 pytestmark = pytest.mark.deep
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def deny(*args, **kwargs):
-        raise OSError("network access denied by the test")
-
-    monkeypatch.setattr(socket, "create_connection", deny)
 
 
 def test_import_does_not_import_torch():

@@ -37,14 +37,6 @@ def gray_uint8(n=6, h=8, w=8, seed=0):
     return np.random.RandomState(seed).randint(0, 256, size=(n, h, w)).astype(np.uint8)
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    def deny(*args, **kwargs):
-        raise OSError("network access denied by the test")
-
-    monkeypatch.setattr(socket, "create_connection", deny)
-
-
 def test_grayscale_forms_give_the_same_features():
     X = gray_uint8()
     ext = CNNFeatureExtractor(backbone=tiny_net(), weights=None).fit(X)

@@ -1,7 +1,6 @@
 """The image pipeline end to end: frozen CNN -> LMNN -> kNN, offline and on CPU."""
 
 import pickle
-import socket
 
 import numpy as np
 import pytest
@@ -18,14 +17,6 @@ from skmetric.deep.feature_extraction import CNNFeatureExtractor  # noqa: E402
 from skmetric.deep.transfer import pretrain_digits_cnn, split_digits  # noqa: E402
 
 pytestmark = pytest.mark.deep
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def deny(*args, **kwargs):
-        raise OSError("network access denied by the test")
-
-    monkeypatch.setattr(socket, "create_connection", deny)
 
 
 def digit_images(classes=(0, 1, 7), per_class=15):
