@@ -219,6 +219,16 @@ def objective_check(datasets, seed=0):
     return out
 
 
+def _grouped_bars(ax, table, x, series):
+    """One bar per (column key, method label) in ``series``, grouped by data set."""
+    w = 0.8 / len(series)
+    for i, (key, label) in enumerate(series):
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * w, [r[key] for r in table], w,
+            label=label, color=COLORS[label],
+        )
+
+
 def plot(table, path):
     import matplotlib
 
@@ -237,12 +247,7 @@ def plot(table, path):
     ]
     if has_peer:
         series.append(("peer err %", "metric-learn MMC"))
-    w = 0.8 / len(series)
-    for i, (key, label) in enumerate(series):
-        ax1.bar(
-            x + (i - (len(series) - 1) / 2) * w, [r[key] for r in table], w,
-            label=label, color=COLORS[label],
-        )
+    _grouped_bars(ax1, table, x, series)
     ax1.set_xticks(x, names)
     ax1.set_ylabel("3-NN error (%)")
     ax1.set_title("3-NN test error (3-fold CV)")
@@ -254,12 +259,7 @@ def plot(table, path):
     ]
     if has_peer:
         times.append(("peer fit s", "metric-learn MMC"))
-    w = 0.8 / len(times)
-    for i, (key, label) in enumerate(times):
-        ax2.bar(
-            x + (i - (len(times) - 1) / 2) * w, [r[key] for r in table], w,
-            label=label, color=COLORS[label],
-        )
+    _grouped_bars(ax2, table, x, times)
     ax2.set_yscale("log")
     ax2.set_xticks(x, names)
     ax2.set_ylabel("fit time per fold (s, log scale)")
