@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._solver import Progress, SolverResult, warn_not_converged
 from ._validation import FLOAT_DTYPES, check_pairs
 
 __all__ = [
@@ -61,14 +62,39 @@ class MahalanobisDistance:
 class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class for learners of a Mahalanobis metric ``M = L.T @ L``.
 
-    Subclasses implement ``fit`` and set ``components_`` (and
-    ``n_features_in_`` through validation); nothing else is required.
+    Subclasses implement ``fit``: validate (``n_features_in_`` is set
+    there), initialise, call one solver and pass its :class:`SolverResult` to
+    :meth:`_store_result`, which sets ``components_``, ``n_iter_``,
+    ``loss_`` and ``converged_`` the same way for every learner and raises the
+    one ConvergenceWarning. Closed-form learners store a result too
+    (``n_iter=0``, ``converged=True``).
     """
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def _progress(self, **kwargs):
+        """The estimator's progress voice (``[ClassName] ...``), silent unless verbose."""
+        return Progress(self, getattr(self, "verbose", 0), **kwargs)
+
+    def _store_result(self, result, progress=None, hint="increase max_iter or tol"):
+        """Store a :class:`SolverResult` as the fitted state; warn if it did not converge.
+
+        Sets ``components_``, ``n_iter_``, ``loss_`` and ``converged_``.
+        Returns ``self``.
+        """
+        if not isinstance(result, SolverResult):
+            raise TypeError(f"expected a SolverResult, got {type(result).__name__}")
+        self.components_ = result.components
+        self.n_iter_ = result.n_iter
+        self.loss_ = result.loss
+        self.converged_ = result.converged
+        if progress is not None:
+            progress.done(result)
+        warn_not_converged(self, result, hint)
+        return self
 
     @property
     def _n_features_out(self):
