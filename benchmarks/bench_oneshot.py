@@ -11,7 +11,7 @@ them, predict the class whose support is most similar):
    SiameseNet (8x8 input, affine augmentation, 8 epochs of 100,000 pairs,
    batch 256) trained on the fold's 6-7 training digit classes together
    with ~1,600 letter classes drawn from fonts in the digits' format
-   (:func:`skmetric.glyphs.make_font_glyphs`): Koch et al.'s transfer needs
+   (:func:`skmetric.datasets.make_font_glyphs`): Koch et al.'s transfer needs
    many training classes, and the digits offer only a handful. Three seeds
    per fold; each net is scored, and so is their committee (mean cosine
    similarity). The same net trained on the digits alone is the ablation.
@@ -73,6 +73,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from skmetric import evaluation as ev  # noqa: E402
+from skmetric.datasets import load_digits_images  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FIGURES = Path(__file__).resolve().parent / "figures"
@@ -92,7 +93,7 @@ PRETRAINED_SIAMESE = dict(loss="binomial_deviance", lr=1e-3, max_epochs=10, n_pa
 TRANSFER_METHOD = "Siamese (binomial_deviance, CE-pretrained init)"
 # The held-out-class model: a binomial deviance Siamese net trained on the
 # fold's training digits together with ~1,600 letter classes drawn from fonts
-# (skmetric.glyphs.make_font_glyphs, the same 8x8 format as the digits): many
+# (skmetric.datasets.make_font_glyphs, the same 8x8 format as the digits): many
 # training classes, as Omniglot gives Koch et al. Large batches make the
 # 800,000 training pairs affordable on a CPU (about 2 minutes per fit).
 MAIN = dict(loss="binomial_deviance", n_pairs=100_000, batch_size=256, max_epochs=8, augment=True,
@@ -152,7 +153,7 @@ def _preprocessed(net):
 
 def pretrained_encoder(train_classes):
     """CE-pretrained CNN on ``train_classes`` only, frozen, wrapped for (N, 1, 8, 8) input."""
-    from skmetric.deep.transfer import pretrain_digits_cnn
+    from benchmarks.transfer import pretrain_digits_cnn
 
     net = pretrain_digits_cnn(source_classes=tuple(int(c) for c in train_classes), **PRETRAIN)
     return _preprocessed(net).eval()
@@ -163,19 +164,6 @@ def frozen_features(encoder, X):
 
     with torch.no_grad():
         return encoder(torch.from_numpy(np.ascontiguousarray(X[:, None], dtype=np.float32))).numpy()
-
-
-def load_digits_images():
-    try:
-        from skmetric.datasets import load_digits_images as load
-    except ImportError:  # datasets module not there yet: same arrays from sklearn
-        from sklearn.datasets import load_digits
-
-        def load():
-            d = load_digits()
-            return (d.images / 16.0).astype(np.float32), d.target
-
-    return load()
 
 
 def upscale(X, size):
@@ -252,7 +240,7 @@ def held_out_classes(X, y, losses, folds, n_ways, n_episodes, quick, ce_init=Fal
 @functools.lru_cache(maxsize=2)
 def font_glyphs(quick):
     """The font-glyph classes, drawn once per run (every fold and seed trains on the same ones)."""
-    from skmetric.glyphs import make_font_glyphs
+    from skmetric.datasets import make_font_glyphs
 
     return make_font_glyphs(**(GLYPHS_QUICK if quick else GLYPHS))
 
@@ -428,7 +416,7 @@ _STYLES = {
 
 def plot_glyph_samples(path, n_classes=10, n_per_class=6):
     """Font-glyph classes next to scikit-learn's digits, same 8x8 format (a README figure)."""
-    from skmetric.glyphs import make_font_glyphs
+    from skmetric.datasets import make_font_glyphs
 
     G, g, chars = make_font_glyphs(n_per_class=n_per_class, max_classes=n_classes, random_state=1,
                                    return_characters=True)

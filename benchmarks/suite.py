@@ -75,7 +75,7 @@ NOTES = [
     "per fold "
     "(its cost is quadratic in n); it is scored on the full test fold.",
     "digits_cnn: a small CNN pretrained for {cnn_pretrain_epochs} epochs on digit classes 0-4 "
-    "(skmetric.deep.transfer), frozen; every method runs on its 256-d features of the unseen "
+    "(benchmarks.transfer), frozen; every method runs on its 256-d features of the unseen "
     "classes 5-9 (the 'CNN features + ...' rows run the extractor inside the pipeline, on images).",
     "SiameseNet: at most {siamese_epochs} epochs (early stopping on a validation split).",
     "A peer that raises (e.g. metric-learn RCA/LFDA on the rank-deficient digits pixels) is "
@@ -425,7 +425,7 @@ def pretrained_digits_backbone(quick, seed):
     Cached: the benchmark, the grid search and the retrieval example share it
     within one process (the extractor copies the module, never modifies it).
     """
-    from skmetric.deep.transfer import pretrain_digits_cnn
+    from benchmarks.transfer import pretrain_digits_cnn
 
     return pretrain_digits_cnn(
         source_classes=SOURCE_CLASSES,

@@ -36,7 +36,7 @@ _LAZY = {
     "FineTunedCNN": "skmetric.deep.fine_tuning",
     "SiameseNet": "skmetric.deep.siamese",
 }
-_SUBMODULES = ("datasets", "evaluation", "constraints", "base", "glyphs")
+_SUBMODULES = ("datasets", "evaluation", "constraints", "base")
 
 __all__ = [
     "BaseMahalanobis",

@@ -229,7 +229,7 @@ def test_adapter_lets_metric_learn_fit_with_this_scikit_learn():
 @pytest.fixture(scope="module")
 def tiny_images():
     pytest.importorskip("torch")
-    from skmetric.deep.transfer import digits_cnn, split_digits
+    from benchmarks.transfer import digits_cnn, split_digits
 
     _, (X, y) = split_digits()
     rng = np.random.RandomState(0)

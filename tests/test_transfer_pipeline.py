@@ -14,7 +14,7 @@ pytest.importorskip("torchvision")
 from skmetric import LMNN  # noqa: E402
 from skmetric.datasets import load_digits_images  # noqa: E402
 from skmetric.deep.feature_extraction import CNNFeatureExtractor  # noqa: E402
-from skmetric.deep.transfer import pretrain_digits_cnn, split_digits  # noqa: E402
+from benchmarks.transfer import pretrain_digits_cnn, split_digits  # noqa: E402
 
 pytestmark = pytest.mark.deep
 

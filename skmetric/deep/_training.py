@@ -1,7 +1,7 @@
 """Supervised training of an image classifier with cross-entropy.
 
 The solver behind :class:`~skmetric.deep.fine_tuning.FineTunedCNN` and the
-digits pretraining of :mod:`skmetric.deep.transfer`: mini-batch Adam or SGD
+digits pretraining of :mod:`benchmarks.transfer`: mini-batch Adam or SGD
 over the parameters that require gradients, for a fixed number of epochs.
 """
 

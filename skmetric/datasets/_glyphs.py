@@ -29,7 +29,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._optional import import_optional
+from .._optional import import_optional
 
 __all__ = ["default_fonts", "make_font_glyphs"]
 
@@ -160,7 +160,7 @@ def make_font_glyphs(
 
     Examples
     --------
-    >>> from skmetric.glyphs import make_font_glyphs
+    >>> from skmetric.datasets import make_font_glyphs
     >>> X, y = make_font_glyphs(n_per_class=3, max_classes=5)
     >>> X.shape, sorted(set(y.tolist()))
     ((15, 8, 8), [0, 1, 2, 3, 4])

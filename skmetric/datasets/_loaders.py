@@ -1,4 +1,4 @@
-"""Image data sets as numpy arrays ready for the pipelines.
+"""Image data set loaders (``skmetric.datasets.load_*``).
 
 * :func:`load_digits_images`: scikit-learn's digits as (N, 8, 8) images
   (ships with scikit-learn, no download).
@@ -8,10 +8,6 @@
   on-disk layout; downloaded only with ``download=True``. Missing files
   without ``download``, or an unreachable host, raise within seconds with a
   message that says where the files go.
-
-Synthetic letter classes drawn from font files, in the digits' 8x8 format
-(a source domain with many classes for transfer to the digits), are made by
-:func:`skmetric.glyphs.make_font_glyphs`.
 
 Images come back as uint8 arrays, (N, H, W) for grayscale and (N, H, W, 3)
 for colour, labels as int64. Importing this module does not import torch.
@@ -24,8 +20,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.utils import check_random_state
 
-from ._download import check_reachable, download_timeout
-from ._optional import import_torchvision
+from .._download import check_reachable, download_timeout
+from .._optional import import_torchvision
 
 __all__ = [
     "get_data_home",

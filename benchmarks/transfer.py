@@ -4,7 +4,7 @@ A small CNN is trained to classify the *source* digit classes (0-4 by
 default), then frozen; its penultimate layer is a feature extractor for the
 *target* classes it never saw (5-9), used as
 
->>> from skmetric.deep.transfer import pretrain_digits_cnn       # doctest: +SKIP
+>>> from benchmarks.transfer import pretrain_digits_cnn       # doctest: +SKIP
 >>> from skmetric.deep.feature_extraction import CNNFeatureExtractor
 >>> net = pretrain_digits_cnn()                                   # doctest: +SKIP
 >>> features = CNNFeatureExtractor(backbone=net, weights=None)    # doctest: +SKIP
@@ -15,7 +15,7 @@ The training code ships, not a weights file: it runs in seconds on a CPU.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._optional import import_torch
+from skmetric._optional import import_torch
 
 __all__ = ["digits_cnn", "pretrain_digits_cnn", "split_digits"]
 
@@ -54,7 +54,7 @@ def split_digits(source_classes=(0, 1, 2, 3, 4)):
 
     Images are float32 (N, 8, 8) in [0, 1] (:func:`skmetric.datasets.load_digits_images`).
     """
-    from ..datasets import load_digits_images
+    from skmetric.datasets import load_digits_images
 
     X, y = load_digits_images()
     source = np.isin(y, np.asarray(source_classes))
@@ -101,9 +101,9 @@ def pretrain_digits_cnn(
     net : torch.nn.Sequential
         Frozen (eval mode, no gradients); maps (N, 3, H, W) to (N, 4 * channels[1]).
     """
-    from ._backbones import preprocessing_for
-    from ._images import as_image_batch
-    from ._training import seed_everything, train_classifier
+    from skmetric.deep._backbones import preprocessing_for
+    from skmetric.deep._images import as_image_batch
+    from skmetric.deep._training import seed_everything, train_classifier
 
     torch = import_torch("pretrain_digits_cnn")
     (X, y), _ = split_digits(source_classes)

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("PIL")
 pytest.importorskip("matplotlib")
 
-from skmetric.glyphs import default_fonts, make_font_glyphs  # noqa: E402
+from skmetric.datasets import default_fonts, make_font_glyphs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
