@@ -235,8 +235,18 @@ def test_single_sample_class_is_allowed():
     X, y = _blobs()
     y = y.copy()
     y[0] = 7
+    idx, labels = sample_pairs(y, 300, 300, random_state=0)  # the sampler SiameseNet uses
+    with_singleton = (idx == 0).any(axis=1)
+    assert with_singleton.any()
+    assert np.all(labels[with_singleton] == -1)
+    assert np.all(y[idx[with_singleton].max(axis=1)] != 7)  # its partner is another class
+
     net = _net().fit(X, y)
     assert 7 in net.classes_
+    E = net.transform(X)
+    assert E.shape == (X.shape[0], 4) and np.isfinite(E).all()
+    # The singleton is embedded like any other point, not collapsed onto another sample.
+    assert np.min(np.linalg.norm(E[1:] - E[0], axis=1)) > 0
 
 
 def test_transform_checks_fitted_shape():
