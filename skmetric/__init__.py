@@ -36,7 +36,7 @@ _LAZY = {
     "FineTunedCNN": "skmetric.deep.fine_tuning",
     "SiameseNet": "skmetric.deep.siamese",
 }
-_SUBMODULES = ("datasets", "evaluation", "constraints", "base")
+_SUBMODULES = ("datasets", "evaluation", "constraints", "base", "model_selection")
 
 __all__ = [
     "BaseMahalanobis",

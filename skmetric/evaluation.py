@@ -11,6 +11,10 @@
   :func:`map_at_r` (mAP@R of Musgrave et al., 2020) and :func:`cmc_curve`
   (rank-k accuracy, as in person re-identification). They work on chunks of
   queries, so no n x n matrix is ever held for large n.
+* Scorers for model selection on held-out classes: :func:`one_shot_scorer`
+  and :func:`map_at_r_scorer` return ``scorer(estimator, X, y)`` callables
+  (the form ``GridSearchCV(scoring=...)`` and ``cross_val_score`` accept),
+  meant for :class:`skmetric.model_selection.ClassDisjointKFold`.
 
 This module does not import torch.
 """
@@ -21,6 +25,8 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
 __all__ = [
+    "one_shot_scorer",
+    "map_at_r_scorer",
     "one_shot_accuracy",
     "one_shot_episodes",
     "retrieval_report",
@@ -366,3 +372,108 @@ def retrieval_report(X, y, ks=(1, 5, 10), X_gallery=None, y_gallery=None, metric
     out["mAP@R"] = float(s["ap_r"].mean())
     out["cmc"] = np.array([np.mean(s["first"] <= k) for k in range(1, max(ks) + 1)])
     return out
+
+
+# ------------------------------------------------------------------ scorers
+def _embedding_model(estimator):
+    """The part of ``estimator`` that maps samples to embeddings or pair scores.
+
+    A pipeline ending in a predictor without ``transform`` (e.g. a kNN
+    classifier) is scored on the embedding of the steps before it.
+    """
+    if hasattr(estimator, "pair_score") or hasattr(estimator, "transform"):
+        return estimator
+    steps = getattr(estimator, "steps", None)
+    if steps is not None and len(steps) > 1:
+        return estimator[:-1]
+    raise ValueError(
+        f"{type(estimator).__name__} has no transform or pair_score method to "
+        "embed the held-out classes with."
+    )
+
+
+def _check_held_out_classes(y, need, what):
+    labels, counts = np.unique(column_or_1d(y), return_counts=True)
+    single = labels[counts < 2]
+    if single.size:
+        raise ValueError(
+            f"{what} needs at least 2 samples of every held-out class; class(es) "
+            f"{single[:5].tolist()} have a single sample."
+        )
+    if labels.size < need:
+        raise ValueError(
+            f"{what} needs at least {need} held-out classes; the test fold has "
+            f"{labels.size}. Use fewer ways or fewer, larger folds."
+        )
+
+
+class _OneShotScorer:
+    """``scorer(estimator, X, y)``: N-way one-shot accuracy on the classes of y."""
+
+    def __init__(self, n_way, n_episodes, metric, random_state):
+        self.n_way, self.n_episodes = n_way, n_episodes
+        self.metric, self.random_state = metric, random_state
+
+    def __call__(self, estimator, X, y):
+        _check_held_out_classes(y, self.n_way, f"{self.n_way}-way one-shot scoring")
+        return one_shot_accuracy(
+            _embedding_model(estimator), X, y, n_way=self.n_way,
+            n_episodes=self.n_episodes, metric=self.metric, random_state=self.random_state,
+        )
+
+    def __repr__(self):
+        return f"one_shot_scorer(n_way={self.n_way}, n_episodes={self.n_episodes})"
+
+
+class _MapAtRScorer:
+    """``scorer(estimator, X, y)``: leave-one-out mAP@R of the embedding of X."""
+
+    def __init__(self, metric):
+        self.metric = metric
+
+    def __call__(self, estimator, X, y):
+        _check_held_out_classes(y, 2, "mAP@R scoring")
+        return map_at_r(_embedding_model(estimator).transform(X), y, metric=self.metric)
+
+    def __repr__(self):
+        return "map_at_r_scorer()"
+
+
+def one_shot_scorer(n_way=5, n_episodes=400, metric="euclidean", random_state=0):
+    """A scorer of N-way one-shot accuracy, for model selection on held-out classes.
+
+    Parameters
+    ----------
+    n_way : int, default=5
+        Classes per episode; each test fold must hold at least this many.
+    n_episodes : int, default=400
+    metric : str, default='euclidean'
+        Distance between embeddings (see :func:`one_shot_accuracy`).
+    random_state : int, default=0
+        Seeds the episodes: with a fixed seed every candidate of a search is
+        scored on the same episodes.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float``
+        Accepted by ``GridSearchCV(scoring=...)`` and ``cross_val_score``.
+        The estimator is a fitted transformer, a pair scorer
+        (``pair_score``), or a pipeline whose last step predicts (then the
+        steps before it give the embedding). Raises ValueError when the fold
+        has fewer than ``n_way`` classes or a class with a single sample.
+    """
+    if n_way < 2:
+        raise ValueError(f"n_way must be at least 2, got {n_way}.")
+    return _OneShotScorer(int(n_way), int(n_episodes), metric, random_state)
+
+
+def map_at_r_scorer(metric="euclidean"):
+    """A scorer of leave-one-out mAP@R (:func:`map_at_r`) on the embedding.
+
+    Returns
+    -------
+    scorer : callable ``scorer(estimator, X, y) -> float``
+        As :func:`one_shot_scorer`; raises ValueError when a class of the
+        fold has a single sample (it has nothing to retrieve).
+    """
+    return _MapAtRScorer(metric)
