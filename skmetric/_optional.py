@@ -34,9 +34,50 @@ def import_torchvision(purpose="This skmetric component"):
     return _import("torchvision", purpose)
 
 
-def resolve_device(device):
-    """Turn ``"auto"`` into ``"cuda"`` when a GPU is present, else ``"cpu"``."""
-    torch = import_torch()
-    if device == "auto":
+def resolve_device(device, param="device"):
+    """The torch device for a ``device`` parameter, checked (the one place that does).
+
+    Parameters
+    ----------
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device
+        ``'auto'`` is ``'cuda'`` when a GPU is present, else ``'cpu'``.
+    param : str
+        The parameter's name, for the error messages.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ImportError
+        torch is not installed (the message names the extra).
+    ValueError
+        An unknown device string, or a CUDA device on a machine without one
+        (or an index past the GPUs present).
+    """
+    torch = import_torch(f"{param}={device!r}")
+    if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"{param}={device!r} is not a device; expected 'auto', 'cpu', 'cuda' or "
+            "'cuda:N' (or a torch.device)."
+        )
+    if resolved.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n_gpus == 0:
+            raise ValueError(
+                f"{param}={device!r} asks for a GPU, but torch sees no CUDA device "
+                "here; use 'cpu', or 'auto' to take a GPU only when there is one."
+            )
+        if resolved.index is not None and resolved.index >= n_gpus:
+            raise ValueError(
+                f"{param}={device!r}: there are only {n_gpus} CUDA device(s) "
+                f"(cuda:0 to cuda:{n_gpus - 1})."
+            )
+    return resolved

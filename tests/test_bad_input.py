@@ -85,3 +85,36 @@ def test_inputs_not_modified(est):
             getattr(fitted, method)(X)
     np.testing.assert_array_equal(X, X_orig)
     np.testing.assert_array_equal(y, y_orig)
+
+
+DEVICE_ESTIMATORS = [e for e in all_estimators() if "device" in e.get_params()]
+
+
+@pytest.mark.deep
+@pytest.mark.parametrize("est", DEVICE_ESTIMATORS, ids=[type(e).__name__ for e in DEVICE_ESTIMATORS])
+@pytest.mark.parametrize(
+    "device, message",
+    [("gpu0", r"device='gpu0' is not a device; expected 'auto', 'cpu', 'cuda'"),
+     ("cuda:99", r"device='cuda:99'")],
+)
+def test_bad_device_is_a_value_error(est, device, message):
+    pytest.importorskip("torch")
+    X = np.random.RandomState(0).rand(12, 8, 8).astype(np.float32)
+    y = np.repeat([0, 1, 2], 4)
+    with pytest.raises(ValueError, match=message):
+        clone(est).set_params(device=device).fit(X, y)
+
+
+def test_resolve_device_messages():
+    torch = pytest.importorskip("torch")
+    from skmetric._optional import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="asks for a GPU, but torch sees no CUDA device"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match=r"gpu='tpu' is not a device"):
+        resolve_device("tpu", param="gpu")
+    with pytest.raises(ValueError, match=r"gpu=\[0\] is not a device"):
+        resolve_device([0], param="gpu")

@@ -85,10 +85,7 @@ class _CNNBase(BaseEstimator):
     """
 
     def _device(self):
-        try:
-            return resolve_device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"Invalid device {self.device!r}: {exc}") from exc
+        return resolve_device(self.device)
 
     def _check_transform_input(self, X):
         # The minimum: 2-D arrays get their own message; path lists are checked
