@@ -38,25 +38,42 @@ class MahalanobisDistance:
 
     Usable wherever a callable metric is accepted: ``KNeighborsClassifier(
     metric=...)``, ``scipy.spatial.distance.cdist(XA, XB, metric=...)``,
-    ``sklearn.metrics.pairwise_distances``.
+    ``sklearn.metrics.pairwise_distances``. It runs in Python once per pair:
+    for many points, ``transform`` then the Euclidean distance gives the same
+    neighbours much faster.
 
     Parameters
     ----------
     components : ndarray of shape (n_components, n_features)
         The linear map ``L``; the matrix of the metric is ``L.T @ L``.
+    squared : bool, default=False
+        Return the squared distance ``(u - v)^T M (u - v)``.
     """
 
-    def __init__(self, components):
+    def __init__(self, components, squared=False):
         self.components = np.array(components, dtype=np.float64)
+        self.squared = bool(squared)
+
+    def _check(self, x, name):
+        x = np.asarray(x, dtype=np.float64)
+        n_features = self.components.shape[1]
+        if x.shape != (n_features,):
+            raise ValueError(
+                f"{name} must be one point of shape ({n_features},), got an array of "
+                f"shape {x.shape}."
+            )
+        return x
 
     def __call__(self, u, v):
-        diff = np.asarray(u, dtype=np.float64) - np.asarray(v, dtype=np.float64)
-        proj = self.components @ diff
-        return float(np.sqrt(proj @ proj))
+        proj = self.components @ (self._check(u, "u") - self._check(v, "v"))
+        sq = float(proj @ proj)
+        return sq if self.squared else float(np.sqrt(sq))
 
     def __repr__(self):
         n_components, n_features = self.components.shape
-        return f"MahalanobisDistance(n_components={n_components}, n_features={n_features})"
+        extra = ", squared=True" if self.squared else ""
+        return (f"MahalanobisDistance(n_components={n_components}, "
+                f"n_features={n_features}{extra})")
 
 
 class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -154,19 +171,25 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Similarity of each pair: ``-pair_distance(pairs)``; larger is more similar."""
         return -self.pair_distance(pairs)
 
-    def get_metric(self):
+    def get_metric(self, squared=False):
         """A picklable callable ``metric(u, v)`` giving the learned distance.
+
+        Parameters
+        ----------
+        squared : bool, default=False
+            Return squared distances ``(u - v)^T M (u - v)``.
 
         Returns
         -------
         metric : MahalanobisDistance
             Works as ``KNeighborsClassifier(metric=metric)`` and with
-            ``scipy.spatial.distance.cdist``. For large data, transforming
-            with :meth:`transform` and using the Euclidean distance is
-            equivalent and much faster.
+            ``scipy.spatial.distance.cdist``; ``u`` and ``v`` are single
+            points of shape (n_features,) (a ValueError says so otherwise).
+            For large data, transforming with :meth:`transform` and using
+            the Euclidean distance is equivalent and much faster.
         """
         check_is_fitted(self, "components_")
-        return MahalanobisDistance(self.components_)
+        return MahalanobisDistance(self.components_, squared=squared)
 
 
 class LabelSupervisedMixin:

@@ -71,6 +71,18 @@ def test_metric_callable_matches_formula():
     L = rng.normal(size=(2, 3))
     u, v = rng.normal(size=3), rng.normal(size=3)
     assert MahalanobisDistance(L)(u, v) == pytest.approx(np.sqrt((u - v) @ L.T @ L @ (u - v)))
+    assert MahalanobisDistance(L, squared=True)(u, v) == pytest.approx((u - v) @ L.T @ L @ (u - v))
+
+
+def test_metric_callable_checks_shapes(iris):
+    X, _ = iris
+    metric = Covariance().fit(X).get_metric(squared=True)
+    assert metric(X[0], X[1]) == pytest.approx(metric.components @ (X[0] - X[1]) @ metric.components @ (X[0] - X[1]))
+    with pytest.raises(ValueError, match=r"u must be one point of shape \(4,\), got an array of shape \(3,\)"):
+        metric(X[0, :3], X[1, :3])
+    with pytest.raises(ValueError, match=r"v must be one point of shape \(4,\), got an array of shape \(2, 4\)"):
+        metric(X[0], X[:2])
+    assert "squared=True" in repr(metric)
 
 
 def test_feature_names_and_pandas_output(iris):
