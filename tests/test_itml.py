@@ -218,28 +218,6 @@ def test_verbose_and_convergence_warning(capsys):
     assert lines[-1].startswith("[ITMLPairs] done: 2 iterations")
 
 
-@pytest.mark.parametrize("cls", [ITML, ITMLPairs])
-def test_convergence_warning_message(cls):
-    data = _blobs() if cls is ITML else _pair_problem()
-    with pytest.warns(
-        ConvergenceWarning,
-        match=rf"^{cls.__name__} did not converge: max_iter=1 passes reached \(dual change "
-        r".*\) \(final loss .*\); increase max_iter or tol",
-    ):
-        est = cls(max_iter=1, tol=0, random_state=0).fit(*data)
-    assert est.n_iter_ == 1 and est.converged_ is False
-
-
-@pytest.mark.parametrize("cls", [ITML, ITMLPairs])
-def test_verbose_prints_iterations(cls, capsys):
-    data = _blobs() if cls is ITML else _pair_problem()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        cls(max_iter=3, tol=0, verbose=1, random_state=0).fit(*data)
-    lines = capsys.readouterr().out.splitlines()
-    assert sum(line.startswith(f"[{cls.__name__}] iter") for line in lines) == 3
-
-
 @quiet
 def test_random_state_reproducibility():
     X, y = _blobs()

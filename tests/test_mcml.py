@@ -166,11 +166,7 @@ def test_n_components_keeps_leading_directions():
 
 def test_convergence_flags_and_warning():
     X, y = _noisy_blobs()
-    with pytest.warns(
-        ConvergenceWarning,
-        match=r"^MCML did not converge: max_iter=1 steps reached \(final loss .*\); "
-        "increase max_iter or tol",
-    ):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 steps reached"):
         est = MCML(max_iter=1).fit(X, y)
     assert est.n_iter_ == 1 and not est.converged_
     with warnings.catch_warnings():

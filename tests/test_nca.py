@@ -181,10 +181,6 @@ def test_bad_parameters_raise():
 
 def test_warns_when_max_iter_reached():
     X, y = _noisy_problem(n=40)
-    with pytest.warns(
-        ConvergenceWarning,
-        match=r"^NCA did not converge: max_iter=1 iterations reached \(final loss .*\); "
-        "increase max_iter or tol",
-    ):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 iterations reached"):
         nca = NCA(max_iter=1).fit(X, y)
     assert nca.n_iter_ == 1 and nca.converged_ is False
