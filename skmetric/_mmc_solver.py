@@ -543,11 +543,13 @@ def solve_mmc(
     if converged:
         message = f"relative duality gap {gap:.2e} <= tol={tol:g}"
     elif n_iter >= max_iter:
-        message = f"max_iter={max_iter} reached (relative gap {gap:.2e} > tol={tol:g})"
+        message = (
+            f"max_iter={max_iter} reached with a relative duality gap of {gap:.2e} > tol={tol:g}"
+        )
     else:
         message = (
-            f"no further progress is possible in floating point (relative gap {gap:.2e} > "
-            f"tol={tol:g}; the data may be degenerate)"
+            "no further progress is possible in floating point with a relative duality gap "
+            f"of {gap:.2e} > tol={tol:g}; the data may be degenerate"
         )
     return _result(M, f, c, n_iter, converged, message, gap)
 

@@ -31,14 +31,16 @@ def _pairs():
     return pairs_from_indices(X, idx), lab
 
 
+_ITML_REASON = r"max_iter=1 passes reached with a dual change of [0-9.e+-]+ > tol=0"
+_MMC_REASON = r"max_iter=1 reached with a relative duality gap of [0-9.e+-]+ > tol=0"
 # name: (class, data, why a 1-iteration fit stops, as a regular expression)
 ITERATIVE = {
     "NCA": (NCA, _labelled, r"max_iter=1 iterations reached"),
     "MCML": (MCML, _labelled, r"max_iter=1 steps reached"),
-    "ITML": (ITML, _labelled, r"max_iter=1 passes reached \(dual change [0-9.e+-]+\)"),
-    "ITMLPairs": (ITMLPairs, _pairs, r"max_iter=1 passes reached \(dual change [0-9.e+-]+\)"),
-    "MMC": (MMC, _labelled, r"max_iter=1 reached \(relative gap [0-9.e+-]+ > tol=0\)"),
-    "MMCPairs": (MMCPairs, _pairs, r"max_iter=1 reached \(relative gap [0-9.e+-]+ > tol=0\)"),
+    "ITML": (ITML, _labelled, _ITML_REASON),
+    "ITMLPairs": (ITMLPairs, _pairs, _ITML_REASON),
+    "MMC": (MMC, _labelled, _MMC_REASON),
+    "MMCPairs": (MMCPairs, _pairs, _MMC_REASON),
 }
 
 

@@ -260,7 +260,7 @@ def test_max_iter_is_a_hard_cap():
     res = solve_mmc(A, D, max_iter=2, tol=0.0)
     assert res.n_iter == 2 and not res.converged
     assert np.all(np.isfinite(res.metric))
-    assert res.message.startswith("max_iter=2 reached (relative gap")
+    assert res.message.startswith("max_iter=2 reached with a relative duality gap of")
 
 
 @pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
