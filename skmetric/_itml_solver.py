@@ -12,12 +12,21 @@ so M stays positive definite (on the range of M0) in exact arithmetic; the
 code keeps M exactly symmetric and guards the denominators against round-off.
 This follows the authors' reference (MATLAB) implementation, Algorithm 1 of
 the paper, with its convergence test on the dual variables.
+
+:func:`itml_bregman` returns a :class:`skmetric._solver.SolverResult` whose
+``loss`` is the objective above (:func:`itml_objective`), with ``D_ld(M, M0)``
+taken on the range of ``M0`` (the only part of ``M`` that ITML changes).
 """
+
+from dataclasses import replace
 
 import numpy as np
 from scipy.linalg import blas
 
-__all__ = ["itml_bregman", "bounds_from_percentiles"]
+from ._psd import _eigh, components_from_metric, symmetrize
+from ._solver import NO_PROGRESS, SolverResult
+
+__all__ = ["fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles"]
 
 # Denominators below this are clipped (only reachable through round-off).
 _TINY = 1e-12
@@ -54,7 +63,89 @@ def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentile
     return np.percentile(np.maximum(sq, 0.0), percentiles)
 
 
-def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3, callback=None):
+def fit_itml(
+    pairs, y, M0, bounds=None, points=None, *, gamma=1.0, max_iter=1000, tol=1e-3,
+    random_state=None, progress=None,
+):
+    """Set up ITML's problem from labelled pairs and solve it (:func:`itml_bregman`).
+
+    Parameters
+    ----------
+    pairs : ndarray of shape (n_pairs, 2, d)
+    y : ndarray of shape (n_pairs,) in {-1, +1}
+    M0 : ndarray of shape (d, d)
+        The prior metric.
+    bounds : ndarray of shape (2,), default=None
+        ``(u, l)`` as distances (not squared). None uses the 5th and 95th
+        percentiles of the squared prior distances between pairs of ``points``
+        (:func:`bounds_from_percentiles`), floored at a tiny positive value
+        (duplicated points can make a percentile 0, which no Bregman
+        projection can reach).
+    points : ndarray of shape (m, d), default=None
+        The points the default bounds are computed from; needed when
+        ``bounds`` is None.
+    gamma, max_iter, tol : see :func:`itml_bregman`.
+    random_state : numpy RandomState
+        Samples the point pairs of the default bounds (large ``points`` only).
+    progress : Progress, optional
+
+    Returns
+    -------
+    SolverResult
+        As :func:`itml_bregman`; ``info['bounds']`` holds the ``(u, l)`` used,
+        as distances.
+    """
+    if bounds is None:
+        sq = bounds_from_percentiles(points, M0, random_state)
+        sq = np.maximum(sq, 1e-9 * max(float(sq.max()), 1.0))
+    else:
+        sq = np.asarray(bounds, dtype=np.float64) ** 2
+    diffs = (pairs[:, 0, :] - pairs[:, 1, :]).astype(np.float64)
+    result = itml_bregman(
+        M0, diffs, y, upper=sq[0], lower=sq[1], gamma=gamma, max_iter=max_iter, tol=tol,
+        progress=progress,
+    )
+    return replace(result, info={**result.info, "bounds": np.sqrt(sq)})
+
+
+def itml_objective(M0, xi0, gamma):
+    """ITML's objective ``D_ld(M, M0) + gamma * D_ld(diag(xi), diag(xi0))`` as a function.
+
+    ``D_ld(A, B) = tr(A B^-1) - log det(A B^-1) - r`` is evaluated on the range
+    of ``M0`` (rank ``r``), where ITML's updates keep ``M``. With
+    ``gamma = inf`` the slacks stay at ``xi0`` and their term is 0.
+
+    Parameters
+    ----------
+    M0 : ndarray of shape (d, d)
+        Symmetric PSD prior.
+    xi0 : ndarray of shape (n_constraints,)
+        The initial slack targets (``u`` for similar, ``l`` for dissimilar pairs).
+    gamma : float
+
+    Returns
+    -------
+    objective : callable ``(M, xi) -> float``
+        ``inf`` when ``M`` is singular on the range of ``M0``.
+    """
+    w, U = _eigh(symmetrize(M0))
+    keep = w > 1e3 * w.size * np.finfo(float).eps * max(np.abs(w).max(), 1e-300)
+    W = U[:, keep] / np.sqrt(w[keep])  # W.T @ M0 @ W = I on the range
+    xi0 = np.asarray(xi0, dtype=np.float64)
+
+    def objective(M, xi):
+        B = W.T @ M @ W
+        sign, logdet = np.linalg.slogdet(B)
+        value = np.trace(B) - logdet - B.shape[0] if sign > 0 else np.inf
+        if not np.isinf(gamma) and xi0.size:
+            ratio = np.asarray(xi, dtype=np.float64) / xi0
+            value += gamma * np.sum(ratio - np.log(ratio) - 1.0)
+        return float(value)
+
+    return objective
+
+
+def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3, progress=None):
     """Run ITML's Bregman projections from the prior ``M0``.
 
     Parameters
@@ -75,16 +166,17 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
     tol : float
         Stop when ``||lambda - lambda_old||_1 / (||lambda||_2 + ||lambda_old||_2)``
         over one pass falls below ``tol`` (as in the reference code).
-    callback : callable ``(pass, conv) -> None``, optional
+    progress : Progress, optional
+        Told ``iter(pass, objective, conv=...)`` after each pass; None is silent.
 
     Returns
     -------
-    M : ndarray of shape (d, d)
-        The learned matrix (exactly symmetric).
-    n_iter : int
-        Passes run.
-    converged : bool
+    SolverResult
+        ``metric`` is the learned ``M`` (exactly symmetric), ``components``
+        its factor (round-off eigenvalues below 0 clipped), ``loss`` the ITML
+        objective (:func:`itml_objective`) and ``n_iter`` the passes run.
     """
+    progress = NO_PROGRESS if progress is None else progress
     M0 = np.asarray(M0, dtype=np.float64)
     # Only the upper triangle of A is stored and updated (BLAS symv / syr):
     # the result is rebuilt exactly symmetric from it.
@@ -92,20 +184,29 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
     diffs = np.ascontiguousarray(diffs, dtype=np.float64)
     delta = [float(s) for s in np.asarray(labels)]
     n_c = diffs.shape[0]
-    if n_c == 0:
-        return _symmetric_from_upper(A), 0, True
-    gamma_proj = 1.0 if np.isinf(gamma) else gamma / (gamma + 1.0)
-    inv_gamma = 0.0 if np.isinf(gamma) else 1.0 / gamma
     # Python lists: scalar access in the loop is much cheaper than on arrays.
     xi = [float(upper) if s > 0 else float(lower) for s in delta]  # slack-adjusted targets
+    objective = itml_objective(M0, xi, gamma)
+
+    def result(n_iter, converged, message):
+        M = _symmetric_from_upper(A)
+        # M is PD in exact arithmetic; round-off can leave tiny negative
+        # eigenvalues, which the factorisation clips instead of failing.
+        return SolverResult(
+            components_from_metric(M, strict=False), objective(M, xi), n_iter, converged,
+            message, metric=M,
+        )
+
+    if n_c == 0:
+        return result(0, True, "no constraints")
+    gamma_proj = 1.0 if np.isinf(gamma) else gamma / (gamma + 1.0)
+    inv_gamma = 0.0 if np.isinf(gamma) else 1.0 / gamma
     lam = [0.0] * n_c
     lam_old = np.zeros(n_c)
     # A projection is skipped when v is (numerically) in the null space of A.
     v_norms = np.einsum("ij,ij->i", diffs, diffs) * (1e3 * np.finfo(float).eps)
     symv, syr = blas.dsymv, blas.dsyr
 
-    converged = False
-    n_iter = 0
     for n_iter in range(1, max_iter + 1):
         null_tol = (v_norms * np.abs(np.triu(A)).max()).tolist()
         for k in range(n_c):
@@ -126,16 +227,15 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
         normsum = np.linalg.norm(lam_arr) + np.linalg.norm(lam_old)
         if normsum == 0.0:
             # No constraint was ever violated: A is still the prior.
-            converged = True
-            break
+            return result(n_iter, True, "the prior satisfies every constraint")
         conv = np.abs(lam_old - lam_arr).sum() / normsum
-        if callback is not None:
-            callback(n_iter, conv)
+        if progress:
+            progress.iter(n_iter, objective(_symmetric_from_upper(A), xi), conv=conv)
         if conv < tol:
-            converged = True
-            break
+            return result(n_iter, True, f"dual change {conv:.3g} < tol={tol:g}")
         lam_old = lam_arr
-    return _symmetric_from_upper(A), n_iter, converged
+    message = f"max_iter={max_iter} passes reached with a dual change of {conv:.3g} > tol={tol:g}"
+    return result(max_iter, False, message)
 
 
 def _symmetric_from_upper(A):

@@ -48,8 +48,8 @@ Regularised problem
 Xing's optimum is typically of rank 1 to 3 and, with few pairs per parameter,
 overfits them (measured: 3-NN error 17.5% on digits where Euclidean gets 2.8%).
 The regularised problem keeps a fraction ``mu`` ("regularization", in [0, 1))
-of the similar-distance budget on a prior metric ``M0`` (the init, identity by
-default)::
+of the similar-distance budget on a prior metric ``M0`` (``prior``, identity
+by default)::
 
     minimise f(M)  s.t.  g(M) >= 1,  M - mu * (f(M) / f(M0)) * M0  PSD,
 
@@ -63,21 +63,31 @@ Xing's problem; ``mu -> 1`` tends to ``M0``.
 ``solve_mmc_cvxpy`` writes P1 itself in cvxpy (an independent formulation used
 to check the projected-gradient solver) and solves it with Clarabel or SCS.
 
+Setting the problem up from labelled pairs (similar scatter ``A``, dissimilar
+differences ``D``, the diagonal of the prior in the diagonal variant and the
+'auto' value of ``mu``, :func:`auto_regularization`) is :func:`fit_mmc`, the
+one entry the estimators call. Every solver returns a
+:class:`skmetric._solver.SolverResult` (``loss`` = ``f(M)`` at ``g(M) = 1``,
+``metric`` = M, the duality gap and ``g(M)`` in ``info``) and reports through
+a :class:`skmetric._solver.Progress`; none prints.
+
 References
 ----------
 E. P. Xing, A. Y. Ng, M. I. Jordan, S. Russell. Distance metric learning, with
 application to clustering with side-information. NIPS 15, 2002.
 """
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from scipy import linalg
 
-from ._psd import psd_project, symmetrize
+from ._psd import components_from_metric, psd_project, symmetrize
+from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
-    "MMCResult",
+    "fit_mmc",
+    "auto_regularization",
     "pair_differences",
     "similar_objective",
     "dissimilar_constraint",
@@ -102,32 +112,76 @@ _SMOOTHING = 1e-12
 _ARMIJO = 1e-4
 
 
-@dataclass
-class MMCResult:
-    """Outcome of an MMC solve.
+# 'auto' regularization: the prior metric counts as this many pairs per free
+# parameter of M (d (d + 1) / 2, or d when diagonal). Chosen on the benchmark
+# (benchmarks/bench_mmc.py): 6 to 16 all keep the 3-NN error at or below
+# metric-learn's on iris, wine, breast_cancer and digits; 4 does not.
+_PRIOR_PAIRS_PER_PARAMETER = 10
 
-    Attributes
-    ----------
-    metric : ndarray of shape (d, d)
-        The solution M of Xing's problem, scaled so that ``g(M) = 1``.
-    objective : float
-        ``f(M)``, the sum of squared similar distances.
-    constraint : float
-        ``g(M)``, the sum of dissimilar distances (1 up to round-off).
-    n_iter : int
-        Iterations of the solver.
-    converged : bool
-        Whether the convergence test was met within ``max_iter``.
-    gap : float
-        Final relative Frank-Wolfe gap (projected gradient only, else nan).
+
+# --------------------------------------------------------------------------
+# The problem, from labelled pairs
+# --------------------------------------------------------------------------
+
+
+def auto_regularization(n_features, n_pairs, diagonal=False):
+    """The ``regularization='auto'`` value ``mu = k p / (k p + n_pairs)``.
+
+    ``p`` is the number of free parameters of the metric (``d (d + 1) / 2``,
+    or ``d`` for a diagonal one) and ``k = 10``: the prior metric weighs as
+    much as ``k`` pairs per parameter, so the learned part dominates only
+    when there are many more pairs than parameters (a shrinkage intensity
+    that decreases like ``p / n``).
     """
+    p = n_features if diagonal else n_features * (n_features + 1) / 2
+    prior = _PRIOR_PAIRS_PER_PARAMETER * p
+    return float(prior / (prior + n_pairs))
 
-    metric: np.ndarray
-    objective: float
-    constraint: float
-    n_iter: int
-    converged: bool
-    gap: float = float("nan")
+
+def fit_mmc(
+    pairs, y, M0=None, *, diagonal=False, regularization="auto", solver="projected_gradient",
+    max_iter=1000, tol=1e-5, progress=None,
+):
+    """Set up MMC's problem from labelled pairs and solve it.
+
+    Parameters
+    ----------
+    pairs : ndarray of shape (n_pairs, 2, d)
+    y : ndarray of shape (n_pairs,) in {-1, +1}
+    M0 : ndarray of shape (d, d), default=None
+        The prior metric (identity if None); only its diagonal is used when
+        ``diagonal``.
+    diagonal : bool, default=False
+        Learn a diagonal metric.
+    regularization : float in [0, 1) or 'auto', default='auto'
+        The fraction ``mu`` of the similar budget kept on the prior;
+        'auto' is :func:`auto_regularization` of the dimension and number of pairs.
+    solver : {'projected_gradient', 'cvxpy'}, default='projected_gradient'
+        :func:`solve_mmc` or :func:`solve_mmc_cvxpy`.
+    max_iter, tol : see :func:`solve_mmc` (projected gradient only).
+    progress : Progress, default=None
+
+    Returns
+    -------
+    SolverResult
+        ``info['regularization']`` holds the ``mu`` used.
+    """
+    diff_similar, diff_dissimilar = pair_differences(pairs, y)
+    if diagonal:
+        A = np.einsum("ij,ij->j", diff_similar, diff_similar)
+        M0 = None if M0 is None else np.diag(M0).copy()
+    else:
+        A = diff_similar.T @ diff_similar
+    if regularization == "auto":
+        mu = auto_regularization(pairs.shape[2], pairs.shape[0], diagonal)
+    else:
+        mu = float(regularization)
+    kwargs = dict(diagonal=diagonal, prior=M0, regularization=mu, progress=progress)
+    if solver == "cvxpy":
+        result = solve_mmc_cvxpy(A, diff_dissimilar, **kwargs)
+    else:
+        result = solve_mmc(A, diff_dissimilar, max_iter=max_iter, tol=tol, **kwargs)
+    return replace(result, info={**result.info, "regularization": mu})
 
 
 # --------------------------------------------------------------------------
@@ -301,7 +355,7 @@ def _fw_gap(x, grad, diagonal):
     return max(top, 0.0) - float(np.vdot(grad, x))
 
 
-def _maximize(value_grad, project, x, diagonal, max_iter, tol, verbose):
+def _maximize(value_grad, project, x, diagonal, max_iter, tol, progress):
     """Spectral projected gradient ascent of a concave function on the capped
     (spectra)simplex (Birgin, Martinez & Raydan, 2000).
 
@@ -311,6 +365,11 @@ def _maximize(value_grad, project, x, diagonal, max_iter, tol, verbose):
     sufficient-increase condition holds. At most 60 halvings per iteration and
     ``max_iter`` iterations.
 
+    Each iteration is reported as ``progress.iter(k, 1 / g**2, gap=...)``:
+    iterates lie on the boundary ``trace = 1``, i.e. ``f = 1`` (the gradient
+    step only adds PSD mass and the projection caps the trace), so ``1 / g**2``
+    is P1's objective at the iterate rescaled to ``g = 1``.
+
     Returns (x, value, n_iter, converged, relative_gap).
     """
     x = project(x)
@@ -319,11 +378,9 @@ def _maximize(value_grad, project, x, diagonal, max_iter, tol, verbose):
     step = float(np.linalg.norm(x)) / max(float(np.linalg.norm(g)), _TINY)
     history = [G] * _NONMONOTONE
     converged, rel_gap, n_iter = False, np.inf, 0
-    report_every = 1 if verbose > 1 else 10
     for n_iter in range(1, max_iter + 1):
         rel_gap = _fw_gap(x, g, diagonal) / max(abs(G), _TINY)
-        if verbose and (report_every == 1 or n_iter % report_every == 1):
-            print(f"[MMC] iter {n_iter:5d}  g = {G:.8g}  relative gap = {rel_gap:.3e}")
+        progress.iter(n_iter, 1.0 / G**2 if G > 0 else np.inf, gap=rel_gap)
         if rel_gap <= tol:
             converged = True
             break
@@ -350,9 +407,6 @@ def _maximize(value_grad, project, x, diagonal, max_iter, tol, verbose):
         step = min(max(step, t_min), t_max)
         x, G, g = x_new, G_new, g_new
         history = history[1:] + [G]
-    if verbose:
-        state = "converged" if converged else "stopped (not converged)"
-        print(f"[MMC] {state} after {n_iter} iterations: g = {G:.8g}, relative gap = {rel_gap:.3e}")
     return x, G, n_iter, converged, float(rel_gap)
 
 
@@ -395,14 +449,15 @@ def _check_problem(A, D, diagonal):
 
 
 def solve_mmc(
-    A, D, *, diagonal=False, init=None, regularization=0.0, max_iter=1000, tol=1e-5, verbose=0
+    A, D, *, diagonal=False, prior=None, regularization=0.0, max_iter=1000, tol=1e-5,
+    progress=None,
 ):
     """Solve Xing's problem by projected gradient (see the module docstring).
 
     With ``regularization = mu > 0`` the solved problem is the regularised P2
     of the module docstring, ``max g(M) s.t. f(M) <= 1, M - mu M0 / f(M0)
     PSD``: the metric keeps at least the fraction ``mu`` of the prior metric
-    ``M0 = init``. Writing ``M = mu M0 / f(M0) + (1 - mu) M'`` turns it into
+    ``M0 = prior``. Writing ``M = mu M0 / f(M0) + (1 - mu) M'`` turns it into
     the unregularised constraint set for ``M'``, so the same exact projection
     applies; ``mu = 0`` is Xing's problem itself.
 
@@ -415,23 +470,29 @@ def solve_mmc(
         Dissimilar differences.
     diagonal : bool, default=False
         Learn a diagonal metric.
-    init : ndarray of shape (d, d) or (d,), default=None
-        Starting PSD metric (its scale is irrelevant); identity if None. The
-        unregularised problem is convex, so there it only affects the number of
-        iterations; with ``regularization > 0`` it is also the prior ``M0``.
+    prior : ndarray of shape (d, d) or (d,), default=None
+        The prior PSD metric ``M0`` (its scale is irrelevant), identity if
+        None; also the starting point. The unregularised problem is convex,
+        so there it only affects the number of iterations.
     regularization : float in [0, 1), default=0.0
         Fraction ``mu`` of the similar-distance budget ``f(M) <= 1`` reserved
-        for the prior metric ``init`` (see above). 0 solves Xing's problem.
+        for the prior metric (see above). 0 solves Xing's problem.
     max_iter : int, default=1000
         Hard cap on the number of iterations.
     tol : float, default=1e-5
         Stop when the relative Frank-Wolfe gap of P2 is at most ``tol``.
-    verbose : int, default=0
-        Print progress every 10 iterations (every iteration when > 1).
+    progress : Progress, default=None
+        Told ``iter(k, loss, gap=...)`` at each iteration; None is silent.
 
     Returns
     -------
-    MMCResult
+    SolverResult
+        ``metric`` is the solution ``M`` of the (regularised) problem scaled to
+        ``g(M) = 1`` (diagonal matrix in the diagonal variant),
+        ``components`` its factor and ``loss`` = ``f(M)``, the sum of squared
+        similar distances. ``info`` holds ``constraint`` (``g(M)``, 1 up to
+        round-off) and ``gap`` (the final relative Frank-Wolfe gap).
+        ``converged`` says whether the gap reached ``tol``.
     """
     A, D = _check_problem(A, D, diagonal)
     if not 0.0 <= regularization < 1.0:
@@ -453,32 +514,51 @@ def solve_mmc(
         value_grad = lambda N: dissimilar_constraint(N, E, smoothing)  # noqa: E731
         project = project_spectraplex
         fallback = np.eye(r) / r
-    if init is None:
-        init = np.ones(d) if diagonal else np.eye(d)
-    x0 = forward(np.diag(init) if diagonal and np.ndim(init) == 2 else init)
+    if prior is None:
+        prior = np.ones(d) if diagonal else np.eye(d)
+    x0 = forward(np.diag(prior) if diagonal and np.ndim(prior) == 2 else prior)
     total = x0.sum() if diagonal else np.trace(x0)
-    # Start on the boundary trace = 1; fall back to the centre when init is 0
+    # Start on the boundary trace = 1; fall back to the centre when the prior is 0
     # on every useful direction.
     x0 = x0 / total if total > 0 and np.all(np.isfinite(x0)) else fallback
     mu = float(regularization)
     if mu > 0:
         # Optimise over M' (whitened N') with N = mu N0 + (1 - mu) N', N0 = x0
         # (the prior on the boundary trace = f = 1); g stays concave in N'.
-        prior, inner = x0, value_grad
+        inner = value_grad
 
         def value_grad(n):
-            G, grad = inner(mu * prior + (1.0 - mu) * n)
+            G, grad = inner(mu * x0 + (1.0 - mu) * n)
             return G, (1.0 - mu) * grad
 
     x, _, n_iter, converged, gap = _maximize(
-        value_grad, project, x0, diagonal, max_iter, tol, verbose
+        value_grad, project, x0, diagonal, max_iter, tol,
+        NO_PROGRESS if progress is None else progress,
     )
     if mu > 0:
         x = mu * x0 + (1.0 - mu) * x
     M, f, c = _to_p1(back(x), A, D, diagonal)
     if diagonal:
         M = np.diag(M)
-    return MMCResult(M, f, c, n_iter, converged, gap)
+    if converged:
+        message = f"relative duality gap {gap:.2e} <= tol={tol:g}"
+    elif n_iter >= max_iter:
+        message = (
+            f"max_iter={max_iter} reached with a relative duality gap of {gap:.2e} > tol={tol:g}"
+        )
+    else:
+        message = (
+            "no further progress is possible in floating point with a relative duality gap "
+            f"of {gap:.2e} > tol={tol:g}; the data may be degenerate"
+        )
+    return _result(M, f, c, n_iter, converged, message, gap)
+
+
+def _result(M, f, c, n_iter, converged, message, gap=float("nan")):
+    return SolverResult(
+        components_from_metric(M, strict=False), f, n_iter, converged, message, metric=M,
+        info={"constraint": c, "gap": gap},
+    )
 
 
 # --------------------------------------------------------------------------
@@ -487,7 +567,7 @@ def solve_mmc(
 
 
 def solve_mmc_cvxpy(
-    A, D, *, diagonal=False, init=None, regularization=0.0, solver=None, verbose=False
+    A, D, *, diagonal=False, prior=None, regularization=0.0, solver=None, progress=None
 ):
     """Solve Xing's problem P1 exactly as written, with cvxpy.
 
@@ -501,16 +581,18 @@ def solve_mmc_cvxpy(
 
     Parameters
     ----------
-    A, D, diagonal, init, regularization : see :func:`solve_mmc`.
+    A, D, diagonal, prior, regularization : see :func:`solve_mmc`.
     solver : {'CLARABEL', 'SCS'} or None, default=None
         Conic solver; None picks Clarabel when installed, else SCS.
-    verbose : bool, default=False
-        Passed to cvxpy.
+    progress : Progress, default=None
+        Told the conic solver's status once it is done; with ``verbose >= 2``
+        cvxpy also logs the solve itself.
 
     Returns
     -------
-    MMCResult
-        ``gap`` is nan; ``converged`` reports an 'optimal' status.
+    SolverResult
+        As :func:`solve_mmc`; ``info['gap']`` is nan and ``converged``
+        reports an 'optimal' status.
     """
     import cvxpy as cp
 
@@ -535,9 +617,9 @@ def solve_mmc_cvxpy(
         sq = cp.sum(cp.multiply(Dt @ M, Dt), axis=1)
     constraints = [cp.sum(cp.sqrt(sq)) >= 1]
     if regularization > 0:
-        if init is None:
-            init = np.ones(d) if diagonal else np.eye(d)
-        M0 = np.asarray(init, dtype=np.float64)
+        if prior is None:
+            prior = np.ones(d) if diagonal else np.eye(d)
+        M0 = np.asarray(prior, dtype=np.float64)
         if diagonal and M0.ndim == 2:
             M0 = np.diag(M0)
         M0 = M0 / float(At @ M0 if diagonal else np.vdot(At, M0))
@@ -547,7 +629,8 @@ def solve_mmc_cvxpy(
             S = M - regularization * objective * M0
             constraints.append((S + S.T) / 2 >> 0)
     problem = cp.Problem(cp.Minimize(objective), constraints)
-    problem.solve(solver=solver, verbose=verbose)
+    progress = NO_PROGRESS if progress is None else progress
+    problem.solve(solver=solver, verbose=progress.verbose > 1)
     value = m.value if diagonal else M.value
     if value is None:
         raise ValueError(f"cvxpy could not solve the MMC problem (status: {problem.status}).")
@@ -561,4 +644,8 @@ def solve_mmc_cvxpy(
         M_sol = np.diag(M_sol)
     stats = problem.solver_stats
     n_iter = int(stats.num_iters) if stats is not None and stats.num_iters else 1
-    return MMCResult(M_sol, f, c, n_iter, problem.status == cp.OPTIMAL)
+    progress.say(f"cvxpy ({solver}): status {problem.status} after {n_iter} iterations")
+    if problem.status == cp.OPTIMAL:
+        return _result(M_sol, f, c, n_iter, True, "cvxpy status optimal")
+    message = f"the cvxpy solver did not report an optimal solution (status {problem.status})"
+    return _result(M_sol, f, c, n_iter, False, message)

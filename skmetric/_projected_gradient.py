@@ -11,13 +11,20 @@ found by backtracking on the sufficient-decrease condition
 and allowed to grow again slowly, so no Lipschitz constant is needed. The
 momentum is restarted whenever the objective would increase (O'Donoghue &
 Candes, 2015), which makes the accepted iterates monotone.
+
+The solver returns a :class:`skmetric._solver.SolverResult` (``metric`` is the
+final iterate, ``components`` its factor) and reports progress through a
+:class:`skmetric._solver.Progress`; it never prints.
 """
 
 import numpy as np
 
-from ._psd import psd_project
+from ._psd import components_from_metric, psd_project
+from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = ["minimize_psd_projected_gradient"]
+
+_STALLED = "no step decreases the loss (optimal to working precision)"
 
 
 def minimize_psd_projected_gradient(
@@ -29,7 +36,7 @@ def minimize_psd_projected_gradient(
     tol=1e-5,
     step_size=None,
     max_backtracks=40,
-    callback=None,
+    progress=None,
 ):
     """Minimise ``fun`` over PSD matrices by accelerated projected gradient.
 
@@ -52,31 +59,35 @@ def minimize_psd_projected_gradient(
     max_backtracks : int, default=40
         Halvings allowed per iteration; if none gives a decrease from a plain
         (non-extrapolated) point, that point is optimal to working precision.
-    callback : callable ``(iteration, loss, step) -> None``, default=None
-        Called after each accepted step (used for verbose output).
+    progress : Progress, default=None
+        Told ``iter(k, loss, step=t)`` after each accepted step; None is silent.
 
     Returns
     -------
-    M : ndarray of shape (d, d)
-        Final PSD iterate.
-    loss : float
-        The objective at ``M``.
-    n_iter : int
-        Number of iterations run.
-    converged : bool
-        Whether the tolerance was reached before ``max_iter``.
+    SolverResult
+        ``metric`` is the final PSD iterate ``M`` and ``components`` its factor
+        (:func:`skmetric._psd.components_from_metric`), ``loss`` the objective
+        at ``M``, ``n_iter`` the accepted steps; ``converged`` is False only
+        when ``max_iter`` steps were taken without meeting ``tol``.
     """
     if loss is None:
 
         def loss(M):
             return fun(M)[0]
 
+    progress = NO_PROGRESS if progress is None else progress
+
+    def result(M, f, n_iter, converged, message):
+        return SolverResult(
+            components_from_metric(M, strict=False), f, n_iter, converged, message, metric=M
+        )
+
     X = psd_project(M0)
     fX, gX = fun(X)
     Y, fY, gY = X, fX, gX
     gnorm = np.linalg.norm(gY)
     if gnorm == 0.0:
-        return X, fX, 0, True
+        return result(X, fX, 0, True, "the gradient vanishes at the starting point")
     t = float(step_size) if step_size is not None else 1.0 / gnorm
     theta = 1.0
     n_iter = 0
@@ -92,7 +103,7 @@ def minimize_psd_projected_gradient(
             t *= 0.5
         else:
             if Y is X:
-                return X, fX, n_iter, True
+                return result(X, fX, n_iter, True, _STALLED)
             f_new = np.inf  # no decrease from the extrapolated point: restart
         if f_new > fX:
             # Momentum overshot: restart from the last accepted point. From
@@ -103,17 +114,16 @@ def minimize_psd_projected_gradient(
                 gX = fun(X)[1] if gX is None else gX
                 Y, fY, gY = X, fX, gX
                 continue
-            return X, fX, n_iter, True
+            return result(X, fX, n_iter, True, _STALLED)
         decrease = fX - f_new
         theta_new = (1.0 + np.sqrt(1.0 + 4.0 * theta * theta)) / 2.0
         momentum = (theta - 1.0) / theta_new
         old_f = fX
         Y = X_new + momentum * (X_new - X) if momentum > 0 else X_new
         X, fX, gX, theta = X_new, f_new, None, theta_new
-        if callback is not None:
-            callback(n_iter, fX, t)
+        progress.iter(n_iter, fX, step=t)
         if decrease <= tol * max(abs(old_f), 1e-12):
-            return X, fX, n_iter, True
+            return result(X, fX, n_iter, True, f"relative decrease below tol={tol:g}")
         if Y is X:
             fY, gY = fun(Y)
             gX = gY
@@ -121,4 +131,4 @@ def minimize_psd_projected_gradient(
             Y = psd_project(Y)  # keep Y in the cone: the objective wants PSD input
             fY, gY = fun(Y)
         t *= 1.25
-    return X, fX, n_iter, False
+    return result(X, fX, n_iter, False, f"max_iter={max_iter} steps reached")

@@ -8,10 +8,11 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 from ._psd import components_from_metric
+from ._solver import SolverResult
 from ._validation import FLOAT_DTYPES
 from .base import BaseMahalanobis
 
-__all__ = ["Covariance"]
+__all__ = ["Covariance", "fit_covariance"]
 
 
 class Covariance(BaseMahalanobis):
@@ -32,6 +33,12 @@ class Covariance(BaseMahalanobis):
     ----------
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
+    n_iter_ : int
+        0: closed form.
+    loss_ : float
+        nan: nothing is optimised.
+    converged_ : bool
+        Always True (closed form).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
 
@@ -68,9 +75,21 @@ class Covariance(BaseMahalanobis):
         self
         """
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
-        X64 = X.astype(np.float64)
-        cov = np.atleast_2d(np.cov(X64, rowvar=False))
-        cov.flat[:: cov.shape[0] + 1] += self.reg
-        M = np.linalg.pinv(cov, hermitian=True)
-        self.components_ = components_from_metric(M, strict=False)
-        return self
+        return self._store_result(fit_covariance(X.astype(np.float64), self.reg))
+
+
+def fit_covariance(X, reg=0.0):
+    """The metric ``M = (Sigma + reg * I)^+`` of the sample covariance ``Sigma`` of ``X``.
+
+    Returns
+    -------
+    SolverResult
+        ``metric`` is ``M``, ``components`` its factor; ``n_iter=0``,
+        ``converged=True`` and ``loss`` nan (nothing is optimised).
+    """
+    cov = np.atleast_2d(np.cov(X, rowvar=False))
+    cov.flat[:: cov.shape[0] + 1] += reg
+    M = np.linalg.pinv(cov, hermitian=True)
+    return SolverResult(
+        components_from_metric(M, strict=False), np.nan, 0, True, "closed form", metric=M
+    )

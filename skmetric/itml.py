@@ -10,18 +10,15 @@ Two estimators share one fitting path, ``_BaseITML._fit_constraints``:
 The Bregman projections themselves live in :mod:`skmetric._itml_solver`.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options
 
 from ._init import init_constraint, initialize_metric
-from ._itml_solver import bounds_from_percentiles, itml_bregman
-from ._psd import components_from_metric
+from ._itml_solver import fit_itml
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
 from .constraints import pairs_from_indices, sample_pairs
@@ -42,7 +39,8 @@ _OBJECTIVE_DOC = """ITML solves, over the Mahalanobis matrix ``M`` and slacks ``
     divergence, ``d_M`` the squared Mahalanobis distance, ``M0`` the prior
     and ``xi0`` the bounds ``u`` (similar) and ``l`` (dissimilar). It is solved
     by cyclic Bregman projections, each a rank-one update of ``M`` that keeps
-    it positive definite, with no eigendecomposition in the loop."""
+    it positive definite, with no eigendecomposition in the loop
+    (:func:`skmetric._itml_solver.itml_bregman`)."""
 
 _PARAMS_DOC = """gamma : float, default=1.0
         Slack trade-off: larger values enforce the distance constraints more
@@ -96,46 +94,21 @@ class _BaseITML(BaseMahalanobis):
         bounds = None if self.bounds is None else _check_bounds(self.bounds)
         X_prior = X_prior.astype(np.float64, copy=False)
         M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng)
-        if bounds is None:
-            sq = bounds_from_percentiles(X_prior, M0, rng)
-            # Duplicated points can make a percentile 0, which no Bregman
-            # projection can reach; fall back to a tiny positive bound.
-            floor = 1e-9 * max(float(sq.max()), 1.0)
-            sq = np.maximum(sq, floor)
-        else:
-            sq = bounds**2
-        diffs = (pairs[:, 0, :] - pairs[:, 1, :]).astype(np.float64)
-
-        callback = None
-        if self.verbose:
-
-            def callback(it, conv):
-                print(f"[{type(self).__name__}] pass {it:4d}  conv {conv:.3g}")
-
-        M, n_iter, converged = itml_bregman(
-            M0,
-            diffs,
+        progress = self._progress()
+        result = fit_itml(
+            pairs,
             y,
-            upper=sq[0],
-            lower=sq[1],
+            M0,
+            bounds,
+            X_prior,
             gamma=float(self.gamma),
             max_iter=self.max_iter,
             tol=self.tol,
-            callback=callback,
+            random_state=rng,
+            progress=progress,
         )
-        if not converged:
-            warnings.warn(
-                f"{type(self).__name__} did not converge within max_iter={self.max_iter} "
-                f"passes (tol={self.tol:g}); increase max_iter.",
-                ConvergenceWarning,
-            )
-        self.bounds_ = np.sqrt(sq)
-        self.n_iter_ = n_iter
-        self.converged_ = bool(converged)
-        # M is PD in exact arithmetic; round-off can leave tiny negative
-        # eigenvalues, which the factorisation clips instead of failing.
-        self.components_ = components_from_metric(M, strict=False)
-        return self
+        self.bounds_ = result.info["bounds"]
+        return self._store_result(result, progress)
 
 
 class ITMLPairs(PairsClassifierMixin, _BaseITML):
@@ -156,7 +129,9 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         of each for fitting, the threshold is calibrated on the training
         pairs. Recalibrate any time with :meth:`calibrate_threshold`.
     verbose : int, default=0
-        If positive, print the convergence measure after each pass.
+        If positive, print one line per pass over the constraints
+        (``[ITMLPairs] iter k  loss ...  conv ...``: the objective and the
+        convergence measure).
     random_state : int, RandomState instance or None, default=None
         Used for the validation split, to sample point pairs for the default
         bounds (only when the pairs hold more than about 140 points) and by
@@ -172,7 +147,12 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         Distance at or below which a pair is predicted similar.
     n_iter_ : int
         Passes over the constraints.
+    loss_ : float
+        The final value of the objective above (LogDet divergence to the
+        prior on its range, plus ``gamma`` times the slack divergence).
     converged_ : bool
+        Whether the convergence test was met (a ConvergenceWarning is issued
+        otherwise).
     n_features_in_ : int
 
     Notes
@@ -264,7 +244,9 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         ITML_Supervised).
     {_PARAMS_DOC}
     verbose : int, default=0
-        If positive, print the convergence measure after each pass.
+        If positive, print one line per pass over the constraints
+        (``[ITML] iter k  loss ...  conv ...``: the objective and the
+        convergence measure).
     random_state : int, RandomState instance or None, default=None
         Seed of the pair sampling, of the order in which constraints are
         visited, of the point pairs behind the default bounds and of
@@ -278,6 +260,9 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         The bounds ``(u, l)`` used, as distances (not squared).
     n_iter_ : int
         Passes over the constraints.
+    loss_ : float
+        The final value of the objective above (LogDet divergence to the
+        prior on its range, plus ``gamma`` times the slack divergence).
     converged_ : bool
         Whether the convergence test was met (a ConvergenceWarning is issued
         otherwise).

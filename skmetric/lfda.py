@@ -10,11 +10,12 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._init import resolve_n_components
+from ._solver import SolverResult
 from ._subspace import data_subspace, pad_rows
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
 
-__all__ = ["LFDA"]
+__all__ = ["LFDA", "fit_lfda"]
 
 
 def _row_chunks(n_rows, n_cols):
@@ -96,6 +97,61 @@ def local_fisher_scatters(X, y, k):
     return (S_lb + S_lb.T) / 2.0, (S_lw + S_lw.T) / 2.0
 
 
+def fit_lfda(X, y, n_components, k=7, embedding_type="weighted"):
+    """LFDA in closed form: the generalised eigenproblem ``S^lb phi = lambda S^lw phi``.
+
+    Solved in the subspace the data span (:func:`skmetric._subspace.data_subspace`),
+    with a ridge of ``1e-9 * trace(S^lw) / dim`` on ``S^lw``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), int
+        Encoded class labels.
+    n_components : int
+        Rows of the result (zero rows pad it beyond the data's rank).
+    k : int, default=7
+        Neighbour of the local scaling.
+    embedding_type : {'weighted', 'orthonormalized', 'plain'}, default='weighted'
+        See :class:`LFDA`.
+
+    Returns
+    -------
+    SolverResult
+        ``components`` is the map ``T^T`` (largest-magnitude entry of each row
+        positive); ``loss`` is minus LFDA's maximised objective
+        ``tr((T^T S^lw T)^{-1} T^T S^lb T)``, i.e. minus the sum of the kept
+        eigenvalues (``info['eigenvalues']``, largest first); ``n_iter=0``,
+        ``converged=True``.
+    """
+    P = data_subspace(X)
+    if P.shape[0] == 0:
+        raise ValueError("All samples in X are identical; LFDA cannot learn a metric.")
+    S_lb, S_lw = local_fisher_scatters(X @ P.T, y, k)
+    dim = S_lw.shape[0]
+    trace = np.trace(S_lw)
+    if trace <= 0:
+        raise ValueError(
+            "LFDA needs within-class variation: every class has a single point "
+            "or identical points, so the local within-class scatter is zero."
+        )
+    S_lw.flat[:: dim + 1] += 1e-9 * trace / dim
+    r = min(n_components, dim)
+    vals, vecs = linalg.eigh(S_lb, S_lw, subset_by_index=[dim - r, dim - 1])
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    if embedding_type == "weighted":
+        vecs = vecs * np.sqrt(np.clip(vals, 0.0, None))
+    elif embedding_type == "orthonormalized":
+        vecs = np.linalg.qr(vecs)[0]
+    # Deterministic signs: the largest-magnitude entry of each direction is positive.
+    signs = np.sign(vecs[np.argmax(np.abs(vecs), axis=0), np.arange(r)])
+    vecs = vecs * np.where(signs == 0, 1.0, signs)
+    return SolverResult(
+        pad_rows(vecs.T @ P, n_components), -float(np.sum(vals)), 0, True, "closed form",
+        info={"eigenvalues": vals},
+    )
+
+
 class LFDA(LabelSupervisedMixin, BaseMahalanobis):
     """Local Fisher Discriminant Analysis (Sugiyama, 2007).
 
@@ -114,7 +170,7 @@ class LFDA(LabelSupervisedMixin, BaseMahalanobis):
     LFDA maximises ``tr((T^T S^lw T)^{-1} T^T S^lb T)``, solved in closed
     form by the generalised eigenproblem ``S^lb phi = lambda S^lw phi``
     (eigenvectors normalised so that ``phi^T S^lw phi = 1``), keeping the
-    ``n_components`` largest eigenvalues. Affinities are computed class by
+    ``n_components`` largest eigenvalues (:func:`fit_lfda`). Affinities are computed class by
     class in row chunks (memory O(chunk * n_c), never n x n).
 
     The problem is solved in the subspace the training data span (their
@@ -144,6 +200,13 @@ class LFDA(LabelSupervisedMixin, BaseMahalanobis):
         The learned map (the transposed transformation matrix ``T``).
     eigenvalues_ : ndarray of shape (n_kept,)
         The generalised eigenvalues of the kept directions, largest first.
+    loss_ : float
+        Minus the maximised trace ratio, ``-eigenvalues_.sum()`` (lower is
+        better, as for every learner).
+    n_iter_ : int
+        0: LFDA is closed form.
+    converged_ : bool
+        Always True (closed form).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
@@ -190,30 +253,6 @@ class LFDA(LabelSupervisedMixin, BaseMahalanobis):
         """
         X, y_enc, self.classes_ = check_labeled_data(self, X, y)
         n_out = resolve_n_components(self.n_components, X.shape[1])
-        X64 = X.astype(np.float64)
-
-        P = data_subspace(X64)
-        if P.shape[0] == 0:
-            raise ValueError("All samples in X are identical; LFDA cannot learn a metric.")
-        S_lb, S_lw = local_fisher_scatters(X64 @ P.T, y_enc, self.k)
-        dim = S_lw.shape[0]
-        trace = np.trace(S_lw)
-        if trace <= 0:
-            raise ValueError(
-                "LFDA needs within-class variation: every class has a single point "
-                "or identical points, so the local within-class scatter is zero."
-            )
-        S_lw.flat[:: dim + 1] += 1e-9 * trace / dim
-        r = min(n_out, dim)
-        vals, vecs = linalg.eigh(S_lb, S_lw, subset_by_index=[dim - r, dim - 1])
-        vals, vecs = vals[::-1], vecs[:, ::-1]
-        if self.embedding_type == "weighted":
-            vecs = vecs * np.sqrt(np.clip(vals, 0.0, None))
-        elif self.embedding_type == "orthonormalized":
-            vecs = np.linalg.qr(vecs)[0]
-        # Deterministic signs: the largest-magnitude entry of each direction is positive.
-        signs = np.sign(vecs[np.argmax(np.abs(vecs), axis=0), np.arange(r)])
-        vecs = vecs * np.where(signs == 0, 1.0, signs)
-        self.components_ = pad_rows(vecs.T @ P, n_out)
-        self.eigenvalues_ = vals
-        return self
+        result = fit_lfda(X.astype(np.float64), y_enc, n_out, self.k, self.embedding_type)
+        self.eigenvalues_ = result.info["eigenvalues"]
+        return self._store_result(result)

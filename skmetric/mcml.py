@@ -1,18 +1,13 @@
 """Maximally Collapsing Metric Learning (MCML)."""
 
-import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 
 from ._init import init_constraint, initialize_metric, resolve_n_components
-from ._mcml_objective import mcml_loss, mcml_loss_grad
-from ._projected_gradient import minimize_psd_projected_gradient
-from ._psd import components_from_metric
+from ._mcml_solver import fit_mcml
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
 
@@ -34,7 +29,8 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
     The problem is convex in ``M``; it is solved by accelerated projected
     gradient descent (FISTA with backtracking and restarts, see
     :mod:`skmetric._projected_gradient`), projecting onto the PSD cone by
-    eigenvalue clipping after each step. The softmax is evaluated with a shifted
+    eigenvalue clipping after each step (:func:`skmetric._mcml_solver.fit_mcml`).
+    The softmax is evaluated with a shifted
     log-sum-exp (no overflow for large distances) in row chunks (memory
     O(chunk_size * n_samples + n_features^2)).
 
@@ -63,7 +59,7 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
         Rows of the n x n softmax held in memory at once; None picks about
         2**20 entries per chunk.
     verbose : int, default=0
-        If positive, print the objective after each iteration.
+        If positive, print one line per iteration (``[MCML] iter k  loss ...``).
     random_state : int, RandomState instance or None, default=None
         Used by the 'random' and 'pca' initialisations.
 
@@ -73,10 +69,12 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
         ``L`` with ``L.T @ L`` the (truncated) learned metric.
     n_iter_ : int
         Number of projected gradient steps run.
-    converged_ : bool
-        Whether ``tol`` was reached within ``max_iter`` steps.
     loss_ : float
-        Final value of the objective.
+        Final value of the objective (mean KL divergence over points that
+        have another member in their class).
+    converged_ : bool
+        Whether the stopping rule was met within ``max_iter`` steps (a
+        ConvergenceWarning is issued otherwise).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
 
@@ -143,32 +141,16 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
         n_components = resolve_n_components(self.n_components, X.shape[1])
         X = X.astype(np.float64, copy=False)
         M0 = initialize_metric(self.init, X, y, random_state=self.random_state)
-
-        callback = None
-        if self.verbose:
-
-            def callback(it, loss, step):
-                print(f"[MCML] iter {it:4d}  loss {loss:.6g}  step {step:.3g}")
-
-        fun = partial(mcml_loss_grad, X=X, y=y, chunk_size=self.chunk_size)
-        loss = partial(mcml_loss, X=X, y=y, chunk_size=self.chunk_size)
-        M, loss, n_iter, converged = minimize_psd_projected_gradient(
-            fun,
+        progress = self._progress()
+        result = fit_mcml(
+            X,
+            y,
             M0,
-            loss=loss,
+            n_components,
             max_iter=self.max_iter,
             tol=self.tol,
             step_size=self.step_size,
-            callback=callback,
+            chunk_size=self.chunk_size,
+            progress=progress,
         )
-        if not converged:
-            warnings.warn(
-                f"MCML did not converge within max_iter={self.max_iter} iterations; "
-                "increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        self.n_iter_ = n_iter
-        self.converged_ = bool(converged)
-        self.loss_ = float(loss)
-        self.components_ = components_from_metric(M, strict=False)[:n_components]
-        return self
+        return self._store_result(result, progress)

@@ -7,47 +7,27 @@ Two estimators share one fitting path, ``_BaseMMC._fit_pairs``:
 * :class:`MMC` learns from class labels: it draws pairs with
   :func:`skmetric.constraints.sample_pairs` and hands them to the same code.
 
-The optimisation itself lives in :mod:`skmetric._mmc_solver`.
+The problem itself (pair differences, similar scatter, the 'auto'
+regularisation, the diagonal prior) and its solvers live in
+:mod:`skmetric._mmc_solver` (:func:`skmetric._mmc_solver.fit_mmc`).
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._init import init_constraint, initialize_metric
-from ._mmc_solver import pair_differences, solve_mmc, solve_mmc_cvxpy
-from ._psd import components_from_metric
+from ._mmc_solver import auto_regularization, fit_mmc
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
 from .constraints import pairs_from_indices, sample_pairs
 
-__all__ = ["MMC", "MMCPairs"]
-
-# 'auto' regularization: the prior metric counts as this many pairs per free
-# parameter of M (d (d + 1) / 2, or d when diagonal). Chosen on the benchmark
-# (benchmarks/bench_mmc.py): 6 to 16 all keep the 3-NN error at or below
-# metric-learn's on iris, wine, breast_cancer and digits; 4 does not.
-_PRIOR_PAIRS_PER_PARAMETER = 10
-
-
-def auto_regularization(n_features, n_pairs, diagonal=False):
-    """The ``regularization='auto'`` value ``mu = k p / (k p + n_pairs)``.
-
-    ``p`` is the number of free parameters of the metric (``d (d + 1) / 2``,
-    or ``d`` for a diagonal one) and ``k = 10``: the prior metric weighs as
-    much as ``k`` pairs per parameter, so the learned part dominates only
-    when there are many more pairs than parameters (a shrinkage intensity
-    that decreases like ``p / n``).
-    """
-    p = n_features if diagonal else n_features * (n_features + 1) / 2
-    prior = _PRIOR_PAIRS_PER_PARAMETER * p
-    return float(prior / (prior + n_pairs))
-
+# auto_regularization lives in _mmc_solver; it is re-exported here, where the
+# 'auto' default is documented.
+__all__ = ["MMC", "MMCPairs", "auto_regularization"]
 
 _REFERENCE = """E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. Distance metric
     learning, with application to clustering with side-information. Advances
@@ -62,76 +42,35 @@ class _BaseMMC(BaseMahalanobis):
         "solver": [StrOptions({"projected_gradient", "cvxpy"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "init": init_constraint(),
+        "prior": init_constraint(),
         "regularization": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
-    def _fit_pairs(self, pairs, y, X_init, y_init, random_state):
+    def _fit_pairs(self, pairs, y, X_prior, y_prior, random_state):
         """Learn M from validated pairs (labels in {-1, +1}); sets fitted attributes.
 
-        ``X_init`` / ``y_init`` are the points (and labels, if any) that the
-        ``init`` strategy is computed from.
+        ``X_prior`` / ``y_prior`` are the points (and labels, if any) that the
+        ``prior`` strategy is computed from.
         """
-        diff_similar, diff_dissimilar = pair_differences(pairs, y)
-        if not np.any(diff_dissimilar):
-            raise ValueError(
-                "Every dissimilar pair consists of two identical points; MMC cannot "
-                "learn a metric that separates them."
-            )
         M0 = initialize_metric(
-            self.init, X_init.astype(np.float64, copy=False), y_init, random_state
+            self.prior, X_prior.astype(np.float64, copy=False), y_prior, random_state
         )
-        if self.diagonal:
-            scatter = np.einsum("ij,ij->j", diff_similar, diff_similar)
-            M0 = np.diag(M0).copy()
-        else:
-            scatter = diff_similar.T @ diff_similar
-        if self.regularization == "auto":
-            mu = auto_regularization(pairs.shape[2], pairs.shape[0], self.diagonal)
-        else:
-            mu = float(self.regularization)
-        if self.solver == "cvxpy":
-            result = solve_mmc_cvxpy(
-                scatter,
-                diff_dissimilar,
-                diagonal=self.diagonal,
-                init=M0,
-                regularization=mu,
-                verbose=bool(self.verbose),
-            )
-        else:
-            result = solve_mmc(
-                scatter,
-                diff_dissimilar,
-                diagonal=self.diagonal,
-                init=M0,
-                regularization=mu,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                verbose=int(self.verbose),
-            )
-        self.components_ = components_from_metric(result.metric, strict=False)
-        self.regularization_ = mu
-        self.n_iter_ = result.n_iter
-        self.converged_ = bool(result.converged)
-        self.objective_ = result.objective
-        if not self.converged_:
-            if self.solver == "cvxpy":
-                detail = "the cvxpy solver did not report an optimal solution."
-            elif result.n_iter >= self.max_iter:
-                detail = (
-                    f"max_iter={self.max_iter} reached (relative gap {result.gap:.2e} > "
-                    f"tol={self.tol:g}); increase max_iter."
-                )
-            else:
-                detail = (
-                    f"no further progress is possible in floating point (relative gap "
-                    f"{result.gap:.2e} > tol={self.tol:g}); the data may be degenerate."
-                )
-            warnings.warn(f"{type(self).__name__} did not converge: {detail}", ConvergenceWarning)
-        return self
+        progress = self._progress(every=10)
+        result = fit_mmc(
+            pairs,
+            y,
+            M0,
+            diagonal=self.diagonal,
+            regularization=self.regularization,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            progress=progress,
+        )
+        self.regularization_ = result.info["regularization"]
+        return self._store_result(result, progress)
 
 
 _PARAMS_DOC = """diagonal : bool, default=False
@@ -150,14 +89,16 @@ _PARAMS_DOC = """diagonal : bool, default=False
         Projected gradient stops when the relative duality (Frank-Wolfe) gap is
         at most ``tol``; the returned objective is then within about
         ``2 * tol`` (relative) of the optimum.
-    init : {'auto', 'identity', 'pca', 'lda', 'random'} or ndarray, default='auto'
-        Starting metric, and the prior metric ``M0`` of the regularised
-        problem (see :func:`skmetric._init.initialize_metric`; 'auto' is the
-        identity). Without regularization the problem is convex and the
-        solution does not depend on it, only the number of iterations.
+    prior : {'auto', 'identity', 'pca', 'lda', 'random'} or ndarray, default='auto'
+        The prior metric ``M0`` of the regularised problem, also the
+        solver's starting point (see :func:`skmetric._init.initialize_metric`;
+        'auto' is the identity; an array of shape (n_features, n_features) is
+        ``M0`` itself and must be PSD). Without regularization the problem is
+        convex and the solution does not depend on it, only the number of
+        iterations. (Called ``prior`` as in ITML.)
     regularization : float in [0, 1) or 'auto', default='auto'
         Fraction ``mu`` of the similar-distance budget kept on the prior
-        metric ``M0`` (``init``): the solved problem adds the constraint
+        metric ``M0`` (``prior``): the solved problem adds the constraint
         ``M - mu (f(M) / f(M0)) M0 PSD``, i.e. the metric is ``mu`` parts
         prior and ``1 - mu`` parts learned (measured in sum of squared similar
         distances). It keeps the metric full rank where Xing's optimum has
@@ -178,7 +119,7 @@ _OBJECTIVE_DOC = """Xing et al.'s convex problem over the Mahalanobis matrix ``M
 
     The sum of (non-squared) dissimilar distances is concave in ``M``, so the
     feasible set is convex. The last constraint (``mu = regularization``, prior
-    ``M0`` = the ``init`` metric) is a convex regularisation toward the prior;
+    ``M0`` = the ``prior`` metric) is a convex regularisation toward the prior;
     with ``regularization=0`` this is exactly Xing's problem, whose solution is
     low rank in general (few strong directions). The scale of ``M`` is
     irrelevant for nearest neighbours."""
@@ -202,9 +143,11 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         of each for fitting, the threshold is calibrated on the training
         pairs. Recalibrate any time with :meth:`calibrate_threshold`.
     verbose : int, default=0
-        Print solver progress.
+        Print solver progress: ``[MMCPairs] iter k  loss ...  gap ...`` every 10
+        iterations (every iteration when > 1), where loss is the P1
+        objective of the iterate.
     random_state : int, RandomState instance or None, default=None
-        Used for the validation split and by ``init='random'``.
+        Used for the validation split and by ``prior='random'``.
 
     Attributes
     ----------
@@ -212,13 +155,16 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         ``L`` with ``L.T @ L = M``.
     threshold_ : float
         Distance at or below which a pair is predicted similar.
-    objective_ : float
-        Sum of squared similar distances at the solution (with the dissimilar
-        constraint active, i.e. equal to 1).
+    loss_ : float
+        Sum of squared similar distances at the solution, ``f(M)`` with the
+        dissimilar constraint active (``g(M) = 1``): the minimised objective.
     regularization_ : float
         The ``mu`` used (the value of 'auto', or ``regularization``).
     n_iter_ : int
+        Solver iterations.
     converged_ : bool
+        Whether the convergence test was met (a ConvergenceWarning is issued
+        otherwise).
     n_features_in_ : int
 
     Notes
@@ -255,7 +201,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         solver="projected_gradient",
         max_iter=1000,
         tol=1e-5,
-        init="auto",
+        prior="auto",
         regularization="auto",
         validation_fraction=0.2,
         verbose=0,
@@ -265,7 +211,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
-        self.init = init
+        self.prior = prior
         self.regularization = regularization
         self.validation_fraction = validation_fraction
         self.verbose = verbose
@@ -313,16 +259,19 @@ class MMC(LabelSupervisedMixin, _BaseMMC):
         MMC_Supervised).
     {_PARAMS_DOC}
     verbose : int, default=0
-        Print solver progress.
+        Print solver progress: ``[MMC] iter k  loss ...  gap ...`` every 10
+        iterations (every iteration when > 1), where loss is the P1
+        objective of the iterate.
     random_state : int, RandomState instance or None, default=None
-        Seed of the pair sampling (and of ``init='random'``).
+        Seed of the pair sampling (and of ``prior='random'``).
 
     Attributes
     ----------
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
-    objective_ : float
-        Sum of squared similar distances at the solution.
+    loss_ : float
+        Sum of squared similar distances at the solution, ``f(M)`` with the
+        dissimilar constraint active (``g(M) = 1``): the minimised objective.
     regularization_ : float
         The ``mu`` used (the value of 'auto', or ``regularization``).
     n_iter_ : int
@@ -358,7 +307,7 @@ class MMC(LabelSupervisedMixin, _BaseMMC):
         solver="projected_gradient",
         max_iter=1000,
         tol=1e-5,
-        init="auto",
+        prior="auto",
         regularization="auto",
         verbose=0,
         random_state=None,
@@ -368,7 +317,7 @@ class MMC(LabelSupervisedMixin, _BaseMMC):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
-        self.init = init
+        self.prior = prior
         self.regularization = regularization
         self.verbose = verbose
         self.random_state = random_state

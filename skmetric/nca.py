@@ -1,18 +1,13 @@
 """Neighbourhood Components Analysis (NCA)."""
 
-import sys
-import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 
 from ._init import init_constraint, initialize_components, resolve_n_components
-from ._nca_objective import nca_loss_grad
+from ._nca_solver import fit_nca
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
 
@@ -32,8 +27,8 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
 
     the expected number of correctly classified training points. It is
     minimised as ``-f(L)`` with L-BFGS-B (scipy) from the initial map chosen by
-    ``init``. The objective and its gradient live in
-    :mod:`skmetric._nca_objective`; rows of ``p`` are computed in chunks, so
+    ``init`` (:func:`skmetric._nca_solver.fit_nca`). The objective and its
+    gradient live in :mod:`skmetric._nca_objective`; rows of ``p`` are computed in chunks, so
     memory is O(n_samples * chunk) (at most O(n_samples^2)) and never
     O(n_samples^2 * n_features^2).
 
@@ -49,8 +44,8 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     tol : float, default=1e-5
         Convergence tolerance passed to L-BFGS-B (``scipy.optimize.minimize``).
     verbose : int, default=0
-        If > 0, print one line per iteration (iteration, objective, time)
-        to stdout.
+        If > 0, print one line per iteration (``[NCA] iter k  loss ...``) to
+        stdout.
     random_state : int, RandomState instance or None, default=None
         Used by ``init='random'`` and the PCA initialisation.
 
@@ -60,9 +55,13 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         The learned linear map ``L``.
     n_iter_ : int
         Number of L-BFGS-B iterations run.
-    objective_ : float
-        Final value of ``f(L)`` (expected number of correct leave-one-out
-        classifications, out of ``n_samples``).
+    loss_ : float
+        The minimised value ``-f(L)``: minus the expected number of correct
+        leave-one-out classifications (out of ``n_samples``), so lower is
+        better and ``-loss_ / n_samples`` is the expected accuracy.
+    converged_ : bool
+        False when L-BFGS-B stopped at ``max_iter`` (a ConvergenceWarning is
+        issued then).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
@@ -127,35 +126,6 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         X64 = X.astype(np.float64)
         n_components = resolve_n_components(self.n_components, X.shape[1])
         L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state)
-
-        state = {"it": 0, "t0": time.perf_counter()}
-
-        def callback(intermediate_result):
-            state["it"] += 1
-            if self.verbose:
-                print(
-                    f"[NCA] iter {state['it']:4d}  objective {-intermediate_result.fun:.6g}  "
-                    f"time {time.perf_counter() - state['t0']:.2f}s",
-                    file=sys.stdout,
-                )
-
-        result = minimize(
-            nca_loss_grad,
-            L0.ravel(),
-            args=(X64, y_enc, n_components),
-            method="L-BFGS-B",
-            jac=True,
-            tol=self.tol,
-            callback=callback,
-            options={"maxiter": self.max_iter},
-        )
-        self.components_ = result.x.reshape(n_components, X.shape[1])
-        self.n_iter_ = int(result.nit)
-        self.objective_ = float(-result.fun)
-        if not result.success and result.nit >= self.max_iter:
-            warnings.warn(
-                f"NCA did not converge in max_iter={self.max_iter} iterations; "
-                "increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        return self
+        progress = self._progress()
+        result = fit_nca(X64, y_enc, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
+        return self._store_result(result, progress)

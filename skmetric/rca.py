@@ -1,5 +1,6 @@
 """Relevant Components Analysis (RCA)."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,12 +10,17 @@ from sklearn.utils.validation import validate_data
 
 from ._init import resolve_n_components
 from ._psd import _eigh
+from ._solver import SolverResult
 from ._subspace import data_subspace, pad_rows
 from ._validation import FLOAT_DTYPES, check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
 from .constraints import sample_chunklets
 
-__all__ = ["RCA"]
+__all__ = ["RCA", "fit_rca"]
+
+# Eigenvalues of the chunklet covariance at most this fraction of the largest
+# count as zero (no within-chunklet variance in that direction).
+_RANK_RTOL = 1e-12
 
 
 class RCA(LabelSupervisedMixin, BaseMahalanobis):
@@ -49,8 +55,9 @@ class RCA(LabelSupervisedMixin, BaseMahalanobis):
     subspace ``C`` can still be singular when the chunklets are too few to
     span it; ``reg * trace(C) / k`` is added to its diagonal, so a direction
     without within-chunklet variance gets a large but finite weight
-    (about ``1 / sqrt(reg)`` times a typical one). With ``reg=0`` a singular
-    ``C`` raises a ValueError instead.
+    (about ``1 / sqrt(reg)`` times a typical one), and a UserWarning says how
+    many directions that concerns. With ``reg=0`` a singular ``C`` raises a
+    ValueError instead. The closed form is :func:`fit_rca`.
 
     Parameters
     ----------
@@ -74,6 +81,12 @@ class RCA(LabelSupervisedMixin, BaseMahalanobis):
         regularised within-chunklet covariance in the kept subspace.
     n_chunks_ : int
         Number of chunklets (of at least two points) used.
+    n_iter_ : int
+        0: RCA is closed form.
+    loss_ : float
+        nan: nothing is optimised.
+    converged_ : bool
+        Always True (closed form).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
 
@@ -176,50 +189,90 @@ class RCA(LabelSupervisedMixin, BaseMahalanobis):
         return self._fit(X, chunks)
 
     def _fit(self, X, chunks):
-        n_features = X.shape[1]
-        n_out = resolve_n_components(self.n_components, n_features)
-        X64 = X.astype(np.float64)
+        n_out = resolve_n_components(self.n_components, X.shape[1])
+        result = fit_rca(X.astype(np.float64), chunks, n_out, self.reg)
+        self.n_chunks_ = result.info["n_chunks"]
+        return self._store_result(result)
 
-        # Chunklets of at least two points; centre each one on its mean.
-        member = chunks >= 0
-        ids, inverse, sizes = np.unique(chunks[member], return_inverse=True, return_counts=True)
-        keep = sizes[inverse] >= 2
-        if not np.any(keep):
-            raise ValueError(
-                "RCA needs at least one chunklet of 2 or more points; got "
-                f"{ids.size} chunklet(s), none with 2 points."
-            )
-        Xm = X64[member][keep]
-        inv = np.unique(inverse[keep], return_inverse=True)[1]
-        n_chunks = int(inv.max()) + 1
-        means = np.zeros((n_chunks, n_features))
-        np.add.at(means, inv, Xm)
-        means /= np.bincount(inv, minlength=n_chunks)[:, None]
-        centred = Xm - means[inv]
 
-        # PCA step (paper): keep the directions the data vary in, at most n_out.
-        P = data_subspace(X64, n_components=n_out)
-        if P.shape[0] == 0:
-            raise ValueError("All samples in X are identical; RCA cannot learn a metric.")
-        Cp = centred @ P.T
-        C = Cp.T @ Cp / Cp.shape[0]
-        k = C.shape[0]
-        scale = np.trace(C) / k
-        if scale <= 0:
-            raise ValueError(
-                "The points of every chunklet are identical (zero within-chunklet "
-                "variance); RCA cannot whiten it."
+def fit_rca(X, chunks, n_components, reg):
+    """RCA in closed form: whiten the within-chunklet covariance in the data subspace.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    chunks : ndarray of shape (n_samples,), int
+        Chunklet id of each point, -1 for none; chunklets of one point are ignored.
+    n_components : int
+        Rows of the result; at most this many principal directions of ``X``
+        are kept before whitening (zero rows pad the rest).
+    reg : float
+        Ridge ``reg * trace(C) / k`` added to the chunklet covariance ``C``
+        (``k`` its dimension). A UserWarning says how many directions had no
+        within-chunklet variance and were only kept finite by the ridge; with
+        ``reg=0`` such a ``C`` raises a ValueError.
+
+    Returns
+    -------
+    SolverResult
+        ``components`` is ``C^{-1/2} P`` (``P`` the kept principal directions),
+        padded; ``n_iter=0``, ``converged=True`` and ``loss`` nan (nothing is
+        optimised). ``info['n_chunks']`` is the number of chunklets used.
+    """
+    n_features = X.shape[1]
+    # Chunklets of at least two points; centre each one on its mean.
+    member = chunks >= 0
+    ids, inverse, sizes = np.unique(chunks[member], return_inverse=True, return_counts=True)
+    keep = sizes[inverse] >= 2
+    if not np.any(keep):
+        raise ValueError(
+            "RCA needs at least one chunklet of 2 or more points; got "
+            f"{ids.size} chunklet(s), none with 2 points."
+        )
+    Xm = X[member][keep]
+    inv = np.unique(inverse[keep], return_inverse=True)[1]
+    n_chunks = int(inv.max()) + 1
+    means = np.zeros((n_chunks, n_features))
+    np.add.at(means, inv, Xm)
+    means /= np.bincount(inv, minlength=n_chunks)[:, None]
+    centred = Xm - means[inv]
+
+    # PCA step (paper): keep the directions the data vary in, at most n_components.
+    P = data_subspace(X, n_components=n_components)
+    if P.shape[0] == 0:
+        raise ValueError("All samples in X are identical; RCA cannot learn a metric.")
+    Cp = centred @ P.T
+    C = Cp.T @ Cp / Cp.shape[0]
+    k = C.shape[0]
+    scale = np.trace(C) / k
+    if scale <= 0:
+        raise ValueError(
+            "The points of every chunklet are identical (zero within-chunklet "
+            "variance); RCA cannot whiten it."
+        )
+    if reg > 0:
+        w0 = np.linalg.eigvalsh(C)
+        n_flat = int(np.sum(w0 <= _RANK_RTOL * w0.max()))
+        if n_flat:
+            warnings.warn(
+                f"The within-chunklet covariance is rank deficient: {n_flat} of {k} "
+                f"directions have no within-chunklet variance and were regularised by the "
+                f"ridge reg={reg:g} (they get a large weight, about 1/sqrt(reg) times a "
+                "typical one). Use more chunklets or a smaller n_components.",
+                UserWarning,
+                stacklevel=2,
             )
-        C.flat[:: k + 1] += self.reg * scale
-        w, V = _eigh(C)
-        if w.min() <= 1e-12 * w.max():
-            rank = int(np.sum(w > 1e-12 * w.max()))
-            raise ValueError(
-                f"The within-chunklet covariance is singular (rank {rank} of {k}): the "
-                "chunklets do not span the data. Use reg > 0, a smaller n_components, "
-                "or more chunklets."
-            )
-        whiten = (V / np.sqrt(w)) @ V.T  # C^{-1/2}, symmetric
-        self.components_ = pad_rows(whiten @ P, n_out)
-        self.n_chunks_ = n_chunks
-        return self
+    C.flat[:: k + 1] += reg * scale
+    w, V = _eigh(C)
+    if w.min() <= _RANK_RTOL * w.max():
+        rank = int(np.sum(w > _RANK_RTOL * w.max()))
+        raise ValueError(
+            f"The within-chunklet covariance is singular (rank {rank} of {k}): the "
+            "chunklets do not span the data. Use reg > 0, a smaller n_components, "
+            "or more chunklets."
+        )
+    whiten = (V / np.sqrt(w)) @ V.T  # C^{-1/2}, symmetric
+    return SolverResult(
+        pad_rows(whiten @ P, n_components), np.nan, 0, True, "closed form",
+        info={"n_chunks": n_chunks},
+    )

@@ -12,7 +12,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmetric._itml_solver import bounds_from_percentiles, itml_bregman
+from skmetric._itml_solver import bounds_from_percentiles, fit_itml, itml_bregman
+from skmetric._solver import SolverResult
 from skmetric.itml import ITML, ITMLPairs
 
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -25,14 +26,17 @@ def _sq_dist(M, diffs):
 def test_one_projection_with_hard_constraint_lands_on_the_bound():
     """gamma=inf: projecting a violated similar pair puts it exactly at u."""
     v = np.array([[3.0, 1.0, -2.0]])
-    M, n_iter, _ = itml_bregman(np.eye(3), v, [1], upper=2.0, lower=50.0, gamma=np.inf, max_iter=1)
+    res = itml_bregman(np.eye(3), v, [1], upper=2.0, lower=50.0, gamma=np.inf, max_iter=1)
+    assert isinstance(res, SolverResult)
+    M = res.metric
+    np.testing.assert_allclose(res.components.T @ res.components, M, atol=1e-12)
     assert _sq_dist(M, v)[0] == pytest.approx(2.0, rel=1e-12)
     # A rank-one change along M0 v, leaving the orthogonal complement alone.
     w = np.array([1.0, -3.0, 0.0])
     assert w @ M @ w == pytest.approx(w @ w)
     np.testing.assert_array_equal(M, M.T)
     # Same for a violated dissimilar pair: pushed out to exactly l.
-    M, _, _ = itml_bregman(np.eye(3), v, [-1], upper=1.0, lower=40.0, gamma=np.inf, max_iter=1)
+    M = itml_bregman(np.eye(3), v, [-1], upper=1.0, lower=40.0, gamma=np.inf, max_iter=1).metric
     assert _sq_dist(M, v)[0] == pytest.approx(40.0, rel=1e-12)
 
 
@@ -175,12 +179,43 @@ def test_pairs_api():
         est.transform(np.ones((3, 5)))
 
 
+def test_loss_is_the_logdet_objective():
+    """loss = D_ld(M, M0) + gamma * D_ld(diag(xi), diag(xi0)); 0 at the prior."""
+    pairs, y = _pair_problem()
+    diffs = pairs[:, 0] - pairs[:, 1]
+    res = itml_bregman(np.eye(4), diffs, y, upper=0.25, lower=9.0, gamma=np.inf, max_iter=500)
+    assert res.converged
+    # gamma = inf: no slack, the loss is the LogDet divergence to the identity.
+    w = np.linalg.eigvalsh(res.metric)
+    assert res.loss == pytest.approx(np.sum(w - np.log(w) - 1.0), rel=1e-8)
+    assert res.loss > 0
+    # A finite gamma trades divergence for slack: a smaller objective.
+    soft = itml_bregman(np.eye(4), diffs, y, upper=0.25, lower=9.0, gamma=1.0, max_iter=500)
+    assert 0 < soft.loss < res.loss
+    # Nothing violated: M stays the prior, whose divergence to itself is 0.
+    none = itml_bregman(np.eye(4), diffs, y, upper=1e6, lower=1e-6, gamma=1.0)
+    assert none.loss == 0.0 and none.n_iter == 1 and none.converged
+
+
+def test_fit_itml_returns_solver_result_with_bounds():
+    pairs, y = _pair_problem()
+    res = fit_itml(pairs, y, np.eye(4), np.array([0.5, 3.0]), max_iter=50)
+    assert isinstance(res, SolverResult)
+    np.testing.assert_allclose(res.info["bounds"], [0.5, 3.0])
+    est = ITMLPairs(bounds=(0.5, 3.0), max_iter=50, validation_fraction=0).fit(pairs, y)
+    np.testing.assert_allclose(est.components_, res.components)
+    assert (est.loss_, est.n_iter_, est.converged_) == (res.loss, res.n_iter, res.converged)
+
+
 def test_verbose_and_convergence_warning(capsys):
     pairs, y = _pair_problem()
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         est = ITMLPairs(bounds=(0.1, 10.0), max_iter=2, tol=0, verbose=1).fit(pairs, y)
     assert est.n_iter_ == 2 and not est.converged_
-    assert capsys.readouterr().out.count("[ITMLPairs] pass") == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("[ITMLPairs] iter") for line in lines) == 2
+    assert "loss" in lines[0] and "conv" in lines[0]
+    assert lines[-1].startswith("[ITMLPairs] done: 2 iterations")
 
 
 @quiet

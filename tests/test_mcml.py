@@ -11,8 +11,10 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric._mcml_objective import default_chunk_size, mcml_loss, mcml_loss_grad
+from skmetric._mcml_solver import fit_mcml
 from skmetric._projected_gradient import minimize_psd_projected_gradient
-from skmetric._psd import psd_project
+from skmetric._psd import components_from_metric, psd_project
+from skmetric._solver import SolverResult
 from skmetric.mcml import MCML
 
 
@@ -105,12 +107,27 @@ def test_psd_solver_reaches_the_projection():
     def fun(M):
         return 0.5 * np.sum((M - C) ** 2), M - C
 
-    M, loss, n_iter, converged = minimize_psd_projected_gradient(
-        fun, np.eye(5), max_iter=500, tol=1e-12
-    )
+    res = minimize_psd_projected_gradient(fun, np.eye(5), max_iter=500, tol=1e-12)
+    assert isinstance(res, SolverResult) and res.converged
+    M = res.metric
     np.testing.assert_allclose(M, psd_project(C), atol=1e-5)
+    np.testing.assert_allclose(res.components.T @ res.components, M, atol=1e-10)
     assert np.linalg.eigvalsh(M).min() > -1e-10
-    assert n_iter >= 1 and loss <= fun(np.eye(5))[0]
+    assert res.n_iter >= 1 and res.loss <= fun(np.eye(5))[0]
+    assert res.loss == pytest.approx(fun(M)[0])
+
+
+def test_fit_mcml_returns_truncated_solver_result():
+    X, y = _noisy_blobs()
+    full = fit_mcml(X, y, np.eye(X.shape[1]), max_iter=5)
+    low = fit_mcml(X, y, np.eye(X.shape[1]), 2, max_iter=5)
+    assert isinstance(full, SolverResult) and isinstance(low, SolverResult)
+    np.testing.assert_allclose(full.components, components_from_metric(full.metric, strict=False))
+    np.testing.assert_allclose(low.components, full.components[:2])
+    np.testing.assert_allclose(low.metric, low.components.T @ low.components)
+    np.testing.assert_allclose(low.info["full_metric"], full.metric)
+    assert low.loss == full.loss == pytest.approx(mcml_loss(full.metric, X, y))
+    assert full.n_iter == 5 and not full.converged
 
 
 def _noisy_blobs(n_per_class=30, n_noise=4, seed=0):
@@ -149,7 +166,7 @@ def test_n_components_keeps_leading_directions():
 
 def test_convergence_flags_and_warning():
     X, y = _noisy_blobs()
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 steps reached"):
         est = MCML(max_iter=1).fit(X, y)
     assert est.n_iter_ == 1 and not est.converged_
     with warnings.catch_warnings():
@@ -163,8 +180,10 @@ def test_verbose_prints_iterations(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MCML(max_iter=3, verbose=1).fit(X, y)
-    out = capsys.readouterr().out
-    assert out.count("[MCML] iter") == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("[MCML] iter") for line in lines) == 3
+    assert "loss" in lines[0] and "step" in lines[0]
+    assert lines[-1].startswith("[MCML] done: 3 iterations")
 
 
 def test_random_state_makes_random_init_reproducible():

@@ -13,10 +13,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from skmetric import MMC, MMCPairs
-from skmetric.mmc import auto_regularization
 from skmetric._mmc_solver import (
+    auto_regularization,
     dissimilar_constraint,
     dissimilar_constraint_diag,
+    fit_mmc,
     pair_differences,
     project_capped_simplex,
     project_spectraplex,
@@ -25,6 +26,8 @@ from skmetric._mmc_solver import (
     solve_mmc,
     solve_mmc_cvxpy,
 )
+from skmetric._psd import components_from_metric
+from skmetric._solver import SolverResult
 from skmetric.constraints import pairs_from_indices, sample_pairs
 
 
@@ -154,8 +157,8 @@ def test_projected_gradient_matches_cvxpy(diagonal, d, seed):
         g = dissimilar_constraint(pg.metric, D)[0]
         f = similar_objective(pg.metric, A)[0]
     assert g >= 1 - 1e-9
-    assert f == pytest.approx(pg.objective, rel=1e-9)
-    assert abs(pg.objective - ref.objective) <= 1e-3 * ref.objective
+    assert f == pytest.approx(pg.loss, rel=1e-9)
+    assert abs(pg.loss - ref.loss) <= 1e-3 * ref.loss
 
 
 @pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
@@ -170,10 +173,10 @@ def test_regularised_problem_matches_cvxpy(diagonal, mu, prior):
     rng = np.random.RandomState(1)
     B = rng.normal(size=(d, d))
     M0 = None if prior == "identity" else B @ B.T + 0.1 * np.eye(d)
-    pg = solve_mmc(A, D, diagonal=diagonal, init=M0, regularization=mu)
-    ref = solve_mmc_cvxpy(A, D, diagonal=diagonal, init=M0, regularization=mu)
+    pg = solve_mmc(A, D, diagonal=diagonal, prior=M0, regularization=mu)
+    ref = solve_mmc_cvxpy(A, D, diagonal=diagonal, prior=M0, regularization=mu)
     assert pg.converged and ref.converged
-    assert abs(pg.objective - ref.objective) <= 1e-3 * ref.objective
+    assert abs(pg.loss - ref.loss) <= 1e-3 * ref.loss
     M = pg.metric
     P = np.eye(d) if M0 is None else (np.diag(np.diag(M0)) if diagonal else M0)
     if diagonal:
@@ -187,7 +190,7 @@ def test_regularised_problem_matches_cvxpy(diagonal, mu, prior):
     slack = np.linalg.eigvalsh(M - mu * (f / f0) * P).min()
     assert slack >= -1e-9 * np.abs(M).max()
     # ... which is a real restriction: its optimum is worse than Xing's.
-    assert pg.objective > solve_mmc(A, D, diagonal=diagonal).objective * (1 + 1e-3)
+    assert pg.loss > solve_mmc(A, D, diagonal=diagonal).loss * (1 + 1e-3)
 
 
 def test_regularization_keeps_full_rank_and_is_validated():
@@ -230,14 +233,14 @@ def test_regularization_zero_is_xings_problem_and_prior_matters():
     idx, lab = sample_pairs(y, 20, random_state=np.random.RandomState(0))
     diff_s, diff_d = pair_differences(pairs_from_indices(X, idx), lab)
     ref = solve_mmc_cvxpy(diff_s.T @ diff_s, diff_d)
-    assert abs(est.objective_ - ref.objective) <= 1e-3 * ref.objective
-    # With regularization the init is the prior: a different prior, a
+    assert abs(est.loss_ - ref.loss) <= 1e-3 * ref.loss
+    # With regularization the prior matters: a different prior, a
     # different metric (without it, the same optimum).
     B = np.random.RandomState(0).normal(size=(3, 3))
     prior = B @ B.T + np.eye(3)
     for mu, same in ((0.0, True), (0.5, False)):
         a = MMC(n_constraints=20, regularization=mu, random_state=0).fit(X, y)
-        b = MMC(n_constraints=20, regularization=mu, init=prior, random_state=0).fit(X, y)
+        b = MMC(n_constraints=20, regularization=mu, prior=prior, random_state=0).fit(X, y)
         Ma, Mb = a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix()
         close = np.allclose(Ma / np.trace(Ma), Mb / np.trace(Mb), atol=1e-3)
         assert close == same
@@ -248,8 +251,8 @@ def test_solution_does_not_depend_on_init():
     rng = np.random.RandomState(0)
     B = rng.normal(size=(4, 4))
     a = solve_mmc(A, D)
-    b = solve_mmc(A, D, init=B @ B.T)
-    assert b.objective == pytest.approx(a.objective, rel=1e-4)
+    b = solve_mmc(A, D, prior=B @ B.T)
+    assert b.loss == pytest.approx(a.loss, rel=1e-4)
 
 
 def test_max_iter_is_a_hard_cap():
@@ -257,6 +260,42 @@ def test_max_iter_is_a_hard_cap():
     res = solve_mmc(A, D, max_iter=2, tol=0.0)
     assert res.n_iter == 2 and not res.converged
     assert np.all(np.isfinite(res.metric))
+    assert res.message.startswith("max_iter=2 reached with a relative duality gap of")
+
+
+@pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
+def test_solvers_return_solver_results(diagonal):
+    A, D = _problem(d=3, diagonal=diagonal, seed=0)
+    for res in (solve_mmc(A, D, diagonal=diagonal), solve_mmc_cvxpy(A, D, diagonal=diagonal)):
+        assert isinstance(res, SolverResult) and res.converged
+        np.testing.assert_allclose(
+            res.components, components_from_metric(res.metric, strict=False)
+        )
+        f = np.vdot(np.diag(A) if diagonal else A, res.metric)
+        assert res.loss == pytest.approx(f, rel=1e-9)
+        assert res.info["constraint"] == pytest.approx(1.0, rel=1e-9)
+        assert set(res.info) == {"constraint", "gap"}
+
+
+@pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
+@pytest.mark.parametrize("solver", ["projected_gradient", "cvxpy"])
+def test_fit_mmc_sets_up_the_problem_from_pairs(diagonal, solver):
+    # fit_mmc = scatter of the similar differences + the prior's diagonal
+    # (diagonal variant) + the 'auto' mu, then the solver.
+    pairs, y = _pairs(n=30)
+    B = np.random.RandomState(0).normal(size=(3, 3))
+    M0 = B @ B.T + np.eye(3)
+    res = fit_mmc(pairs, y, M0, diagonal=diagonal, solver=solver)
+    mu = auto_regularization(3, 30, diagonal)
+    assert isinstance(res, SolverResult) and res.info["regularization"] == mu
+    diff_s, diff_d = pair_differences(pairs, y)
+    A = np.sum(diff_s**2, axis=0) if diagonal else diff_s.T @ diff_s
+    solve = solve_mmc if solver == "projected_gradient" else solve_mmc_cvxpy
+    prior = np.diag(M0) if diagonal else M0
+    ref = solve(A, diff_d, diagonal=diagonal, prior=prior, regularization=mu)
+    np.testing.assert_allclose(res.metric, ref.metric)
+    assert res.loss == ref.loss
+    assert fit_mmc(pairs, y, M0, regularization=0.25).info["regularization"] == 0.25
 
 
 @pytest.mark.parametrize("diagonal", [False, True], ids=["full", "diagonal"])
@@ -369,10 +408,10 @@ def test_cvxpy_solver_agrees_with_projected_gradient():
     pg = MMC(n_constraints=20, random_state=0).fit(X, y)
     cx = MMC(n_constraints=20, solver="cvxpy", random_state=0).fit(X, y)
     assert cx.converged_
-    assert abs(pg.objective_ - cx.objective_) <= 1e-3 * cx.objective_
+    assert abs(pg.loss_ - cx.loss_) <= 1e-3 * cx.loss_
     dg = MMC(n_constraints=20, diagonal=True, random_state=0).fit(X, y)
     dc = MMC(n_constraints=20, diagonal=True, solver="cvxpy", random_state=0).fit(X, y)
-    assert abs(dg.objective_ - dc.objective_) <= 1e-3 * dc.objective_
+    assert abs(dg.loss_ - dc.loss_) <= 1e-3 * dc.loss_
     assert dg.regularization_ > 0 and pg.regularization_ > 0  # the default 'auto'
     for diagonal in (False, True):
         ex = MMC(n_constraints=20, diagonal=diagonal, regularization=0, random_state=0).fit(X, y)
@@ -380,25 +419,41 @@ def test_cvxpy_solver_agrees_with_projected_gradient():
             n_constraints=20, diagonal=diagonal, regularization=0, solver="cvxpy",
             random_state=0,
         ).fit(X, y)
-        assert abs(ex.objective_ - ec.objective_) <= 1e-3 * ec.objective_
+        assert abs(ex.loss_ - ec.loss_) <= 1e-3 * ec.loss_
     M = dg.get_mahalanobis_matrix()
     np.testing.assert_allclose(M, np.diag(np.diag(M)), atol=1e-12 * np.abs(M).max())
 
 
 def test_convergence_warning_and_attributes():
     X, y = _blobs()
-    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 reached"):
         est = MMC(max_iter=1, tol=0.0, random_state=0).fit(X, y)
     assert est.n_iter_ == 1 and est.converged_ is False
     est = MMC(random_state=0).fit(X, y)
     assert est.converged_ is True and est.components_.shape == (4, 4)
 
 
-def test_verbose_prints_progress(capsys):
+def test_verbose_prints_every_tenth_iteration(capsys):
     X, y = _blobs()
-    MMC(verbose=1, random_state=0).fit(X, y)
-    out = capsys.readouterr().out
-    assert "[MMC] iter" in out and "converged after" in out
+    est = MMC(verbose=1, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    iters = [line for line in lines if line.startswith("[MMC] iter")]
+    # verbose=1: iteration 1, then every 10th; verbose=2: all of them.
+    assert len(iters) == 1 + est.n_iter_ // 10 and "gap" in iters[0]
+    assert lines[-1].startswith(f"[MMC] done: {est.n_iter_} iterations")
+    assert "converged=True (relative duality gap" in lines[-1]
+    MMC(verbose=2, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("[MMC] iter") for line in lines) == est.n_iter_
+
+
+def test_verbose_cvxpy_reports_its_status(capsys):
+    X, y = _blobs(n_features=3)
+    MMC(n_constraints=10, solver="cvxpy", verbose=1, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("[MMC] cvxpy (") and "status optimal" in lines[0]
+    assert lines[1].startswith("[MMC] done:")
 
 
 def test_random_state_reproducible_and_matters():

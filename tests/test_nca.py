@@ -11,6 +11,8 @@ from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
 from skmetric import NCA
 from skmetric._nca_objective import nca_loss_grad
+from skmetric._nca_solver import fit_nca
+from skmetric._solver import SolverResult
 
 # Short fits on purpose: not converging is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -94,7 +96,9 @@ def test_improves_knn_on_noisy_features():
     assert nca_err < euclid_err - 0.1
     # The expected leave-one-out accuracy improved on the initial map.
     L0 = np.linalg.svd(X[tr] - X[tr].mean(0), full_matrices=False)[2][:2]
-    assert nca.objective_ > -nca_loss_grad(L0.ravel(), X[tr], y[tr], 2)[0]
+    # loss_ is the minimised -sum_i p_i.
+    assert nca.loss_ < nca_loss_grad(L0.ravel(), X[tr], y[tr], 2)[0]
+    assert nca.loss_ == pytest.approx(nca_loss_grad(nca.components_.ravel(), X[tr], y[tr], 2)[0])
 
 
 def test_memory_stays_quadratic_at_1000_by_120():
@@ -137,8 +141,30 @@ def test_random_state_reproducible():
 def test_verbose_prints_iterations(capsys):
     X, y = _noisy_problem(n=40)
     NCA(max_iter=3, verbose=1).fit(X, y)
-    out = capsys.readouterr().out
-    assert "[NCA] iter    1" in out and "objective" in out
+    lines = capsys.readouterr().out.splitlines()
+    iters = [line for line in lines if line.startswith("[NCA] iter")]
+    assert len(iters) == 3 and "loss" in iters[0]
+    assert lines[-1].startswith("[NCA] done: 3 iterations")
+
+
+def test_silent_by_default(capsys):
+    X, y = _noisy_problem(n=40)
+    NCA(max_iter=3).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_solver_returns_solver_result():
+    X, y = _noisy_problem(n=40)
+    L0 = np.eye(2, X.shape[1])
+    res = fit_nca(X, y, L0, max_iter=5)
+    assert isinstance(res, SolverResult)
+    assert res.components.shape == (2, X.shape[1]) and res.metric is None
+    assert 1 <= res.n_iter <= 5
+    assert res.loss == pytest.approx(nca_loss_grad(res.components.ravel(), X, y, 2)[0])
+    # The estimator stores exactly the solver's result.
+    nca = NCA(n_components=2, init=L0, max_iter=5).fit(X, y)
+    np.testing.assert_array_equal(nca.components_, res.components)
+    assert (nca.loss_, nca.n_iter_, nca.converged_) == (res.loss, res.n_iter, res.converged)
 
 
 def test_bad_parameters_raise():
@@ -155,6 +181,6 @@ def test_bad_parameters_raise():
 
 def test_warns_when_max_iter_reached():
     X, y = _noisy_problem(n=40)
-    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=1"):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 iterations reached"):
         nca = NCA(max_iter=1).fit(X, y)
-    assert nca.n_iter_ == 1
+    assert nca.n_iter_ == 1 and nca.converged_ is False

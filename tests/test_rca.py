@@ -118,10 +118,21 @@ def test_too_few_chunklets_regularised_or_rejected():
     X, y = _correlated_noise_problem(n=60)
     chunks = np.full(len(X), -1)
     chunks[:2] = 0  # one pair: within-chunklet covariance of rank 1 in 4-D
-    rca = RCA().fit_chunklets(X, chunks)
+    with pytest.warns(UserWarning, match="rank deficient: 3 of 4 directions .* reg=0.001"):
+        rca = RCA().fit_chunklets(X, chunks)
     assert np.all(np.isfinite(rca.components_))
+    chunks[2:4] = 1  # two pairs: rank 2, two directions regularised
+    with pytest.warns(UserWarning, match="2 of 4 directions"):
+        RCA(reg=0.1).fit_chunklets(X, chunks)
     with pytest.raises(ValueError, match="within-chunklet covariance is singular"):
         RCA(reg=0.0).fit_chunklets(X, chunks)
+
+
+def test_no_warning_when_chunklets_span_the_data(recwarn):
+    X, y = _correlated_noise_problem(n=90)
+    rca = RCA(random_state=0).fit(X, y)
+    assert not recwarn.list
+    assert (rca.n_iter_, rca.converged_) == (0, True) and np.isnan(rca.loss_)
 
 
 def test_n_components_keeps_leading_principal_directions():
