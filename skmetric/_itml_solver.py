@@ -234,7 +234,7 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
         if conv < tol:
             return result(n_iter, True, f"dual change {conv:.3g} < tol={tol:g}")
         lam_old = lam_arr
-    message = f"max_iter={max_iter} passes reached with a dual change of {conv:.3g} > tol={tol:g}"
+    message = f"max_iter={max_iter} passes reached with a dual change of {conv:.3g} >= tol={tol:g}"
     return result(max_iter, False, message)
 
 

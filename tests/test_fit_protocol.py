@@ -31,7 +31,7 @@ def _pairs():
     return pairs_from_indices(X, idx), lab
 
 
-_ITML_REASON = r"max_iter=1 passes reached with a dual change of [0-9.e+-]+ > tol=0"
+_ITML_REASON = r"max_iter=1 passes reached with a dual change of [0-9.e+-]+ >= tol=0"
 _MMC_REASON = r"max_iter=1 reached with a relative duality gap of [0-9.e+-]+ > tol=0"
 # name: (class, data, why a 1-iteration fit stops, as a regular expression)
 ITERATIVE = {
