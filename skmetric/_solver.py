@@ -137,10 +137,11 @@ class Progress:
 NO_PROGRESS = Progress("solver", 0)
 
 
-def warn_not_converged(owner, result, hint="increase max_iter or tol"):
+def warn_not_converged(owner, result, hint="increase max_iter or tol", stacklevel=2):
     """The one ConvergenceWarning: ``<Class> did not converge: <message>; <hint>.``
 
-    Does nothing when ``result.converged``.
+    Does nothing when ``result.converged``. ``stacklevel`` as in
+    :func:`warnings.warn`, counted from the caller of this function.
     """
     if result.converged:
         return
@@ -149,5 +150,5 @@ def warn_not_converged(owner, result, hint="increase max_iter or tol"):
     warnings.warn(
         f"{name} did not converge: {reason} (final loss {result.loss:.6g}); {hint}.",
         ConvergenceWarning,
-        stacklevel=3,
+        stacklevel=stacklevel + 1,
     )

@@ -110,7 +110,8 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.converged_ = result.converged
         if progress is not None:
             progress.done(result)
-        warn_not_converged(self, result, hint)
+        # Frames: _store_result <- fit <- sklearn's _fit_context wrapper <- the user.
+        warn_not_converged(self, result, hint, stacklevel=4)
         return self
 
     @property
