@@ -7,13 +7,26 @@ problem is convex; :func:`fit_mcml` solves it with
 :func:`skmetric._projected_gradient.minimize_psd_projected_gradient` and keeps
 the ``n_components`` leading directions of the solution, as the paper suggests
 for dimensionality reduction.
+
+Wide data (more features than the data span, e.g. d >> n): the objective
+depends on ``M`` only through ``P M P.T``, ``P`` an orthonormal basis of the
+centred data's span (:func:`skmetric._subspace.data_subspace`), and its
+gradient lies in that span. When the start ``M0`` does not couple the span
+with its complement (identity, 'pca', 'lda' and 'auto' starts), the problem is
+solved exactly in the r-dimensional span (r < d) and the complement keeps its
+part of ``M0``: the same solution, with O(r^3) instead of O(d^3) work per
+iteration.
 """
 
 from dataclasses import replace
 from functools import partial
 
+import numpy as np
+
 from ._mcml_objective import mcml_loss, mcml_loss_grad
 from ._projected_gradient import minimize_psd_projected_gradient
+from ._psd import components_from_metric, psd_project
+from ._subspace import data_subspace
 
 __all__ = ["fit_mcml"]
 
@@ -48,7 +61,27 @@ def fit_mcml(
         metric ``components.T @ components`` and ``info['full_metric']`` the
         solution of the convex problem.
     """
-    result = minimize_psd_projected_gradient(
+    P = data_subspace(X)
+    M0 = np.asarray(M0, dtype=np.float64)
+    MP = M0 @ P.T
+    decoupled = np.allclose(MP, P.T @ (P @ MP), rtol=1e-10,
+                            atol=1e-12 * max(np.abs(M0).max(), 1e-300))
+    if 0 < P.shape[0] < X.shape[1] and decoupled:
+        # Exact reduction to the data span (see the module docstring).
+        result = _minimize(X @ P.T, y, P @ MP, max_iter, tol, step_size, chunk_size, progress)
+        Q = np.eye(X.shape[1]) - P.T @ P
+        M = P.T @ result.metric @ P + psd_project(Q @ M0 @ Q)
+        result = replace(result, metric=M, components=components_from_metric(M, strict=False))
+    else:
+        result = _minimize(X, y, M0, max_iter, tol, step_size, chunk_size, progress)
+    if n_components is None or n_components >= result.components.shape[0]:
+        return result
+    L = result.components[:n_components]
+    return replace(result, components=L, metric=L.T @ L, info={"full_metric": result.metric})
+
+
+def _minimize(X, y, M0, max_iter, tol, step_size, chunk_size, progress):
+    return minimize_psd_projected_gradient(
         partial(mcml_loss_grad, X=X, y=y, chunk_size=chunk_size),
         M0,
         loss=partial(mcml_loss, X=X, y=y, chunk_size=chunk_size),
@@ -57,7 +90,3 @@ def fit_mcml(
         step_size=step_size,
         progress=progress,
     )
-    if n_components is None or n_components >= result.components.shape[0]:
-        return result
-    L = result.components[:n_components]
-    return replace(result, components=L, metric=L.T @ L, info={"full_metric": result.metric})

@@ -40,10 +40,15 @@ def data_subspace(X, n_components=None, rtol=RANK_RTOL):
     """
     X = np.asarray(X, dtype=np.float64)
     Xc = X - X.mean(axis=0)
-    # d x d Gram matrix: memory O(d^2) whatever the number of samples.
-    w, V = _eigh(Xc.T @ Xc)
-    order = np.argsort(w)[::-1]
-    w, V = w[order], V[:, order]
+    if Xc.shape[0] < Xc.shape[1]:
+        # Wide data: the thin SVD costs O(n^2 d) instead of the d x d eigenproblem's O(d^3).
+        _, sv, Vt = np.linalg.svd(Xc, full_matrices=False)
+        w, V = sv**2, Vt.T
+    else:
+        # d x d Gram matrix: memory O(d^2) whatever the number of samples.
+        w, V = _eigh(Xc.T @ Xc)
+        order = np.argsort(w)[::-1]
+        w, V = w[order], V[:, order]
     top = max(w[0], 0.0) if w.size else 0.0
     k = int(np.sum(w > rtol * top)) if top > 0 else 0
     if n_components is not None:

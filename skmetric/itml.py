@@ -240,8 +240,10 @@ class ITML(LabelSupervisedMixin, _BaseITML):
     ----------
     n_constraints : int, default=None
         Number of similar pairs, and of dissimilar pairs, to draw. None means
-        ``20 * n_classes ** 2`` (the same default as metric-learn's
-        ITML_Supervised).
+        ``min(20 * n_classes ** 2, 10 * n_samples)``: metric-learn's
+        ITML_Supervised default, bounded by the data size so that many small
+        classes (50 classes of 2 samples would draw 50,000 pairs of each kind
+        from 100 points) do not make every pass over the constraints long.
     {_PARAMS_DOC}
     verbose : int, default=0
         If positive, print one line per pass over the constraints
@@ -323,7 +325,9 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         """
         X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
         rng = check_random_state(self.random_state)
-        n = self.n_constraints if self.n_constraints is not None else 20 * classes.size**2
+        n = self.n_constraints
+        if n is None:
+            n = min(20 * classes.size**2, 10 * X.shape[0])
         indices, labels = sample_pairs(y_enc, n, random_state=rng)
         # Visit similar and dissimilar constraints interleaved, not in blocks.
         order = rng.permutation(labels.size)

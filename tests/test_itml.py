@@ -273,3 +273,25 @@ def test_pairs_threshold_calibrated_on_held_out_pairs():
     # Fewer pairs reach the metric fit when some are held out for the threshold.
     assert not np.allclose(est.components_, full.components_)
     assert est.score(pairs, y) > 0.8
+
+
+def test_default_number_of_constraints_is_bounded_by_the_data(monkeypatch):
+    # 50 classes of 2 samples: 20 * 50**2 = 50,000 pairs of each kind from 100
+    # points made every pass over the constraints long (a fit ran for minutes).
+    import skmetric.itml as itml_module
+
+    drawn = []
+    real = itml_module.sample_pairs
+
+    def recording(y, n, *args, **kwargs):
+        drawn.append(n)
+        return real(y, n, *args, **kwargs)
+
+    monkeypatch.setattr(itml_module, "sample_pairs", recording)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(100, 5)), np.repeat(np.arange(50), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ITML(max_iter=2, random_state=0).fit(X, y)
+        ITML(max_iter=2, random_state=0).fit(X[:30], np.repeat(np.arange(3), 10))
+    assert drawn == [1000, 180]  # min(20 * n_classes**2, 10 * n_samples)

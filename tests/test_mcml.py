@@ -218,3 +218,21 @@ def test_bad_input_raises_clear_errors():
         MCML(max_iter=0).fit(X, y)
     with pytest.raises(ValueError, match="NaN"):
         MCML().fit(np.where(X > 5, np.nan, X), y)
+
+
+def test_wide_data_is_solved_exactly_in_the_data_span():
+    # d > n: the reduced problem gives the same metric as the full d x d one.
+    from skmetric._mcml_solver import _minimize, fit_mcml
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 60))
+    y = np.repeat(np.arange(3), 10)
+    X[y == 1, :5] += 2.0
+    full = _minimize(X, y, np.eye(60), 40, 1e-5, None, None, None)
+    reduced = fit_mcml(X, y, np.eye(60), max_iter=40)
+    np.testing.assert_allclose(reduced.metric, full.metric, atol=1e-9)
+    assert reduced.loss == pytest.approx(full.loss, rel=1e-9)
+    # A start that couples the span with its complement takes the full path.
+    M0 = np.eye(60) + 0.1 * np.ones((60, 60))
+    coupled = fit_mcml(X, y, M0, max_iter=5)
+    np.testing.assert_allclose(coupled.metric, _minimize(X, y, M0, 5, 1e-5, None, None, None).metric)
