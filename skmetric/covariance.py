@@ -27,7 +27,9 @@ class Covariance(BaseMahalanobis):
     ----------
     reg : float, default=0.0
         Added to the diagonal of the covariance before inversion; use a small
-        positive value for nearly singular data.
+        positive value for nearly singular data. With ``reg=0``, data without
+        any variance (all samples identical) raise a ValueError; constant
+        features get weight zero (pseudo-inverse).
 
     Attributes
     ----------
@@ -88,6 +90,12 @@ def fit_covariance(X, reg=0.0):
         ``converged=True`` and ``loss`` nan (nothing is optimised).
     """
     cov = np.atleast_2d(np.cov(X, rowvar=False))
+    if reg == 0 and not np.any(cov):
+        raise ValueError(
+            "X has no variance (all samples are identical), so its covariance is zero "
+            "and the metric would give every distance 0. Pass reg > 0 for a scaled "
+            "Euclidean metric, or fit on varied data."
+        )
     cov.flat[:: cov.shape[0] + 1] += reg
     M = np.linalg.pinv(cov, hermitian=True)
     return SolverResult(

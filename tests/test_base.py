@@ -286,3 +286,11 @@ def test_sample_pairs_errors():
         sample_pairs(np.zeros(5), 3, 3)
     with pytest.raises(ValueError, match="every class has one"):
         sample_pairs(np.arange(5), 3, 0)
+
+
+def test_covariance_refuses_data_without_variance():
+    X = np.ones((5, 3))
+    with pytest.raises(ValueError, match="X has no variance .* Pass reg > 0"):
+        Covariance().fit(X)
+    # With a ridge it is a scaled Euclidean metric.
+    np.testing.assert_allclose(Covariance(reg=0.5).fit(X).get_mahalanobis_matrix(), np.eye(3) / 0.5)
