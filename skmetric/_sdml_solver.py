@@ -177,6 +177,7 @@ def graphical_lasso_ista(S, alpha, *, max_iter=1000, tol=1e-6, progress=None):
     residual : float
     """
     progress = NO_PROGRESS if progress is None else progress
+    S = symmetrize(S)  # keeps every iterate exactly symmetric
     found = _chol_logdet_inv(S)
     if found is None:
         raise ValueError("The matrix handed to the graphical lasso is not positive definite.")
