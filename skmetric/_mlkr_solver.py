@@ -16,16 +16,17 @@ each row of ``W`` sums to 0 (``sum_j p_ij (y_j - yhat_i) = 0``), so with
     d loss / d z_i = 2 (c_i z_i - (W Z)_i - (W^T Z)_i),
     grad_L loss = 2 (c * Z - W Z - W^T Z)^T X.
 
-The rows of ``p`` are a softmax computed with the log-sum-exp shift
-(:func:`scipy.special.softmax`), block by block of rows: memory is
+``W`` itself is never formed: ``W Z``, ``W^T Z`` and ``c`` come from two
+products of the kernel rows with thin matrices (:func:`mlkr_loss_grad`). The
+rows of ``p`` are a softmax computed with the log-sum-exp shift (by each
+row's smallest distance), in place, block by block of rows: memory is
 O(block * n_samples), never an n x n x n_features tensor; time per
 evaluation is O(n_samples^2 * n_components + n_samples * n_components *
-n_features).
+n_features), one exponential per pair.
 """
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import softmax
 from sklearn import get_config
 
 from ._solver import NO_PROGRESS, SolverResult
@@ -40,17 +41,20 @@ def _block_size(n_samples, block_rows):
     return int(min(n_samples, max(1, block_rows)))
 
 
-def _neighbour_weights(Z, sq_norms, start, stop):
-    """Rows ``start:stop`` of ``p`` (the leave-one-out kernel weights)."""
-    block = Z[start:stop]
-    dist = block @ Z.T
-    dist *= -2.0
-    dist += sq_norms[start:stop, None]
-    dist += sq_norms
-    np.maximum(dist, 0.0, out=dist)  # round-off
-    dist[np.arange(stop - start), np.arange(start, stop)] = np.inf  # leave one out
-    np.negative(dist, out=dist)
-    return softmax(dist, axis=1)
+def _kernel_rows(Z, minus_2Z, sq_norms, start, stop):
+    """Unnormalised kernel rows ``start:stop`` and their sums: ``p = E / s[:, None]``.
+
+    ``E_ij = exp(-(D_ij - min_j D_ij))`` with ``E_ii = 0``: the softmax of
+    ``-D`` shifted by each row's smallest distance (the log-sum-exp trick), so
+    the nearest neighbour has weight 1 and no row underflows to 0 / 0. The
+    term ``||z_i||^2`` of ``D_ij`` is left out: it is constant along a row.
+    """
+    E = Z[start:stop] @ minus_2Z.T
+    E += sq_norms
+    E[np.arange(stop - start), np.arange(start, stop)] = np.inf  # leave one out
+    np.subtract(E.min(axis=1, keepdims=True), E, out=E)  # -(D_ij - min_j D_ij) <= 0
+    np.exp(E, out=E)
+    return E, E.sum(axis=1)
 
 
 def mlkr_predict_loo(params, X, y, n_components, block_rows=None):
@@ -59,9 +63,12 @@ def mlkr_predict_loo(params, X, y, n_components, block_rows=None):
     Z = X @ params.reshape(n_components, d).T
     sq_norms = np.einsum("ij,ij->i", Z, Z)
     step = _block_size(n, block_rows)
-    return np.concatenate(
-        [_neighbour_weights(Z, sq_norms, s, min(s + step, n)) @ y for s in range(0, n, step)]
-    )
+    y_hat = np.empty(n)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        E, sums = _kernel_rows(Z, -2.0 * Z, sq_norms, start, stop)
+        y_hat[start:stop] = (E @ y) / sums
+    return y_hat
 
 
 def mlkr_loss_grad(params, X, y, n_components, block_rows=None):
@@ -86,25 +93,36 @@ def mlkr_loss_grad(params, X, y, n_components, block_rows=None):
     grad : ndarray of shape (n_components * n_features,)
     """
     n, d = X.shape
-    Z = X @ params.reshape(n_components, d).T
+    k = n_components
+    Z = X @ params.reshape(k, d).T
     sq_norms = np.einsum("ij,ij->i", Z, Z)
     step = _block_size(n, block_rows)
+    # W_ij = a_i p_ij (y_j - b_i) with a = -2 (yhat - y), b = yhat is never
+    # formed: W Z, W^T Z and W^T 1 are two products of p with thin matrices,
+    #   (W Z)_i   = a_i ((p (y * Z))_i - b_i (p Z)_i),
+    #   (W^T Z)_j = y_j (p^T (a * Z))_j - (p^T (a b * Z))_j,
+    #   (W^T 1)_j = y_j (p^T a)_j - (p^T (a b))_j.
+    right = np.column_stack([y, Z, y[:, None] * Z])
+    minus_2Z = -2.0 * Z
     loss = 0.0
     col_sums = np.zeros(n)
     WZ = np.empty_like(Z)
     WtZ = np.zeros_like(Z)
     for start in range(0, n, step):
         stop = min(start + step, n)
-        P = _neighbour_weights(Z, sq_norms, start, stop)
-        y_hat = P @ y
+        E, sums = _kernel_rows(Z, minus_2Z, sq_norms, start, stop)
+        PR = (E @ right) / sums[:, None]
+        y_hat = PR[:, 0]
         residual = y_hat - y[start:stop]
         loss += float(residual @ residual)
-        # W_ij = -2 r_i p_ij (y_j - yhat_i), built in place of P.
-        P *= y[None, :] - y_hat[:, None]
-        P *= (-2.0 * residual)[:, None]
-        col_sums += P.sum(axis=0)
-        WZ[start:stop] = P @ Z
-        WtZ += P.T @ Z[start:stop]
+        a = -2.0 * residual
+        ab = a * y_hat
+        WZ[start:stop] = a[:, None] * (PR[:, 1 + k:] - y_hat[:, None] * PR[:, 1:1 + k])
+        Zb = Z[start:stop]
+        left = np.column_stack([a, ab, a[:, None] * Zb, ab[:, None] * Zb])
+        PL = E.T @ (left / sums[:, None])
+        col_sums += y * PL[:, 0] - PL[:, 1]
+        WtZ += y[:, None] * PL[:, 2:2 + k] - PL[:, 2 + k:]
     AZ = col_sums[:, None] * Z
     AZ -= WZ
     AZ -= WtZ

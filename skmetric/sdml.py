@@ -142,39 +142,39 @@ class _BaseSDML(BaseMahalanobis):
         """
         points = points.astype(np.float64, copy=False)
         prior_inv = _prior_inverse(self.prior, points, rng)
+        options = {
+            "balance_param": float(self.balance_param),
+            "sparsity_param": float(self.sparsity_param),
+            "pd_floor": float(self.pd_floor),
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+        }
         progress = self._progress()
         result = fit_sdml(
-            pairs.astype(np.float64, copy=False),
-            y,
-            prior_inv,
-            balance_param=float(self.balance_param),
-            sparsity_param=float(self.sparsity_param),
-            pd_floor=float(self.pd_floor),
-            max_iter=self.max_iter,
-            tol=self.tol,
-            progress=progress,
+            pairs.astype(np.float64, copy=False), y, prior_inv, progress=progress, **options
         )
+        # The repair of S is part of the fitted state: how far it was shifted.
         self.shift_ = result.info["shift"]
         return self._store_result(result, progress)
 
 
 class SDMLPairs(PairsClassifierMixin, _BaseSDML):
-    __doc__ = f"""SDML learned from labelled pairs (weakly supervised).
+    __doc__ = f"""SDML on pairs marked similar or dissimilar; also a pair classifier.
 
     {_OBJECTIVE_DOC}
 
-    Pairs are then classified as similar when their learned distance is at
-    most ``threshold_``, calibrated for accuracy on held-out validation pairs.
+    A new pair counts as similar when its learned distance is at most
+    ``threshold_``, the cut that classifies the held-out share of the pairs
+    (``validation_fraction``) most accurately.
 
     Parameters
     ----------
     {_PARAMS_DOC}
     validation_fraction : float in [0, 1), default=0.2
-        Fraction of the pairs (stratified by label) held out from the metric
-        fit and used to calibrate ``threshold_``. With 0, or when too few
-        pairs exist to hold out at least one of each label while keeping one
-        of each for fitting, the threshold is calibrated on the training
-        pairs. Recalibrate any time with :meth:`calibrate_threshold`.
+        Share of the similar and of the dissimilar pairs kept out of the
+        metric fit to choose ``threshold_`` (:meth:`calibrate_threshold`
+        recalibrates on other pairs). 0, or too few pairs to spare one of
+        each label, calibrates on the fitting pairs themselves.
     verbose : int, default=0
         If positive, print the shift of ``S`` and one line per step
         (``[SDMLPairs] iter k  loss ...  kkt ...``).
@@ -190,8 +190,9 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
 
     Notes
     -----
-    ``X`` has shape (n_pairs, 2, n_features). Labels are +1 (similar) and -1
-    (dissimilar); {{1, 0}} is accepted as the same encoding (0 = dissimilar).
+    Each row of ``X`` stacks the two points of one pair, so ``X`` has shape
+    (n_pairs, 2, n_features); ``y`` is +1 for a similar and -1 for a
+    dissimilar pair, and 0 is read as -1.
 
     References
     ----------
@@ -199,16 +200,16 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from skmetric.sdml import SDMLPairs
-    >>> rng = np.random.RandomState(0)
-    >>> a = rng.normal(size=(40, 3))
-    >>> b = a + rng.normal(scale=0.1, size=(40, 3))
-    >>> b[20:, 0] += 5.0  # the second half are dissimilar along feature 0
-    >>> pairs = np.stack([a, b], axis=1)
-    >>> y = np.r_[np.ones(20), -np.ones(20)]
-    >>> SDMLPairs(random_state=0).fit(pairs, y).score(pairs, y)
-    1.0
+    >>> from sklearn.datasets import load_iris
+    >>> from skmetric import SDMLPairs, pairs_from_indices, sample_pairs
+    >>> X, labels = load_iris(return_X_y=True)
+    >>> index_pairs, same = sample_pairs(labels, 100, random_state=0)
+    >>> pairs = pairs_from_indices(X, index_pairs)
+    >>> sdml = SDMLPairs(random_state=0).fit(pairs, same)
+    >>> sdml.get_mahalanobis_matrix().shape
+    (4, 4)
+    >>> round(sdml.score(pairs, same), 3)
+    0.845
     """
 
     _parameter_constraints = {
@@ -241,43 +242,44 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Learn the metric from labelled pairs and calibrate the threshold.
+        """Fit ``M`` on the pairs (less the calibration share), then set ``threshold_``.
 
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2, n_features)
-            The pairs.
+            Two points per row.
         y : array-like of shape (n_pairs,)
-            +1 for similar, -1 for dissimilar pairs (or 1 and 0).
+            Pair labels: +1 similar, -1 (or 0) dissimilar.
 
         Returns
         -------
         self
         """
-        return self._fit_and_calibrate(
-            X,
-            y,
-            lambda pairs, y, rng: self._fit_constraints(
-                pairs, y, pairs.reshape(-1, pairs.shape[2]), rng
-            ),
-        )
+
+        def fit_metric(pairs, labels, rng):
+            # The prior (e.g. 'covariance') is computed from every point in the pairs.
+            points = pairs.reshape(-1, pairs.shape[-1])
+            return self._fit_constraints(pairs, labels, points, rng)
+
+        return self._fit_and_calibrate(X, y, fit_metric)
 
 
 class SDML(LabelSupervisedMixin, _BaseSDML):
-    __doc__ = f"""SDML learned from class labels (Sparse Distance Metric Learning).
+    __doc__ = f"""SDML from class labels: a sparse Mahalanobis metric for labelled points.
 
     {_OBJECTIVE_DOC}
 
-    Similar pairs (same class) and dissimilar pairs (different classes) are
-    drawn from the labels with :func:`skmetric.constraints.sample_pairs`, and
-    the problem is solved exactly as in :class:`SDMLPairs`.
+    Two points of one class make a similar pair and two of different classes
+    a dissimilar one; :func:`skmetric.constraints.sample_pairs` draws
+    ``n_constraints`` of each, which go through the same core as in
+    :class:`SDMLPairs`.
 
     Parameters
     ----------
     n_constraints : int, default=None
-        Number of similar pairs, and of dissimilar pairs, to draw. None means
-        ``20 * n_classes ** 2`` (the same default as metric-learn's
-        SDML_Supervised).
+        How many similar pairs to draw, and as many dissimilar ones; None
+        draws ``20 * n_classes ** 2`` of each, metric-learn's
+        SDML_Supervised default.
     {_PARAMS_DOC}
     verbose : int, default=0
         If positive, print the shift of ``S`` and one line per step
@@ -297,13 +299,17 @@ class SDML(LabelSupervisedMixin, _BaseSDML):
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import load_wine
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
-    >>> from skmetric.sdml import SDML
-    >>> X, y = load_iris(return_X_y=True)
-    >>> X = StandardScaler().fit_transform(X)
-    >>> SDML(random_state=0).fit(X, y).transform(X).shape
-    (150, 4)
+    >>> from skmetric import SDML
+    >>> X, y = load_wine(return_X_y=True)
+    >>> knn = make_pipeline(StandardScaler(), SDML(random_state=0), KNeighborsClassifier(3))
+    >>> knn.fit(X, y).score(X, y) > 0.95
+    True
+    >>> knn[1].shift_ > 0  # I + 0.5 K was indefinite on these pairs
+    True
     """
 
     _parameter_constraints = {
@@ -336,13 +342,14 @@ class SDML(LabelSupervisedMixin, _BaseSDML):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Draw pairs from the class labels and learn the metric.
+        """Sample similar / dissimilar pairs from ``y``, then fit ``M`` on them.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The points.
         y : array-like of shape (n_samples,)
-            Class labels (at least two classes, one with two samples).
+            Their classes: two or more, and some class with two members.
 
         Returns
         -------
