@@ -129,7 +129,7 @@ def mlkr_loss_grad(params, X, y, n_components, block_rows=None):
     return loss, 2.0 * (AZ.T @ X).ravel()
 
 
-def fit_mlkr(X, y, L0, *, max_iter=200, tol=1e-5, progress=None):
+def fit_mlkr(X, y, L0, *, max_iter=1000, tol=1e-5, progress=None):
     """Minimise the MLKR loss over ``L`` from ``L0`` with scipy's L-BFGS-B.
 
     Parameters
@@ -138,7 +138,7 @@ def fit_mlkr(X, y, L0, *, max_iter=200, tol=1e-5, progress=None):
     y : ndarray of shape (n_samples,), float64
     L0 : ndarray of shape (n_components, n_features)
         Initial linear map.
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
         Passed to ``scipy.optimize.minimize`` (L-BFGS-B's ``ftol`` and

@@ -45,7 +45,7 @@ class MLKR(BaseMahalanobis):
         ('auto' is 'pca' when ``n_components < n_features``, else 'identity';
         'lda' needs classes and is not offered). An array must have shape
         (n_components, n_features).
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
         Convergence tolerance passed to L-BFGS-B (``scipy.optimize.minimize``).
@@ -100,7 +100,7 @@ class MLKR(BaseMahalanobis):
         n_components=None,
         *,
         init="auto",
-        max_iter=200,
+        max_iter=1000,
         tol=1e-5,
         verbose=0,
         random_state=None,

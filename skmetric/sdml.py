@@ -58,8 +58,9 @@ _OBJECTIVE_DOC = """SDML solves, over positive definite Mahalanobis matrices ``M
     (with one feature: a non-positive number), no shift keeps any
     information and ``fit`` raises a ValueError. The graphical lasso is
     solved by proximal gradient steps that never leave the positive definite
-    cone
-    (:func:`skmetric._sdml_solver.graphical_lasso_ista`)."""
+    cone (:func:`skmetric._sdml_solver.graphical_lasso_ista`), where
+    scikit-learn's coordinate descent breaks down on such ill-conditioned
+    ``S``."""
 
 _PARAMS_DOC = """balance_param : float, default=0.5
         Weight ``eta`` of the pair scatter ``K`` against the prior. ``K`` is
