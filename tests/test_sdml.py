@@ -129,10 +129,14 @@ def test_ill_conditioned_problem_is_solved_where_coordinate_descent_fails():
     idx, lab = sample_pairs(y, 180, random_state=0)
     pairs = pairs_from_indices(X, idx)
     S, _ = balanced_scatter(np.eye(4), pair_scatter(pairs, lab), 0.5, 1e-3)
+    # scikit-learn 1.9's coordinate descent raises FloatingPointError here
+    # (checked when it does, so a future fix does not fail this test).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.raises(FloatingPointError):
+        try:
             graphical_lasso(S, 0.01)
+        except FloatingPointError as exc:
+            assert "ill-conditioned" in str(exc)
     M, _, _, residual = graphical_lasso_ista(S, 0.01, max_iter=5000, tol=1e-4)
     assert residual <= 1e-4 and np.linalg.eigvalsh(M).min() > 0
 
