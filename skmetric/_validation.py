@@ -152,7 +152,8 @@ def check_regression_data(estimator, X, y, *, min_samples=2, reset=True, dtype=F
     Parameters
     ----------
     estimator : estimator instance
-        Receives ``n_features_in_`` (and ``feature_names_in_``) when ``reset``.
+        The learner being fitted: named in the messages, and given
+        ``n_features_in_`` / ``feature_names_in_`` by ``validate_data``.
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
         Real-valued targets; strings (class names) raise a ValueError.
