@@ -1,6 +1,6 @@
 """skmetric: scikit-learn-style metric learning.
 
-Classic Mahalanobis learners (LMNN, MMC, NCA, RCA, MCML, ITML, LFDA) and deep
+Classic Mahalanobis learners (LMNN, MMC, NCA, RCA, MCML, ITML, SDML, MLKR, LFDA) and deep
 models (a Siamese network, frozen-CNN feature extraction, fine-tuning) share one
 fit/transform API, so they drop into scikit-learn Pipelines and GridSearchCV.
 
@@ -31,6 +31,9 @@ _LAZY = {
     "MCML": "skmetric.mcml",
     "ITML": "skmetric.itml",
     "ITMLPairs": "skmetric.itml",
+    "SDML": "skmetric.sdml",
+    "SDMLPairs": "skmetric.sdml",
+    "MLKR": "skmetric.mlkr",
     # deep components (need the 'deep' extra)
     "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
     "FineTunedCNN": "skmetric.deep.fine_tuning",

@@ -1,6 +1,7 @@
 """Input validation shared by every learner (called once, in ``fit``).
 
-Labelled data go through :func:`check_labeled_data`; pairs (weakly
+Labelled data go through :func:`check_labeled_data`, real-valued
+(regression) targets through :func:`check_regression_data`; pairs (weakly
 supervised learners) go through :func:`check_pairs`. Both return new arrays:
 user data are never modified in place.
 """
@@ -10,7 +11,13 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-__all__ = ["check_labeled_data", "check_pairs", "check_pair_labels", "FLOAT_DTYPES"]
+__all__ = [
+    "check_labeled_data",
+    "check_regression_data",
+    "check_pairs",
+    "check_pair_labels",
+    "FLOAT_DTYPES",
+]
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -137,3 +144,58 @@ def check_pairs(pairs, y=None, *, dtype=FLOAT_DTYPES, require_both_labels=False)
         if not np.any(y == -1):
             raise ValueError("All pairs are labelled similar (+1); dissimilar pairs (-1) are needed.")
     return pairs, y
+
+
+def check_regression_data(estimator, X, y, *, min_samples=2, reset=True, dtype=FLOAT_DTYPES):
+    """Validate ``(X, y)`` for a learner supervised by real-valued targets.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The learner being fitted: named in the messages, and given
+        ``n_features_in_`` / ``feature_names_in_`` by ``validate_data``.
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Real-valued targets; strings (class names) raise a ValueError.
+    min_samples : int, default=2
+        Fewer samples raise a ValueError.
+    reset : bool, default=True
+        Passed to :func:`sklearn.utils.validation.validate_data`.
+    dtype : dtype or tuple of dtypes
+        Accepted float dtypes for X.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), float64
+        A new array.
+
+    Raises
+    ------
+    ValueError
+        For non-numeric or constant targets, or too few samples.
+    """
+    name = type(estimator).__name__
+    if y is not None:
+        y_arr = np.asarray(y)
+        if y_arr.dtype.kind in "USO":
+            try:
+                y_arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{name} needs real-valued (regression) targets y; got non-numeric "
+                    f"values such as {y_arr.ravel()[:3].tolist()}."
+                ) from None
+    X, y = validate_data(estimator, X, y, reset=reset, dtype=dtype, y_numeric=True)
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"{name} needs at least {min_samples} samples, got {X.shape[0]} sample"
+            + ("" if X.shape[0] == 1 else "s") + "."
+        )
+    y = np.array(y, dtype=np.float64)
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"{name} needs a non-constant target y: every value is {y[0]!r}, so no "
+            "metric predicts it better than any other."
+        )
+    return X, y

@@ -76,14 +76,19 @@ EXPECTED_FAILED_CHECKS["FineTunedCNN"] = dict.fromkeys(
 
 # Estimators whose X is not a 2-D feature matrix (images, pairs): the shared
 # bad-input test does not apply; their own tests cover bad input.
-NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN", "ITMLPairs"}
+NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN", "ITMLPairs", "SDMLPairs"}
+
+# Estimators supervised by one real-valued target per sample (regression),
+# not by class labels: the bad-input tests check constant and non-numeric
+# targets for them instead of single-class and string labels.
+REGRESSION_TARGET = {"MLKR"}
 
 # Weakly supervised estimators that fit on pairs X of shape (n_pairs, 2,
 # n_features) with labels in {-1, +1}: scikit-learn's estimator checks feed 2-D
 # feature matrices, so they cannot apply; these classes are left out of the
 # common checks; tests/test_pair_estimators.py runs the pair-input equivalents
 # of the API checks over all of them, and their own test files cover the rest.
-PAIR_ESTIMATORS = {"MMCPairs", "ITMLPairs"}
+PAIR_ESTIMATORS = {"MMCPairs", "ITMLPairs", "SDMLPairs"}
 
 
 def estimator_classes():

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from ._registry import NOT_FEATURE_MATRIX, all_estimators, seeded
+from ._registry import NOT_FEATURE_MATRIX, REGRESSION_TARGET, all_estimators, seeded
 
 ESTIMATORS = [e for e in all_estimators() if type(e).__name__ not in NOT_FEATURE_MATRIX]
 IDS = [type(e).__name__ for e in ESTIMATORS]
+REGRESSORS = [e for e in ESTIMATORS if type(e).__name__ in REGRESSION_TARGET]
 
 
 def _data(n_per_class=15, n_features=4, n_classes=3, seed=0):
@@ -49,13 +50,32 @@ def test_empty_X_raises(est):
 def test_single_class_raises(est):
     if not _needs_y(est):
         pytest.skip("unsupervised: classes are not needed")
+    if type(est).__name__ in REGRESSION_TARGET:
+        pytest.skip("regression target: see test_constant_target_raises")
     X, _ = _data()
     with pytest.raises(ValueError, match=r"(?i)class"):
         clone(est).fit(X, np.zeros(X.shape[0], dtype=int))
 
 
+@pytest.mark.parametrize("est", REGRESSORS, ids=[type(e).__name__ for e in REGRESSORS])
+def test_constant_target_raises(est):
+    X, _ = _data()
+    with pytest.raises(ValueError, match=r"non-constant target"):
+        clone(est).fit(X, np.full(X.shape[0], 3.5))
+
+
+@pytest.mark.parametrize("est", REGRESSORS, ids=[type(e).__name__ for e in REGRESSORS])
+def test_string_target_raises(est):
+    X, y = _data()
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    with pytest.raises(ValueError, match=r"real-valued \(regression\) targets"):
+        clone(est).fit(X, names)
+
+
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_string_labels_work(est):
+    if type(est).__name__ in REGRESSION_TARGET:
+        pytest.skip("regression target: see test_string_target_raises")
     X, y = _data()
     names = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
     a = seeded(est).fit(X, y)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from skmetric import ITML, LFDA, MCML, MMC, NCA, RCA, Covariance, ITMLPairs, MMCPairs
+from skmetric import (
+    ITML, LFDA, MCML, MLKR, MMC, NCA, RCA, SDML, Covariance, ITMLPairs, MMCPairs, SDMLPairs,
+)
 from skmetric._solver import SolverResult
 from skmetric.constraints import pairs_from_indices, sample_pairs
 from skmetric.covariance import fit_covariance
@@ -33,6 +35,7 @@ def _pairs():
 
 _ITML_REASON = r"max_iter=1 passes reached with a dual change of [0-9.e+-]+ >= tol=0"
 _MMC_REASON = r"max_iter=1 reached with a relative duality gap of [0-9.e+-]+ > tol=0"
+_SDML_REASON = r"max_iter=1 steps reached with an optimality residual of [0-9.e+-]+ > tol=0"
 # name: (class, data, why a 1-iteration fit stops, as a regular expression)
 ITERATIVE = {
     "NCA": (NCA, _labelled, r"max_iter=1 iterations reached"),
@@ -41,6 +44,9 @@ ITERATIVE = {
     "ITMLPairs": (ITMLPairs, _pairs, _ITML_REASON),
     "MMC": (MMC, _labelled, _MMC_REASON),
     "MMCPairs": (MMCPairs, _pairs, _MMC_REASON),
+    "SDML": (SDML, _labelled, _SDML_REASON),
+    "SDMLPairs": (SDMLPairs, _pairs, _SDML_REASON),
+    "MLKR": (MLKR, _labelled, r"max_iter=1 iterations reached"),
 }
 
 
