@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._optional import import_torch, resolve_device
-from ._images import as_image_batch
+from ._images import as_image_batch, stack_samples
 
 __all__ = ["CNNFeatureExtractor"]
 
@@ -61,7 +61,7 @@ def check_images(X, size=None):
                 "to resize them to a common size."
             )
         return len(X)
-    X = np.asarray(X)
+    X = np.asarray(stack_samples(X))
     if X.ndim == 2:
         raise ValueError(
             f"Expected images of shape (N, H, W), (N, H, W, C) or (N, C, H, W), or a list "
