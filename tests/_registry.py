@@ -20,7 +20,7 @@ FAST_PARAMS = {
     "MCML": {"max_iter": 30},
     "ITML": {"max_iter": 30},
     "CNNFeatureExtractor": {"input_size": 8, "batch_size": 16},
-    "FineTunedCNN": {"input_size": 8, "epochs": 1, "batch_size": 16},
+    "FineTunedCNN": {"input_size": 8, "max_epochs": 1, "batch_size": 16},
     "SiameseNet": {"max_epochs": 2, "n_pairs": 40, "embedding_dim": 4, "hidden_layer_sizes": (8,)},
 }
 

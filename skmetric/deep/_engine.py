@@ -583,3 +583,13 @@ class TrainingMixin(TorchStateMixin):
         if not training:
             return np.arange(n)
         return _torch().randperm(n, generator=self._batch_generator).numpy()
+
+    def batch_indices(self, n, training):
+        """Index arrays of the batches of one epoch over ``n`` items.
+
+        Shuffled in training; about ``batch_size`` each, split evenly
+        (``np.array_split``) so that no batch has a single item, which batch
+        norm cannot train on.
+        """
+        n_batches = max(1, int(np.ceil(n / self.batch_size)))
+        return np.array_split(self._shuffled(n, training), n_batches)

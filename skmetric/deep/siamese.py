@@ -297,10 +297,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
             idx = idx_train[pi]
         else:
             idx, labels = data["pairs"], data["labels"]
-        order = self._shuffled(len(idx), training)
         augment = training and self.augment and self.input_kind_ == "image"
-        for start in range(0, len(idx), self.batch_size):
-            b = order[start : start + self.batch_size]
+        for b in self.batch_indices(len(idx), training):
             xa = torch.from_numpy(X[idx[b, 0]]).to(self.device_)
             xb = torch.from_numpy(X[idx[b, 1]]).to(self.device_)
             if augment:
