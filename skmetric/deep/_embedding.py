@@ -79,7 +79,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return Xn, y_enc.astype(np.intp)
 
     def _validate_samples(self, X):
-        """Network input (float32) for transform, and the output dtype."""
+        """Network input for transform (float32 images; float32 or float64 vectors) and its dtype."""
         check_is_fitted(self, "module_")
         X = stack_samples(X)
         if self.input_kind_ == "image":
@@ -91,7 +91,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
                 )
             return images, np.float32
         Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return Xv.astype(np.float32, copy=False), Xv.dtype
+        return Xv, Xv.dtype
 
     # ---------------------------------------------------------------- encoder
     def _build_encoder(self, out_activation=None):
@@ -137,12 +137,22 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
 
     # -------------------------------------------------------------- inference
     def _embed(self, Xn):
-        """Embeddings of network input ``Xn`` (float32 numpy), as float32 numpy."""
+        """Embeddings of network input ``Xn`` (numpy), in the precision of ``Xn``.
+
+        float64 input runs through a float64 copy of the encoder: float32
+        matrix products depend (at 1e-7) on a row's position in the batch,
+        so float64 embeddings would otherwise change with the sample order.
+        """
         self.module_.eval()
+        encoder = self.module_["encoder"]
+        if Xn.dtype == np.float64:
+            encoder = copy.deepcopy(encoder).double()
+        else:
+            Xn = Xn.astype(np.float32, copy=False)
         if Xn.shape[0] == 0:
-            return np.zeros((0, self.embedding_dim_), np.float32)
+            return np.zeros((0, self.embedding_dim_), Xn.dtype)
         batches = (Xn[s : s + _INFERENCE_BATCH] for s in range(0, Xn.shape[0], _INFERENCE_BATCH))
-        return forward_in_batches(self.module_["encoder"], batches, self.device_)
+        return forward_in_batches(encoder, batches, self.device_, dtype=Xn.dtype)
 
     def transform(self, X):
         """Embed samples with the trained encoder.

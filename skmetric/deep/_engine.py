@@ -111,18 +111,22 @@ def seeded(seed, device=None):
         torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
 
-def forward_in_batches(forward, batches, device, verbose=0, desc="batches", total=None):
+def forward_in_batches(forward, batches, device, verbose=0, desc="batches", total=None, dtype=np.float32):
     """Run ``forward`` (a tensor -> (n, D) tensor) over numpy ``batches`` without gradients.
 
-    Returns a float32 numpy array, the outputs stacked in order.
+    Returns a numpy array of ``dtype`` (float32 by default), the outputs
+    stacked in order.
     """
     torch = _torch()
     outputs = []
     with torch.inference_mode():
         for batch in progress(batches, verbose, desc, total=total):
-            x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-            outputs.append(forward(x).float().cpu().numpy())
-    return np.concatenate(outputs).astype(np.float32, copy=False)
+            batch = np.ascontiguousarray(batch)
+            if not batch.flags.writeable:  # torch warns on read-only arrays (memmaps)
+                batch = batch.copy()
+            x = torch.from_numpy(batch).to(device)
+            outputs.append(forward(x).cpu().numpy())
+    return np.concatenate(outputs).astype(dtype, copy=False)
 
 
 def stratified_split(y, fraction, rng):

@@ -372,8 +372,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         """pair_score and decision values (logits) of embedded pairs (numpy)."""
         torch = import_torch("SiameseNet")
         with torch.no_grad():
-            a = torch.from_numpy(np.ascontiguousarray(Ea)).to(self.device_)
-            b = torch.from_numpy(np.ascontiguousarray(Eb)).to(self.device_)
+            a = torch.from_numpy(np.ascontiguousarray(Ea, dtype=np.float32)).to(self.device_)
+            b = torch.from_numpy(np.ascontiguousarray(Eb, dtype=np.float32)).to(self.device_)
             s = self.loss_.pair_score(a, b, self._head()).cpu().numpy().astype(np.float64)
         if getattr(self, "proba_calibration_", None) is None:
             return s, s
