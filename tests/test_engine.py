@@ -11,17 +11,15 @@ torch = pytest.importorskip("torch")
 from skmetric.deep.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler  # noqa: E402
 from skmetric.deep.siamese import SiameseNet  # noqa: E402
 
+from ._deep_data import blobs  # noqa: E402
+
 pytestmark = pytest.mark.deep
 
 FAST = dict(max_epochs=3, n_pairs=64, batch_size=32, validation_fraction=0, embedding_dim=4,
             hidden_layer_sizes=(8,), random_state=0)
 
 
-def _blobs(n_per_class=20, n_features=5, n_classes=3, seed=0):
-    rng = np.random.RandomState(seed)
-    centers = rng.normal(scale=4.0, size=(n_classes, n_features))
-    X = np.vstack([c + rng.normal(size=(n_per_class, n_features)) for c in centers])
-    return X, np.repeat(np.arange(n_classes), n_per_class)
+_blobs = blobs
 
 
 def test_optimizer_class_with_routed_parameters():

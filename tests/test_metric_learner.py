@@ -17,16 +17,15 @@ from skmetric import DeepMetricLearner  # noqa: E402
 from skmetric.deep.losses import ContrastiveLoss  # noqa: E402
 from skmetric.evaluation import one_shot_accuracy  # noqa: E402
 
+from ._deep_data import blobs  # noqa: E402
+
 pytestmark = pytest.mark.deep
 
 TINY = dict(embedding_dim=8, hidden_layer_sizes=(16,), max_epochs=1, batch_size=16, m_per_class=4, random_state=0)
 
 
-def _blobs(n_per_class=12, n_features=5, n_classes=4, seed=0):
-    rng = np.random.RandomState(seed)
-    centers = rng.normal(scale=4.0, size=(n_classes, n_features))
-    X = np.vstack([c + rng.normal(size=(n_per_class, n_features)) for c in centers])
-    return X, np.repeat(np.arange(n_classes), n_per_class)
+def _blobs(n_per_class=12, n_classes=4, **kw):
+    return blobs(n_per_class=n_per_class, n_classes=n_classes, **kw)
 
 
 def _digits():

@@ -6,9 +6,11 @@ itself is the engine's (:mod:`skmetric.deep._engine`). torch is imported lazily.
 """
 
 import copy
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
@@ -18,7 +20,16 @@ from ..base import LabelSupervisedMixin
 from ._engine import TrainingMixin, forward_in_batches
 from ._images import as_image_batch, is_image_input, stack_samples
 
-__all__ = ["EmbeddingNetMixin"]
+__all__ = ["ENCODER_CONSTRAINTS", "EmbeddingNetMixin"]
+
+# The encoder parameters of every embedding network.
+ENCODER_CONSTRAINTS = {
+    "encoder": "no_validation",  # None, a module or a module class: checked in _build_encoder
+    "encoder_params": [None, dict],
+    "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": [tuple, list],
+    "conv_channels": [None, tuple, list],
+}
 
 _INFERENCE_BATCH = 1024
 

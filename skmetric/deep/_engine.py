@@ -380,6 +380,13 @@ class TorchStateMixin:
 
 
 # ----------------------------------------------------------------- engine
+# Validation split and early stopping, for the estimators that have them.
+EARLY_STOPPING_CONSTRAINTS = {
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "n_iter_no_change": [None, Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+}
+
 ENGINE_CONSTRAINTS = {
     "optimizer": "no_validation",  # a name or a torch.optim.Optimizer class; checked in initialize
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -417,6 +424,15 @@ class TrainingMixin(TorchStateMixin):
     _routed_prefixes = ("optimizer__",)
 
     # ---- parameters routed to the optimizer (optimizer__momentum=0.9, ...)
+    def _store_init_params(self, params):
+        """Store the ``__init__`` arguments (``locals()``) unchanged, ``**kwargs`` routed."""
+        params = dict(params)
+        kwargs = params.pop("kwargs", {})
+        params.pop("self", None)
+        for key, value in params.items():
+            setattr(self, key, value)
+        self._store_routed_params(kwargs)
+
     def _store_routed_params(self, kwargs):
         for key, value in kwargs.items():
             if not key.startswith(self._routed_prefixes):

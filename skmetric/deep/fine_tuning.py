@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._optional import import_torch
-from ._engine import ENGINE_CONSTRAINTS, TrainingMixin, draw_seed, stratified_split
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, TrainingMixin, draw_seed, stratified_split
 from ._images import as_image_batch
 from .feature_extraction import _BACKBONE_CONSTRAINTS, _CNNBase, _is_path_list, check_images
 
@@ -182,9 +182,7 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         **_BACKBONE_CONSTRAINTS,
         **ENGINE_CONSTRAINTS,
         "n_trainable_blocks": [None, Interval(Integral, 0, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [None, Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **EARLY_STOPPING_CONSTRAINTS,
     }
 
     def __init__(
@@ -208,24 +206,7 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         verbose=0,
         **kwargs,
     ):
-        self.backbone = backbone
-        self.weights = weights
-        self.n_trainable_blocks = n_trainable_blocks
-        self.input_size = input_size
-        self.normalize = normalize
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self._store_routed_params(kwargs)
+        self._store_init_params(locals())
 
     @staticmethod
     def _check_targets(y):

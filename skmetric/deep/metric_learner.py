@@ -18,8 +18,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Real
 
 from .._optional import import_optional, import_torch
-from ._embedding import EmbeddingNetMixin
-from ._engine import ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
 from ._images import random_affine
 from .losses._base import PairLoss
 from .losses.pml import NEEDS_POSITIVES, make_metric_loss, make_miner
@@ -164,11 +164,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
 
     _parameter_constraints = {
         **ENGINE_CONSTRAINTS,
-        "encoder": "no_validation",
-        "encoder_params": [None, dict],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [tuple, list],
-        "conv_channels": [None, tuple, list],
+        **ENCODER_CONSTRAINTS,
         "loss": "no_validation",  # a name of METRIC_LOSSES or a loss object: make_metric_loss checks
         "loss_params": [None, dict],
         "miner": "no_validation",  # None, a name of MINERS or a miner object: make_miner checks
@@ -176,9 +172,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         "m_per_class": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
         "augment": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [None, Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **EARLY_STOPPING_CONSTRAINTS,
     }
 
     def __init__(
@@ -209,31 +203,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         verbose=0,
         **kwargs,
     ):
-        self.encoder = encoder
-        self.encoder_params = encoder_params
-        self.embedding_dim = embedding_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.conv_channels = conv_channels
-        self.loss = loss
-        self.loss_params = loss_params
-        self.miner = miner
-        self.miner_params = miner_params
-        self.m_per_class = m_per_class
-        self.normalize = normalize
-        self.augment = augment
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.callbacks = callbacks
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self._store_routed_params(kwargs)
+        self._store_init_params(locals())
 
     # ------------------------------------------------------------- checks
     def _check_sampling(self, y):

@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .._optional import import_torch
 from .._validation import check_pairs
 from ..constraints import sample_pairs
-from ._embedding import EmbeddingNetMixin
-from ._engine import ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
 from ._images import random_affine
 from .losses import LOSSES, PairLoss, get_loss
 
@@ -160,17 +160,11 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
 
     _parameter_constraints = {
         **ENGINE_CONSTRAINTS,
-        "encoder": "no_validation",
-        "encoder_params": [None, dict],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [tuple, list],
-        "conv_channels": [None, tuple, list],
+        **ENCODER_CONSTRAINTS,
         "loss": [StrOptions(set(LOSSES)), PairLoss],
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "augment": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [None, Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **EARLY_STOPPING_CONSTRAINTS,
     }
 
     def __init__(
@@ -197,27 +191,7 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         verbose=0,
         **kwargs,
     ):
-        self.encoder = encoder
-        self.encoder_params = encoder_params
-        self.embedding_dim = embedding_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.conv_channels = conv_channels
-        self.loss = loss
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.n_pairs = n_pairs
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.callbacks = callbacks
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self._store_routed_params(kwargs)
+        self._store_init_params(locals())
 
     # ------------------------------------------------------------------ pairs
     def _validate_pairs(self, pairs):
