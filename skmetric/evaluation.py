@@ -270,10 +270,19 @@ def _resolve_backend(backend, metric):
 
 
 def _numpy_neighbours(Xq, Xg, K, metric, loo):
-    """Chunks ``(start, D, I)``: each query's K nearest gallery items, nearest first."""
+    """Chunks ``(start, D, I)``: each query's K nearest gallery items, nearest first.
+
+    D holds squared distances for 'euclidean' (the same order).
+    """
     step = max(1, _BLOCK // Xg.shape[0])
+    g_sq = np.einsum("ij,ij->i", Xg, Xg) if metric in ("euclidean", "sqeuclidean") else None
     for a in range(0, Xq.shape[0], step):
-        D = pairwise_distances(Xq[a : a + step], Xg, metric=metric)
+        if g_sq is not None:
+            # Squared distances by one matrix product: the Euclidean order, without the sqrt.
+            q = Xq[a : a + step]
+            D = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ Xg.T) + g_sq[None, :]
+        else:
+            D = pairwise_distances(Xq[a : a + step], Xg, metric=metric)
         rows = np.arange(D.shape[0])
         if loo:
             D[rows, a + rows] = np.inf
