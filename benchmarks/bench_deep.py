@@ -34,7 +34,11 @@ def parse_args(argv=None):
     p.add_argument("--engine-overhead", action="store_true",
                    help="time the training engine against a plain torch loop instead")
     p.add_argument("--retrieval", action="store_true",
-                   help="time the retrieval metrics at n=20,000, d=64: numpy vs faiss vs PML")
+                   help="time the retrieval metrics (n x 64 embeddings): numpy vs faiss")
+    p.add_argument("--n", type=int, default=20000, help="samples for --retrieval (default 20,000)")
+    p.add_argument("--with-pml", action="store_true",
+                   help="--retrieval also times PML's AccuracyCalculator (about 1.8 GB at n=4,000, "
+                        "growing with n squared: keep n small)")
     return p.parse_args(argv)
 
 
@@ -152,28 +156,48 @@ def engine_overhead(seed, repeats=9):
         def get_loss(self, batch, training=False):
             return torch.nn.functional.cross_entropy(self.module_(batch[0]), batch[1])
 
+    try:  # skorch is not a dependency: timed only when it is importable
+        from skorch import NeuralNet
+    except ImportError:
+        NeuralNet = None
+
+    def skorch_fit(build, X, epochs):
+        torch.manual_seed(seed)
+        NeuralNet(
+            build, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
+            max_epochs=epochs, batch_size=64, train_split=None, iterator_train__shuffle=True,
+            verbose=0, device="cpu",
+        ).fit(X, y_all.astype(np.int64))
+
     out = {}
     for name, (build, X, epochs) in cases.items():
         data = (torch.from_numpy(X), torch.from_numpy(y_all))
-        times = {"plain": [], "engine": []}
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            plain(build, X, epochs)
-            times["plain"].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            Engine(build, max_epochs=epochs)._fit_engine(data, None, seed)
-            times["engine"].append(time.perf_counter() - t0)
+        runs = {
+            "plain": lambda: plain(build, X, epochs),
+            "engine": lambda: Engine(build, max_epochs=epochs)._fit_engine(data, None, seed),
+        }
+        if NeuralNet is not None:
+            runs["skorch"] = lambda: skorch_fit(build, X, epochs)
+        times = {k: [] for k in runs}
+        for _ in range(repeats):  # interleaved, so that load changes hit every variant alike
+            for key, run in runs.items():
+                t0 = time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - t0)
         med = {k: float(np.median(v)) for k, v in times.items()}
-        med["overhead_percent"] = 100 * (med["engine"] / med["plain"] - 1)
+        line = f"{name}, {epochs} epochs, median of {repeats}: plain loop {med['plain']:.3f} s"
+        for key in runs:
+            if key != "plain":
+                med[f"{key}_overhead_percent"] = 100 * (med[key] / med["plain"] - 1)
+                line += f", {key} {med[key]:.3f} s ({med[key + '_overhead_percent']:+.1f}%)"
         med["epochs"] = epochs
         out[name] = med
-        print(f"{name}, {epochs} epochs, median of {repeats}: plain loop {med['plain']:.3f} s, "
-              f"engine {med['engine']:.3f} s ({med['overhead_percent']:+.1f}%)")
+        print(line)
     return out
 
 
 # ------------------------------------------------------------- retrieval
-def retrieval_timing(seed, n=20000, d=64, n_classes=100):
+def retrieval_timing(seed, n=20000, d=64, n_classes=100, with_pml=False):
     import numpy as np
 
     from skmetric import evaluation as ev
@@ -187,6 +211,8 @@ def retrieval_timing(seed, n=20000, d=64, n_classes=100):
         rep = ev.retrieval_report(X, y, ks=(1, 10), backend=backend)
         out[backend] = {"seconds": time.perf_counter() - t0, "mAP@R": rep["mAP@R"], "precision@1": rep["precision@1"]}
     try:
+        if not with_pml:
+            raise ImportError
         from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
         calc = AccuracyCalculator(include=("precision_at_1", "mean_average_precision_at_r"), device=None)
@@ -213,7 +239,7 @@ def main(argv=None):
     if args.engine_overhead:
         result = {"engine_overhead": engine_overhead(args.seed)}
     elif args.retrieval:
-        result = {"retrieval": retrieval_timing(args.seed)}
+        result = {"retrieval": retrieval_timing(args.seed, n=args.n, with_pml=args.with_pml)}
     else:
         print(f"digits, seed {args.seed}{', quick' if args.quick else ''}:")
         rows = run_table(args.quick, args.seed)

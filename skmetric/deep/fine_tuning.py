@@ -1,6 +1,6 @@
 """Weight transfer: fine-tune the last blocks of a pretrained CNN, embed images."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context

@@ -15,7 +15,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Real
+from sklearn.utils._param_validation import Interval
 
 from .._optional import import_optional, import_torch
 from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin

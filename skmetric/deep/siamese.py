@@ -10,7 +10,7 @@ torch is imported lazily: importing this module does not import torch.
 
 import copy
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
