@@ -127,6 +127,20 @@ def test_same_seed_same_model_and_global_rngs_untouched():
     assert not np.array_equal(a.transform(X), c.transform(X))
 
 
+def test_validation_split_and_early_stopping():
+    X, y = _blobs(n_classes=5)
+    y = y.copy()
+    y[:10] = 5  # a class with too few samples to give any to validation (floor(0.2 * 2) = 0)
+    y[10] = 6
+    y[11] = 6
+    model = DeepMetricLearner(
+        loss="proxy_anchor", validation_fraction=0.2, n_iter_no_change=1, tol=1e9,
+        **{**TINY, "max_epochs": 4, "batch_size": 20},
+    ).fit(X, y)
+    assert model.n_iter_ == 2 and model.best_epoch_ == 1
+    assert np.isfinite(model.validation_scores_).all() and len(model.validation_scores_) == 2
+
+
 def test_pickle_round_trip():
     X, y = _blobs()
     model = DeepMetricLearner(loss="proxy_anchor", **TINY).fit(X, y)

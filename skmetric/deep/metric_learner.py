@@ -266,13 +266,14 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         """Class-balanced batches ``(x, labels)`` on the device."""
         torch = import_torch("DeepMetricLearner")
         X, y = data["X"], data["y"]
+        batch = data["batch_size"]
         if training:
-            order = _m_per_class_order(y, self.m_per_class, self.batch_size_, max(len(y), self.batch_size_), data["rng"])
+            order = _m_per_class_order(y, self.m_per_class, batch, max(len(y), batch), data["rng"])
         else:
             order = data["order"]
         augment = training and self.augment and self.input_kind_ == "image"
-        for start in range(0, len(order) - self.batch_size_ + 1, self.batch_size_):
-            b = order[start : start + self.batch_size_]
+        for start in range(0, len(order) - batch + 1, batch):
+            b = order[start : start + batch]
             x = torch.from_numpy(X[b]).to(self.device_)
             if augment:
                 x = random_affine(x, self._batch_generator)
@@ -298,15 +299,16 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         import_optional("pytorch_metric_learning", "DeepMetricLearner")
         rng = check_random_state(self.random_state)
         idx_train, idx_val = stratified_split(y_enc, self.validation_fraction, rng)
-        train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng}
+        train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng, "batch_size": self.batch_size_}
         valid = None
         if idx_val is not None and np.unique(y_enc[idx_val]).size >= 2:
             yv = y_enc[idx_val]
+            # Fewer classes may have validation samples: the batches shrink to fit them.
+            batch = min(self.batch_size_, self.m_per_class * np.unique(yv).size)
             order = _m_per_class_order(
-                yv, self.m_per_class, self.batch_size_, max(len(yv), self.batch_size_),
-                np.random.RandomState(_VALID_SEED),
+                yv, self.m_per_class, batch, max(len(yv), batch), np.random.RandomState(_VALID_SEED)
             )
-            valid = {"X": Xn[idx_val], "y": yv, "order": order}
+            valid = {"X": Xn[idx_val], "y": yv, "order": order, "batch_size": batch}
         self._fit_engine(train, valid, draw_seed(rng))
         return self
 
