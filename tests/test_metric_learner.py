@@ -11,6 +11,8 @@ from sklearn.pipeline import make_pipeline
 
 torch = pytest.importorskip("torch")
 pml = pytest.importorskip("pytorch_metric_learning")
+import pytorch_metric_learning.losses  # noqa: E402,F401  (pml.losses, pml.miners below)
+import pytorch_metric_learning.miners  # noqa: E402,F401
 
 from skmetric import DeepMetricLearner  # noqa: E402
 from skmetric.deep.losses import ContrastiveLoss  # noqa: E402
@@ -199,3 +201,11 @@ def test_bad_input_raises_before_training():
     assert not calls
     # Losses without positives accept a singleton class.
     DeepMetricLearner(loss="proxy_anchor", **TINY).fit(X, y1)
+
+
+def test_koch_pair_loss_object_trains_its_head():
+    from skmetric.deep.losses import KochLoss
+
+    X, y = _blobs()
+    model = DeepMetricLearner(loss=KochLoss(), normalize=False, **TINY).fit(X, y)
+    assert "loss.weight" in dict(model.module_.named_parameters())

@@ -238,8 +238,10 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         self.embedding_dim_ = emb_dim
         self.loss_ = make_metric_loss(self.loss, len(self.classes_), emb_dim, self.loss_params)
         self.miner_ = make_miner(self.miner, self.miner_params)
+        self._has_head = False
         if isinstance(self.loss_, PairLoss):
             head = self.loss_.make_head(emb_dim)
+            self._has_head = head is not None
             loss_module = head if head is not None else torch.nn.Identity()
         else:
             loss_module = self.loss_
@@ -259,8 +261,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         target = torch_cat(a1.new_ones(a1.shape, dtype=emb.dtype), a2.new_zeros(a2.shape, dtype=emb.dtype))
         if a.numel() == 0:
             return emb.sum() * 0.0
-        head = self.module_["loss"] if self.loss_.make_head(1) is not None else None
-        return self.loss_(emb[a], emb[b], target, head)
+        return self.loss_(emb[a], emb[b], target, self.module_["loss"] if self._has_head else None)
 
     def iter_batches(self, data, training):
         """Class-balanced batches ``(x, labels)`` on the device."""
