@@ -17,6 +17,25 @@ encoder for every learner):
   chance 1/3).
 
 The arguments are parsed before torch is imported, so ``--help`` is instant.
+
+Figures of ``python benchmarks/bench_deep.py`` (seed 0, 30 epochs, 1 thread,
+a 2-core machine shared with other jobs; 32-d embeddings, MLP 64-128-32):
+
+=========================  ============================  ==============================
+method                     held-out samples: 3-NN error  held-out classes: 3-way 1-shot
+=========================  ============================  ==============================
+raw pixels                 1.48%                         76.0%
+DML multi-similarity       1.85%                         59.4%
+DML triplet + semi-hard    1.30%                         53.3%
+DML ProxyAnchor            1.48%                         57.9%
+SiameseNet contrastive     1.11%                         58.1%
+=========================  ============================  ==============================
+
+On held-out samples every learner is within a few test digits of raw pixels
+(541 test digits: one digit is 0.18%); on the never-seen digits 7-9 the
+embeddings learned on 0-6 transfer worse than the pixels (an MLP on 7
+classes maps new digits onto the old ones; larger embeddings, NT-Xent or
+fewer epochs narrow the gap to about 10 points, none closes it).
 """
 
 import argparse

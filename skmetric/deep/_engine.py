@@ -63,6 +63,8 @@ from sklearn.utils._param_validation import Interval
 from .._optional import import_torch, resolve_device
 
 __all__ = [
+    "EARLY_STOPPING_CONSTRAINTS",
+    "ENGINE_CONSTRAINTS",
     "Callback",
     "Checkpoint",
     "EarlyStopping",
@@ -70,9 +72,11 @@ __all__ = [
     "ProgressBar",
     "TorchStateMixin",
     "TrainingMixin",
+    "draw_seed",
     "forward_in_batches",
     "progress",
     "seeded",
+    "stratified_split",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -427,8 +431,8 @@ class TrainingMixin(TorchStateMixin):
     Its ``__init__`` takes ``optimizer``, ``lr``, ``weight_decay``,
     ``max_epochs``, ``batch_size``, ``callbacks``, ``device``,
     ``random_state``, ``verbose`` (see ``ENGINE_CONSTRAINTS``) and
-    ``**kwargs`` for ``optimizer__*`` parameters, stored with
-    :meth:`_store_routed_params`.
+    ``**kwargs`` for ``optimizer__*`` parameters; its body is
+    ``self._store_init_params(locals())``.
     """
 
     _initialize_steps = ("_initialize_module", "_initialize_optimizer", "_initialize_callbacks")
