@@ -103,12 +103,13 @@ def pretrain_digits_cnn(
     """
     from skmetric.deep._backbones import preprocessing_for
     from skmetric.deep._images import as_image_batch
-    from skmetric.deep._training import seed_everything, train_classifier
+    from skmetric.deep._engine import draw_seed
+    from skmetric.deep.fine_tuning import train_classifier
 
     torch = import_torch("pretrain_digits_cnn")
     (X, y), _ = split_digits(source_classes)
     classes, targets = np.unique(y, return_inverse=True)
-    seed = seed_everything(check_random_state(random_state))
+    seed = draw_seed(check_random_state(random_state))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = digits_cnn(channels)
@@ -122,13 +123,12 @@ def pretrain_digits_cnn(
             as_image_batch(X),
             targets,
             spec,
-            epochs=epochs,
+            max_epochs=epochs,
             batch_size=batch_size,
-            learning_rate=learning_rate,
+            lr=learning_rate,
             seed=seed,
             device=torch.device("cpu"),
             verbose=verbose,
-            desc="pretraining on source digits",
         )
     net.eval()
     net.requires_grad_(False)

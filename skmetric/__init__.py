@@ -38,6 +38,7 @@ _LAZY = {
     "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
     "FineTunedCNN": "skmetric.deep.fine_tuning",
     "SiameseNet": "skmetric.deep.siamese",
+    "DeepMetricLearner": "skmetric.deep.metric_learner",
 }
 _SUBMODULES = ("datasets", "evaluation", "constraints", "base", "model_selection")
 

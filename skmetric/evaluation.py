@@ -8,9 +8,12 @@
   inputs (``model=None``, the raw-pixel 1-NN baseline).
 * Retrieval on embeddings, query vs gallery or leave-one-out within one set:
   :func:`precision_at_k` / :func:`precision_at_1`, :func:`recall_at_k`,
-  :func:`map_at_r` (mAP@R of Musgrave et al., 2020) and :func:`cmc_curve`
-  (rank-k accuracy, as in person re-identification). They work on chunks of
-  queries, so no n x n matrix is ever held for large n.
+  :func:`map_at_r` (mAP@R of Musgrave et al., 2020), :func:`r_precision` and
+  :func:`cmc_curve` (rank-k accuracy, as in person re-identification). They
+  rank only each query's nearest neighbours, on chunks of queries, so no
+  n x n matrix is ever held; ``backend='faiss'`` (optional, ``pip install
+  faiss-cpu``) does the search with an exact faiss index, numpy is the
+  fallback, and both give the same figures.
 * Scorers for model selection on held-out classes: :func:`one_shot_scorer`
   and :func:`map_at_r_scorer` return ``scorer(estimator, X, y)`` callables
   (the form ``GridSearchCV(scoring=...)`` and ``cross_val_score`` accept),
@@ -34,6 +37,7 @@ __all__ = [
     "precision_at_1",
     "recall_at_k",
     "map_at_r",
+    "r_precision",
     "cmc_curve",
 ]
 
@@ -236,40 +240,52 @@ def _check_retrieval(X, y, X_gallery, y_gallery):
     return X, y, Xg, yg, False
 
 
-def _retrieval_stats(X, y, X_gallery, y_gallery, ks, metric, need_map):
-    """Per-query statistics, computed on chunks of queries.
+_BACKENDS = ("auto", "numpy", "faiss")
+_FAISS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 
-    Returns a dict of per-query arrays (queries with no relevant gallery
-    item are dropped): 'hits' (n, max k) bool relevance of the ranked
-    neighbours, 'first' (n,) 1-based rank of the first relevant item, and
-    'ap_r' (n,) average precision at R when ``need_map``.
+
+def _resolve_backend(backend, metric):
+    """'numpy' or 'faiss' for a ``backend`` parameter and a metric."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {list(_BACKENDS)}; got {backend!r}.")
+    if backend == "numpy":
+        return "numpy"
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        if backend == "faiss":
+            raise ImportError(
+                "backend='faiss' needs faiss, which is not installed: "
+                'pip install faiss-cpu (or pip install "skmetric[faiss]").'
+            ) from None
+        return "numpy"
+    if metric not in _FAISS_METRICS:
+        if backend == "faiss":
+            raise ValueError(
+                f"backend='faiss' supports metric in {list(_FAISS_METRICS)}; got {metric!r} "
+                "(use backend='numpy' for other metrics)."
+            )
+        return "numpy"
+    return "faiss"
+
+
+def _numpy_neighbours(Xq, Xg, K, metric, loo):
+    """Chunks ``(start, D, I)``: each query's K nearest gallery items, nearest first.
+
+    D holds squared distances for 'euclidean' (the same order).
     """
-    Xq, yq, Xg, yg, loo = _check_retrieval(X, y, X_gallery, y_gallery)
-    n_gallery = Xg.shape[0] - int(loo)
-    max_k = max(ks) if ks else 1
-    if max_k > n_gallery:
-        raise ValueError(f"k={max_k} is larger than the {n_gallery} gallery items per query.")
     step = max(1, _BLOCK // Xg.shape[0])
-    hits, first, ap = [], [], []
+    g_sq = np.einsum("ij,ij->i", Xg, Xg) if metric in ("euclidean", "sqeuclidean") else None
     for a in range(0, Xq.shape[0], step):
-        D = pairwise_distances(Xq[a : a + step], Xg, metric=metric)
-        R = yq[a : a + step, None] == yg[None, :]
+        if g_sq is not None:
+            # Squared distances by one matrix product: the Euclidean order, without the sqrt.
+            q = Xq[a : a + step]
+            D = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * (q @ Xg.T) + g_sq[None, :]
+        else:
+            D = pairwise_distances(Xq[a : a + step], Xg, metric=metric)
         rows = np.arange(D.shape[0])
         if loo:
             D[rows, a + rows] = np.inf
-            R[rows, a + rows] = False
-        n_rel = R.sum(1)
-        keep = n_rel > 0
-        if not keep.any():
-            continue
-        D, R, n_rel = D[keep], R[keep], n_rel[keep]
-        # Rank of the first relevant item: 1 + irrelevant items strictly closer.
-        d_rel = np.where(R, D, np.inf).min(1)
-        first.append((D < d_rel[:, None]).sum(1) + 1)
-        K = max_k
-        if need_map:
-            K = max(K, int(n_rel.max()))
-        K = min(K, n_gallery)
         if K < D.shape[1]:
             part = np.argpartition(D, K - 1, axis=1)[:, :K]
         else:
@@ -277,22 +293,102 @@ def _retrieval_stats(X, y, X_gallery, y_gallery, ks, metric, need_map):
         order = np.take_along_axis(
             part, np.argsort(np.take_along_axis(D, part, 1), axis=1, kind="stable"), 1
         )
-        rel = np.take_along_axis(R, order, 1)
+        yield a, np.take_along_axis(D, order, 1), order
+
+
+def _faiss_neighbours(Xq, Xg, K, metric, loo):
+    """As :func:`_numpy_neighbours`, with an exact faiss index (float32).
+
+    Distances are squared Euclidean for 'euclidean' (the same order) and
+    ``1 - cosine similarity`` for 'cosine'.
+    """
+    import faiss
+
+    q = np.ascontiguousarray(Xq, dtype=np.float32)
+    g = np.ascontiguousarray(Xg, dtype=np.float32)
+    if metric == "cosine":
+        q, g = q.copy(), g.copy()
+        faiss.normalize_L2(q)
+        faiss.normalize_L2(g)
+        index = faiss.IndexFlatIP(g.shape[1])
+    else:
+        index = faiss.IndexFlatL2(g.shape[1])
+    index.add(g)
+    k = K + int(loo)
+    step = max(1, _BLOCK // max(k, 1))
+    for a in range(0, q.shape[0], step):
+        D, I = index.search(q[a : a + step], k)
+        if metric == "cosine":
+            D = 1.0 - D
+        if loo:
+            # Drop each query's own entry (or, when ties hid it, the farthest one).
+            own = I == np.arange(a, a + I.shape[0])[:, None]
+            own[~own.any(1), -1] = True
+            own &= np.cumsum(own, 1) == 1
+            D = D[~own].reshape(I.shape[0], K)
+            I = I[~own].reshape(I.shape[0], K)
+        yield a, D.astype(np.float64), I
+
+
+def _retrieval_stats(X, y, X_gallery, y_gallery, ks, metric, need_map, max_rank=0, backend="auto"):
+    """Per-query statistics from each query's ranked nearest neighbours.
+
+    Only the K nearest gallery items of each query are ranked (K = the
+    largest k asked, ``max_rank``, and for mAP@R / R-precision the largest
+    number R of relevant items), with numpy (exact distances, in chunks of
+    queries) or faiss (an exact flat index); both give the same figures.
+
+    Returns a dict of per-query arrays (queries with no relevant gallery
+    item are dropped): 'hits' (n, max k) bool relevance of the ranked
+    neighbours, 'first' (n,) 1-based rank of the first relevant item (K + 1
+    when it is not among the K nearest; ties counted in the query's favour),
+    and with ``need_map`` 'ap_r' (AP@R) and 'r_precision' (n,).
+    """
+    Xq, yq, Xg, yg, loo = _check_retrieval(X, y, X_gallery, y_gallery)
+    backend = _resolve_backend(backend, metric)
+    n_gallery = Xg.shape[0] - int(loo)
+    max_k = max(ks) if ks else 1
+    if max_k > n_gallery:
+        raise ValueError(f"k={max_k} is larger than the {n_gallery} gallery items per query.")
+    # R: the relevant gallery items of each query (its class, less itself).
+    labels, counts = np.unique(yg, return_counts=True)
+    pos = np.clip(np.searchsorted(labels, yq), 0, labels.size - 1)
+    n_rel_all = np.where(labels[pos] == yq, counts[pos], 0) - int(loo)
+    if not (n_rel_all > 0).any():
+        raise ValueError("No query has a relevant (same-class) item in the gallery.")
+    K = max(max_k, min(max_rank, n_gallery))
+    if need_map:
+        K = max(K, int(n_rel_all.max()))
+    K = min(K, n_gallery)
+    search = _faiss_neighbours if backend == "faiss" else _numpy_neighbours
+    hits, first, ap, rp = [], [], [], []
+    for a, D, order in search(Xq, Xg, K, metric, loo):
+        n_rel = n_rel_all[a : a + D.shape[0]]
+        keep = n_rel > 0
+        if not keep.any():
+            continue
+        D, n_rel = D[keep], n_rel[keep]
+        rel = yg[order[keep]] == yq[a : a + keep.size][keep, None]
+        # Rank of the first relevant item: 1 + irrelevant items strictly closer.
+        has = rel.any(1)
+        d_rel = D[np.arange(D.shape[0]), np.argmax(rel, 1)]
+        closer = ((~rel) & (D < d_rel[:, None])).sum(1)
+        first.append(np.where(has, closer + 1, K + 1))
         hits.append(rel[:, :max_k])
         if need_map:
-            r = np.minimum(n_rel, K)
+            r = n_rel
             prec = np.cumsum(rel, 1) / np.arange(1, K + 1)
             within = np.arange(K)[None, :] < r[:, None]
             ap.append((rel * prec * within).sum(1) / r)
-    if not first:
-        raise ValueError("No query has a relevant (same-class) item in the gallery.")
+            rp.append((rel & within).sum(1) / r)
     out = {"hits": np.concatenate(hits), "first": np.concatenate(first)}
     if need_map:
         out["ap_r"] = np.concatenate(ap)
+        out["r_precision"] = np.concatenate(rp)
     return out
 
 
-def precision_at_k(X, y, k=1, X_gallery=None, y_gallery=None, metric="euclidean"):
+def precision_at_k(X, y, k=1, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
     """Mean fraction of same-class items among each query's k nearest neighbours.
 
     Parameters
@@ -305,40 +401,54 @@ def precision_at_k(X, y, k=1, X_gallery=None, y_gallery=None, metric="euclidean"
         The searched set; None searches X itself, leaving each query out.
     metric : str
         Any sklearn pairwise distance ('euclidean', 'cosine', 'manhattan', ...).
+    backend : {'auto', 'numpy', 'faiss'}, default='auto'
+        The nearest-neighbour search: numpy (exact, any metric) or faiss (an
+        exact flat index; 'euclidean', 'sqeuclidean' and 'cosine'; ``pip
+        install faiss-cpu``). 'auto' takes faiss when it is installed and
+        supports the metric. Both give the same figures (up to float32 ties).
 
     Queries without any same-class gallery item are ignored by every
     retrieval metric here.
     """
-    s = _retrieval_stats(X, y, X_gallery, y_gallery, (k,), metric, False)
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, (k,), metric, False, backend=backend)
     return float(s["hits"][:, :k].mean())
 
 
-def precision_at_1(X, y, X_gallery=None, y_gallery=None, metric="euclidean"):
+def precision_at_1(X, y, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
     """Precision@1: the 1-NN retrieval accuracy. See :func:`precision_at_k`."""
-    return precision_at_k(X, y, 1, X_gallery, y_gallery, metric)
+    return precision_at_k(X, y, 1, X_gallery, y_gallery, metric, backend)
 
 
-def recall_at_k(X, y, k=1, X_gallery=None, y_gallery=None, metric="euclidean"):
+def recall_at_k(X, y, k=1, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
     """Recall@k as used in deep metric learning: the fraction of queries with a
     same-class item among their k nearest neighbours (equal to the CMC curve
     at rank k). Parameters as in :func:`precision_at_k`.
     """
-    s = _retrieval_stats(X, y, X_gallery, y_gallery, (k,), metric, False)
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, (k,), metric, False, backend=backend)
     return float(np.mean(s["first"] <= k))
 
 
-def map_at_r(X, y, X_gallery=None, y_gallery=None, metric="euclidean"):
+def map_at_r(X, y, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
     """Mean average precision at R (mAP@R; Musgrave, Belongie & Lim, 2020).
 
     For a query with R same-class gallery items, ``AP@R = (1/R) sum_{i<=R}
     P(i) rel(i)`` over its R nearest neighbours, ``P(i)`` being the precision
     of the first i. Parameters as in :func:`precision_at_k`.
     """
-    s = _retrieval_stats(X, y, X_gallery, y_gallery, (), metric, True)
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, (), metric, True, backend=backend)
     return float(s["ap_r"].mean())
 
 
-def cmc_curve(X, y, max_rank=10, X_gallery=None, y_gallery=None, metric="euclidean"):
+def r_precision(X, y, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
+    """R-precision: the fraction of same-class items among each query's R nearest
+    neighbours, R being its number of same-class gallery items (Musgrave et al.,
+    2020). Parameters as in :func:`precision_at_k`.
+    """
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, (), metric, True, backend=backend)
+    return float(s["r_precision"].mean())
+
+
+def cmc_curve(X, y, max_rank=10, X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
     """Cumulative match characteristic: rank-k accuracy for k = 1..max_rank.
 
     Entry ``k-1`` is the fraction of queries whose first same-class gallery
@@ -351,25 +461,27 @@ def cmc_curve(X, y, max_rank=10, X_gallery=None, y_gallery=None, metric="euclide
     """
     if max_rank < 1:
         raise ValueError(f"max_rank must be at least 1, got {max_rank}.")
-    s = _retrieval_stats(X, y, X_gallery, y_gallery, (), metric, False)
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, (), metric, False, max_rank, backend)
     return np.array([np.mean(s["first"] <= k) for k in range(1, max_rank + 1)])
 
 
-def retrieval_report(X, y, ks=(1, 5, 10), X_gallery=None, y_gallery=None, metric="euclidean"):
-    """All retrieval metrics in one pass: precision@k, recall@k, mAP@R, CMC.
+def retrieval_report(X, y, ks=(1, 5, 10), X_gallery=None, y_gallery=None, metric="euclidean", backend="auto"):
+    """All retrieval metrics in one search: precision@k, recall@k, mAP@R, R-precision, CMC.
 
     Returns
     -------
-    dict with keys 'precision@k' and 'recall@k' for each k, 'mAP@R' and
-    'cmc' (rank 1..max(ks)).
+    dict with keys 'precision@k' and 'recall@k' for each k, 'mAP@R',
+    'R-precision' and 'cmc' (rank 1..max(ks)). Parameters as in
+    :func:`precision_at_k`.
     """
     ks = tuple(int(k) for k in ks)
-    s = _retrieval_stats(X, y, X_gallery, y_gallery, ks, metric, True)
+    s = _retrieval_stats(X, y, X_gallery, y_gallery, ks, metric, True, backend=backend)
     out = {}
     for k in ks:
         out[f"precision@{k}"] = float(s["hits"][:, :k].mean())
         out[f"recall@{k}"] = float(np.mean(s["first"] <= k))
     out["mAP@R"] = float(s["ap_r"].mean())
+    out["R-precision"] = float(s["r_precision"].mean())
     out["cmc"] = np.array([np.mean(s["first"] <= k) for k in range(1, max(ks) + 1)])
     return out
 

@@ -172,3 +172,48 @@ def test_one_shot_bad_input():
     y1[0] = 99  # a singleton class is never eligible (no distinct query)
     q, s, _ = ev.one_shot_episodes(y1, 4, 50, random_state=0)
     assert 99 not in y1[s]
+
+
+# ------------------------------------------------------------ faiss backend
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("gallery", [False, True])
+def test_faiss_and_numpy_give_the_same_figures(metric, gallery):
+    pytest.importorskip("faiss")
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(200, 8))
+    y = rng.randint(6, size=200)
+    Xg = rng.normal(size=(150, 8)) if gallery else None
+    yg = rng.randint(6, size=150) if gallery else None
+    kw = dict(ks=(1, 5, 10), X_gallery=Xg, y_gallery=yg, metric=metric)
+    a = ev.retrieval_report(X, y, backend="numpy", **kw)
+    b = ev.retrieval_report(X, y, backend="faiss", **kw)
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-12, err_msg=key)
+    np.testing.assert_allclose(
+        ev.cmc_curve(X, y, 7, Xg, yg, metric=metric, backend="faiss"),
+        ev.cmc_curve(X, y, 7, Xg, yg, metric=metric, backend="numpy"),
+    )
+
+
+def test_r_precision_against_brute_force():
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(40, 3))
+    y = rng.randint(3, size=40)
+    D = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    np.fill_diagonal(D, np.inf)
+    want = []
+    for i in range(40):
+        R = (y == y[i]).sum() - 1
+        want.append(np.mean(y[np.argsort(D[i], kind="stable")[:R]] == y[i]))
+    assert ev.r_precision(X, y, backend="numpy") == pytest.approx(np.mean(want))
+    assert ev.retrieval_report(X, y, ks=(1,))["R-precision"] == pytest.approx(np.mean(want))
+
+
+def test_backend_errors():
+    X, y = np.random.RandomState(0).normal(size=(10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ev.map_at_r(X, y, backend="annoy")
+    pytest.importorskip("faiss")
+    with pytest.raises(ValueError, match="backend='faiss' supports metric"):
+        ev.map_at_r(X, y, metric="manhattan", backend="faiss")
+    assert ev.map_at_r(X, y, metric="manhattan") == ev.map_at_r(X, y, metric="manhattan", backend="numpy")

@@ -221,7 +221,9 @@ def test_pickle_gives_identical_features():
         restored = pickle.loads(blob)
         np.testing.assert_array_equal(restored.transform(X), ext.transform(X))
     state = ext.__getstate__()  # the network travels as a CPU state_dict
-    assert "network_" not in state and set(state["_network_state"]) == set(ext.network_.state_dict())
+    skeleton, weights = state["_torch_state_network_"]
+    assert "network_" not in state and skeleton is None  # rebuilt from the parameters
+    assert set(weights) == set(ext.network_.state_dict())
 
 
 def test_fit_leaves_user_module_and_params_alone():

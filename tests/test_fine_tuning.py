@@ -42,7 +42,7 @@ def two_class_images(n_per_class=8, size=8, seed=0):
 def test_fit_transform_predict_on_a_user_module():
     X, y = two_class_images()
     model = FineTunedCNN(
-        backbone=small_net(), n_trainable_blocks=None, epochs=15, learning_rate=0.05,
+        backbone=small_net(), n_trainable_blocks=None, max_epochs=15, lr=0.05,
         batch_size=8, random_state=0,
     ).fit(X, y)
     assert model.transform(X).shape == (16, 5) == (16, model.n_features_out_)
@@ -56,7 +56,7 @@ def test_only_the_last_blocks_train():
     net = small_net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     X, y = two_class_images()
-    model = FineTunedCNN(backbone=net, n_trainable_blocks=1, epochs=2, batch_size=8, random_state=0)
+    model = FineTunedCNN(backbone=net, n_trainable_blocks=1, max_epochs=2, batch_size=8, random_state=0)
     model.fit(X, y)
     body = model.network_[0]
     after = body.state_dict()
@@ -71,7 +71,7 @@ def test_only_the_last_blocks_train():
 def test_zero_trainable_blocks_is_a_linear_probe():
     net = small_net()
     X, y = two_class_images()
-    model = FineTunedCNN(backbone=net, n_trainable_blocks=0, epochs=2, batch_size=8, random_state=0)
+    model = FineTunedCNN(backbone=net, n_trainable_blocks=0, max_epochs=2, batch_size=8, random_state=0)
     model.fit(X, y)
     for k, v in net.state_dict().items():
         assert torch.equal(model.network_[0].state_dict()[k], v)
@@ -79,7 +79,7 @@ def test_zero_trainable_blocks_is_a_linear_probe():
 
 def test_same_seed_same_model_and_global_rng_untouched():
     X, y = two_class_images()
-    params = dict(backbone=small_net(), n_trainable_blocks=2, epochs=3, batch_size=5, random_state=7)
+    params = dict(backbone=small_net(), n_trainable_blocks=2, max_epochs=3, batch_size=5, random_state=7)
     torch.manual_seed(123)
     a = FineTunedCNN(**params).fit(X, y)
     after_fit = torch.rand(1)
@@ -100,7 +100,7 @@ def test_resnet18_last_block_from_a_weights_file_and_pickle(tmp_path):
     torch.save(initial, tmp_path / "w.pth")
     X, y = two_class_images(n_per_class=4, size=16)
     model = FineTunedCNN(
-        weights=str(tmp_path / "w.pth"), input_size=16, epochs=1, batch_size=4, random_state=0
+        weights=str(tmp_path / "w.pth"), input_size=16, max_epochs=1, batch_size=4, random_state=0
     ).fit(X, y)
     after = model.network_[0].state_dict()
     changed = {k for k, v in after.items() if not torch.equal(v, initial[k])}
@@ -114,7 +114,7 @@ def test_resnet18_last_block_from_a_weights_file_and_pickle(tmp_path):
 def test_in_a_pipeline_with_knn_and_verbose(capsys):
     X, y = two_class_images()
     pipe = make_pipeline(
-        FineTunedCNN(backbone=small_net(), epochs=2, batch_size=8, random_state=0, verbose=1),
+        FineTunedCNN(backbone=small_net(), max_epochs=2, batch_size=8, random_state=0, verbose=1),
         KNeighborsClassifier(n_neighbors=1),
     )
     assert pipe.fit(X, y).predict(X).shape == (16,)
@@ -134,4 +134,4 @@ def test_in_a_pipeline_with_knn_and_verbose(capsys):
 )
 def test_bad_input_raises(X, y, match):
     with pytest.raises(ValueError, match=match):
-        FineTunedCNN(backbone=small_net(), epochs=1).fit(X, y)
+        FineTunedCNN(backbone=small_net(), max_epochs=1).fit(X, y)

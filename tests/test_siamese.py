@@ -15,6 +15,8 @@ from skmetric.deep.losses import ContrastiveLoss
 from skmetric.deep.siamese import SiameseNet
 
 torch = pytest.importorskip("torch")
+from ._deep_data import blobs  # noqa: E402
+
 pytestmark = pytest.mark.deep
 
 # Tiny settings: every fit here runs in well under a second on one CPU core.
@@ -22,11 +24,7 @@ FAST = dict(max_epochs=2, n_pairs=64, batch_size=32, validation_fraction=0, rand
 SMALL_CONV = dict(conv_channels=(4, 8), embedding_dim=8)
 
 
-def _blobs(n_per_class=20, n_features=5, n_classes=3, seed=0):
-    rng = np.random.RandomState(seed)
-    centers = rng.normal(scale=4.0, size=(n_classes, n_features))
-    X = np.vstack([c + rng.normal(size=(n_per_class, n_features)) for c in centers])
-    return X, np.repeat(np.arange(n_classes), n_per_class)
+_blobs = blobs
 
 
 def _digits(n=120, n_classes=4):
@@ -203,8 +201,9 @@ def test_verbose_shows_progress(capsys):
 
 def test_import_skmetric_does_not_import_torch():
     code = (
-        "import sys, skmetric; skmetric.SiameseNet; import skmetric.evaluation; "
-        "import skmetric.deep.losses; assert 'torch' not in sys.modules, 'torch imported'"
+        "import sys, skmetric; skmetric.SiameseNet; skmetric.DeepMetricLearner; "
+        "import skmetric.evaluation, skmetric.deep.losses, skmetric.deep.callbacks; "
+        "assert not {'torch', 'pytorch_metric_learning', 'faiss'} & set(sys.modules), 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -7,17 +7,40 @@ Accepted inputs, for every deep component:
 * dtype uint8 with values in [0, 255], or float with values in [0, 1];
 * a list (or tuple) of image file paths, read with Pillow.
 
-Output: a float32 array of shape (N, C, H, W) with values in [0, 1]. This
-module does not import torch.
+Output: a float32 array of shape (N, C, H, W) with values in [0, 1].
+
+A 3-D array whose last axis has 1 or 3 entries, e.g. (32, 32, 3), is one
+image without a batch axis, not 32 images of 32 x 3 pixels: it is rejected
+with a ValueError that says so (pass ``X[None]``). A list of arrays of
+different shapes is rejected with a ValueError naming the shapes.
+
+This module imports torch only in :func:`random_affine`.
 """
 
 import os
 
 import numpy as np
 
-__all__ = ["as_image_batch", "is_image_input", "load_image_files"]
+__all__ = ["as_image_batch", "is_image_input", "load_image_files", "random_affine", "stack_samples"]
 
 _CHANNELS = (1, 3)
+
+
+def stack_samples(X):
+    """A list of per-sample arrays -> one array, with a clear error for ragged shapes.
+
+    Anything else (an array, a list of paths, a list of numbers) is returned as is.
+    """
+    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "shape"):
+        shapes = sorted({tuple(np.shape(x)) for x in X})
+        if len(shapes) > 1:
+            raise ValueError(
+                f"Samples have inconsistent shapes {shapes[:4]}; every image (or "
+                f"feature vector) must have the same shape, expected {tuple(np.shape(X[0]))} "
+                "as the first one has. Resize the images to a common size first."
+            )
+        return np.stack([np.asarray(x) for x in X])
+    return X
 
 
 def is_image_input(X):
@@ -70,6 +93,12 @@ def load_image_files(paths, size=None, mode=None):
 
 def _to_nchw(X):
     if X.ndim == 3:
+        if X.shape[-1] in _CHANNELS:
+            raise ValueError(
+                f"An array of shape {X.shape} is one image (H, W, C) without a batch axis, "
+                "not a batch of grayscale images: pass X[None] for one image, or "
+                "(N, H, W, C) / (N, C, H, W) arrays."
+            )
         return X[:, None, :, :]
     if X.ndim != 4:
         raise ValueError(
@@ -112,7 +141,7 @@ def as_image_batch(X, size=None, copy=True):
     """
     if isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], (str, os.PathLike)):
         X = load_image_files(X, size=size)
-    X = np.asarray(X)
+    X = np.asarray(stack_samples(X))
     if X.size == 0 or X.shape[0] == 0:
         raise ValueError(f"Got an empty image array of shape {X.shape}: 0 samples.")
     if X.dtype.kind == "b" or X.dtype.kind not in "uif":
@@ -132,3 +161,40 @@ def as_image_batch(X, size=None, copy=True):
             )
         out = X.astype(np.float32, copy=copy)
     return np.ascontiguousarray(out)
+
+
+def random_affine(x, generator):
+    """Random affine distortions of an image batch (Koch et al., 2015, sec. 4.2).
+
+    Each of rotation (+-10 degrees), shear (+-0.3), scale (0.8-1.2) and
+    translation (+-10% of the size) is applied with probability 1/2, drawn
+    from ``generator`` (a torch.Generator) so that fits stay reproducible.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, C, H, W)
+    generator : torch.Generator or None
+    """
+    from .._optional import import_torch
+
+    torch = import_torch("Image augmentation")
+    n = x.shape[0]
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=generator)  # noqa: E731
+    on = lambda: (torch.rand(n, generator=generator) < 0.5).float()  # noqa: E731
+    theta = torch.deg2rad(u(-10.0, 10.0)) * on()
+    shear = u(-0.3, 0.3) * on()
+    scale_on = on()
+    sx = 1 + (u(0.8, 1.2) - 1) * scale_on
+    sy = 1 + (u(0.8, 1.2) - 1) * scale_on
+    t_on = on()
+    tx, ty = u(-0.2, 0.2) * t_on, u(-0.2, 0.2) * t_on
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    A = torch.stack(
+        [
+            torch.stack([sx * cos, -sy * sin + shear, tx], 1),
+            torch.stack([sx * sin, sy * cos, ty], 1),
+        ],
+        1,
+    ).to(x.device, x.dtype)
+    grid = torch.nn.functional.affine_grid(A, x.shape, align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)

@@ -18,7 +18,7 @@ from .._optional import import_torch
 torch = import_torch("skmetric.deep.encoders")
 nn = torch.nn
 
-__all__ = ["KochConvNet", "MLPEncoder", "default_encoder"]
+__all__ = ["KochConvNet", "L2Normalize", "MLPEncoder", "default_encoder"]
 
 _ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -98,6 +98,13 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+class L2Normalize(nn.Module):
+    """Scale each embedding (row) to unit L2 norm."""
+
+    def forward(self, x):
+        return nn.functional.normalize(x, p=2, dim=1)
 
 
 def default_encoder(input_shape, embedding_dim, out_activation=None, hidden_layer_sizes=(128,), channels=None):

@@ -9,8 +9,9 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._optional import import_torch, resolve_device
-from ._images import as_image_batch
+from .._optional import resolve_device
+from ._engine import TorchStateMixin, draw_seed, forward_in_batches, seeded
+from ._images import as_image_batch, stack_samples
 
 __all__ = ["CNNFeatureExtractor"]
 
@@ -25,6 +26,7 @@ _BACKBONE_CONSTRAINTS = {
     "normalize": [StrOptions({"auto"}), None, tuple, list],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": "no_validation",  # 'auto', 'cpu', 'cuda:0' or a torch.device
+    "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
 
@@ -61,7 +63,7 @@ def check_images(X, size=None):
                 "to resize them to a common size."
             )
         return len(X)
-    X = np.asarray(X)
+    X = np.asarray(stack_samples(X))
     if X.ndim == 2:
         raise ValueError(
             f"Expected images of shape (N, H, W), (N, H, W, C) or (N, C, H, W), or a list "
@@ -76,13 +78,15 @@ def check_images(X, size=None):
     return len(X)
 
 
-class _CNNBase(BaseEstimator):
+class _CNNBase(TorchStateMixin, BaseEstimator):
     """Shared machinery: network building, batching, pickling via state_dict.
 
     Subclasses set ``network_``, ``preprocessing_`` and ``device_`` in fit and
     implement ``_restore_network(state_dict)``, which rebuilds the network
-    on unpickling.
+    on unpickling (see :class:`~skmetric.deep._engine.TorchStateMixin`).
     """
+
+    _torch_modules = ("network_",)
 
     def _device(self):
         return resolve_device(self.device)
@@ -96,6 +100,7 @@ class _CNNBase(BaseEstimator):
     def _image_batches(self, X):
         """Yield float32 (n, C, H, W) numpy batches in [0, 1]."""
         size = self.preprocessing_.size if _is_path_list(X) else None
+        X = stack_samples(X)
         n = len(X)
         for start in range(0, n, self.batch_size):
             chunk = X[start : start + self.batch_size]
@@ -104,34 +109,15 @@ class _CNNBase(BaseEstimator):
     def _forward_batches(self, X, forward, desc):
         """Run ``forward`` (a preprocessed tensor -> (n, D) tensor) over X."""
         from ._backbones import preprocess
-        from ._training import progress
 
-        torch = import_torch(type(self).__name__)
         n_batches = int(np.ceil(len(X) / self.batch_size))
-        outputs = []
-        with torch.inference_mode():
-            for batch in progress(self._image_batches(X), self.verbose, desc, total=n_batches):
-                x = preprocess(torch.from_numpy(batch).to(self.device_), self.preprocessing_)
-                outputs.append(forward(x).float().cpu().numpy())
-        return np.concatenate(outputs).astype(np.float32, copy=False)
+        return forward_in_batches(
+            lambda x: forward(preprocess(x, self.preprocessing_)),
+            self._image_batches(X), self.device_, self.verbose, desc, total=n_batches,
+        )
 
-    # ---- pickling: the network travels as a CPU state_dict and is rebuilt.
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        network = state.pop("network_", None)
-        if network is not None:
-            state["_network_state"] = {k: v.detach().cpu() for k, v in network.state_dict().items()}
-            state.pop("device_", None)
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        network_state = state.pop("_network_state", None)
-        super().__setstate__(state)
-        if network_state is not None:
-            self.device_ = self._device()
-            self.network_ = self._restore_network(network_state).to(self.device_)
+    def _rebuild_module(self, name, state_dict):
+        return self._restore_network(state_dict)
 
 
 class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CNNBase):
@@ -176,6 +162,10 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CN
     batch_size : int, default=64
     device : str or torch.device, default='auto'
         'auto' uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random initialisation of ``weights=None`` (and of a
+        classifier head a weights file does not fill): two fits with the
+        same integer give identical features on the CPU.
     verbose : int, default=0
         A tqdm progress bar over batches in ``transform``.
 
@@ -230,6 +220,7 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CN
         normalize="auto",
         batch_size=64,
         device="auto",
+        random_state=None,
         verbose=0,
     ):
         self.backbone = backbone
@@ -240,6 +231,7 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CN
         self.normalize = normalize
         self.batch_size = batch_size
         self.device = device
+        self.random_state = random_state
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -263,7 +255,9 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _CN
             self.backbone, self.weights, self.input_size, self.normalize
         )
         self.device_ = self._device()
-        self.network_ = build_network(self.backbone, self.weights, self.layer).to(self.device_)
+        with seeded(draw_seed(self.random_state)):
+            network = build_network(self.backbone, self.weights, self.layer)
+        self.network_ = network.to(self.device_)
         # One image through the network: catches an input size the network
         # cannot take now rather than in transform, and sizes the output.
         first = X[:1] if not _is_path_list(X) else list(X[:1])

@@ -1,22 +1,98 @@
 """Weight transfer: fine-tune the last blocks of a pretrained CNN, embed images."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._optional import import_torch
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, TrainingMixin, draw_seed, stratified_split
 from ._images import as_image_batch
 from .feature_extraction import _BACKBONE_CONSTRAINTS, _CNNBase, _is_path_list, check_images
 
-__all__ = ["FineTunedCNN"]
+__all__ = ["FineTunedCNN", "train_classifier"]
 
 
-class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, _CNNBase):
+class _ClassifierTraining(TrainingMixin):
+    """Cross-entropy training of ``network_`` on preprocessed images (the engine's hooks).
+
+    ``network_`` maps a preprocessed batch to class logits; only parameters
+    with ``requires_grad`` train, and frozen parts stay in eval mode (their
+    batch norm statistics stay those of the pretrained weights).
+    """
+
+    _torch_modules = ("network_",)
+
+    @property
+    def module_(self):
+        return self.network_
+
+    def _set_train_mode(self, training):
+        self.network_.train(training)
+        if training:
+            for module in self.network_.modules():
+                params = list(module.parameters(recurse=False))
+                if params and not any(p.requires_grad for p in params):
+                    module.eval()
+
+    def iter_batches(self, data, training):
+        """Batches ``(preprocessed images, targets)``."""
+        from ._backbones import preprocess
+
+        torch = import_torch(type(self).__name__)
+        images, targets = data
+        for idx in self.batch_indices(len(images), training):
+            xb = preprocess(torch.from_numpy(images[idx]).to(self.device_), self.preprocessing_)
+            yield xb, torch.as_tensor(targets[idx], dtype=torch.long, device=self.device_)
+
+    def get_loss(self, batch, training=False):
+        """Mean cross-entropy of the logits of a batch."""
+        xb, yb = batch
+        return import_torch(type(self).__name__).nn.functional.cross_entropy(self.network_(xb), yb)
+
+
+def train_classifier(
+    network, images, targets, spec, *, max_epochs, batch_size, lr=1e-3, optimizer="adam",
+    weight_decay=0.0, seed=0, device="cpu", verbose=0, callbacks=None,
+):
+    """Minimise the mean cross-entropy of ``network(preprocess(images))`` in place.
+
+    The engine of :class:`FineTunedCNN` on a network you built (used by the
+    benchmarks' digits pretraining).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps a preprocessed batch to class logits; only parameters with
+        ``requires_grad`` are updated. Left in eval mode on return.
+    images : ndarray of shape (N, C, H, W), float32 in [0, 1]
+    targets : ndarray of shape (N,), int class indices
+    spec : Preprocessing
+    max_epochs, batch_size, lr, optimizer, weight_decay, device, verbose, callbacks
+        As in :class:`FineTunedCNN`.
+    seed : int
+        Seeds the batch order (and anything random in the network).
+
+    Returns
+    -------
+    loss_curve : list of float
+        Mean training loss of each epoch.
+    """
+    trainer = _ClassifierTraining()
+    trainer.__dict__.update(
+        network_=network, preprocessing_=spec, max_epochs=max_epochs, batch_size=batch_size,
+        lr=lr, optimizer=optimizer, weight_decay=weight_decay, device=device, verbose=verbose,
+        callbacks=callbacks, _initialize_module=lambda: None,
+    )
+    trainer._fit_engine((images, np.asarray(targets)), None, seed)
+    return trainer.loss_curve_
+
+
+class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, _ClassifierTraining, _CNNBase):
     """A pretrained CNN whose last blocks are fine-tuned on labelled images.
 
     Transfer by weight transfer (Yosinski et al., 2014): the network starts
@@ -47,18 +123,30 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
     input_size : int, (height, width) or None, default=None
         As in CNNFeatureExtractor.
     normalize : 'auto', None or (mean, std), default='auto'
-    optimizer : {'adam', 'sgd'}, default='adam'
-        SGD uses Nesterov momentum 0.9.
-    learning_rate : float, default=1e-3
+    optimizer : {'adam', 'adamw', 'sgd'} or torch.optim.Optimizer class, default='adam'
+        'sgd' uses Nesterov momentum 0.9; ``optimizer__<name>`` parameters
+        are passed to the optimizer.
+    lr : float, default=1e-3
     weight_decay : float, default=0.0
-    epochs : int, default=10
+    max_epochs : int, default=10
     batch_size : int, default=32
+    validation_fraction : float, default=0.0
+        Fraction of the images (stratified) held out to compute a
+        validation loss each epoch; with ``n_iter_no_change`` it stops
+        training early and restores the best weights. 0 disables it.
+    n_iter_no_change : int or None, default=5
+    tol : float, default=1e-4
+    callbacks : list of Callback or None, default=None
+        See :mod:`skmetric.deep.callbacks` (LRScheduler, Checkpoint, ...).
     random_state : int, RandomState or None, default=None
-        Seeds the head's initialisation and the batch order; on CPU two fits
-        with the same integer are identical.
+        Seeds the head's initialisation (and the random weights of
+        ``weights=None``) and the batch order; on CPU two fits with the same
+        integer are identical.
     device : str or torch.device, default='auto'
     verbose : int, default=0
         A tqdm bar over epochs (with the loss), and over batches in transform.
+    **kwargs
+        ``optimizer__<name>`` parameters.
 
     Attributes
     ----------
@@ -67,6 +155,8 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
     classes_ : ndarray of shape (n_classes,)
     loss_curve_ : list of float
         Mean training cross-entropy of each epoch.
+    history_ : list of dict
+        Per-epoch records of the training engine (train_loss, valid_loss, lr, ...).
     n_features_out_ : int
         Embedding length.
     preprocessing_ : Preprocessing
@@ -83,19 +173,16 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
     >>> from skmetric.deep.fine_tuning import FineTunedCNN
     >>> rng = np.random.RandomState(0)
     >>> X, y = rng.rand(8, 32, 32).astype("float32"), np.arange(8) % 2
-    >>> model = FineTunedCNN(input_size=32, epochs=1, random_state=0).fit(X, y)
+    >>> model = FineTunedCNN(input_size=32, max_epochs=1, random_state=0).fit(X, y)
     >>> model.transform(X).shape
     (8, 512)
     """
 
     _parameter_constraints = {
         **_BACKBONE_CONSTRAINTS,
+        **ENGINE_CONSTRAINTS,
         "n_trainable_blocks": [None, Interval(Integral, 0, None, closed="left")],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
+        **EARLY_STOPPING_CONSTRAINTS,
     }
 
     def __init__(
@@ -106,27 +193,20 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         input_size=None,
         normalize="auto",
         optimizer="adam",
-        learning_rate=1e-3,
+        lr=1e-3,
         weight_decay=0.0,
-        epochs=10,
+        max_epochs=10,
         batch_size=32,
+        validation_fraction=0.0,
+        n_iter_no_change=5,
+        tol=1e-4,
+        callbacks=None,
         random_state=None,
         device="auto",
         verbose=0,
+        **kwargs,
     ):
-        self.backbone = backbone
-        self.weights = weights
-        self.n_trainable_blocks = n_trainable_blocks
-        self.input_size = input_size
-        self.normalize = normalize
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     @staticmethod
     def _check_targets(y):
@@ -154,10 +234,8 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         -------
         self
         """
-        from ._backbones import build_network, preprocessing_for, trainable_blocks
-        from ._training import seed_everything, train_classifier
+        from ._backbones import preprocessing_for
 
-        torch = import_torch("FineTunedCNN")
         self.classes_, targets = self._check_targets(y)
         n_images = check_images(X, size=self.input_size)
         if n_images != len(targets):
@@ -167,38 +245,32 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         self.preprocessing_ = preprocessing_for(
             self.backbone, self.weights, self.input_size, self.normalize
         )
-        self.device_ = self._device()
-        seed = seed_everything(check_random_state(self.random_state))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            body = build_network(self.backbone, self.weights).to(self.device_)
-            self.n_features_out_ = self._embed_with(body, images[:1]).shape[1]
-            head = torch.nn.Linear(self.n_features_out_, len(self.classes_))
-            self.network_ = torch.nn.Sequential(body, head).to(self.device_)
-            blocks = trainable_blocks(body)
-            n = len(blocks) if self.n_trainable_blocks is None else self.n_trainable_blocks
-            for block in blocks[len(blocks) - min(n, len(blocks)) :]:
-                block.requires_grad_(True)
-            head.requires_grad_(True)
-            self.loss_curve_ = train_classifier(
-                self.network_,
-                images,
-                targets,
-                self.preprocessing_,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                optimizer=self.optimizer,
-                learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay,
-                seed=seed,
-                device=self.device_,
-                verbose=self.verbose,
-                desc="FineTunedCNN epochs",
-            )
+        rng = check_random_state(self.random_state)
+        idx_train, idx_val = stratified_split(targets, self.validation_fraction, rng)
+        self._first_image = images[:1]
+        train = (images[idx_train], targets[idx_train])
+        valid = None if idx_val is None or idx_val.size == 0 else (images[idx_val], targets[idx_val])
+        self._fit_engine(train, valid, draw_seed(rng))
+        del self._first_image
         for p in self.network_.parameters():
             p.grad = None  # frees memory; the network is frozen from now on
         self.network_.requires_grad_(False)
         return self
+
+    def _initialize_module(self):
+        """Body from the backbone, a new linear head, the last blocks trainable."""
+        from ._backbones import build_network, trainable_blocks
+
+        torch = import_torch("FineTunedCNN")
+        body = build_network(self.backbone, self.weights).to(self.device_)
+        self.n_features_out_ = self._embed_with(body, self._first_image).shape[1]
+        head = torch.nn.Linear(self.n_features_out_, len(self.classes_))
+        self.network_ = torch.nn.Sequential(body, head).to(self.device_)
+        blocks = trainable_blocks(body)
+        n = len(blocks) if self.n_trainable_blocks is None else self.n_trainable_blocks
+        for block in blocks[len(blocks) - min(n, len(blocks)) :]:
+            block.requires_grad_(True)
+        head.requires_grad_(True)
 
     def _embed_with(self, body, X):
         from ._backbones import pool_features

@@ -10,20 +10,20 @@ torch is imported lazily: importing this module does not import torch.
 
 import copy
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._optional import import_torch, resolve_device
-from ..base import LabelSupervisedMixin
-from .._validation import FLOAT_DTYPES, check_labeled_data, check_pairs
+from .._optional import import_torch
+from .._validation import check_pairs
 from ..constraints import sample_pairs
-from ._images import as_image_batch, is_image_input
+from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._images import random_affine
 from .losses import LOSSES, PairLoss, get_loss
 
 __all__ = ["SiameseNet"]
@@ -31,26 +31,7 @@ __all__ = ["SiameseNet"]
 _SCORE_SEED = 0  # fixed pair draw in ``score``: the same X, y always give the same value
 
 
-def _torch():
-    # Cached by the import system after the first call; never stored on the
-    # estimator (modules cannot be pickled or deep-copied).
-    return import_torch("SiameseNet")
-
-
-def _stack_samples(X):
-    """A list of per-sample arrays -> one array, with a clear error for ragged shapes."""
-    if isinstance(X, (list, tuple)) and len(X) and hasattr(X[0], "shape"):
-        shapes = sorted({tuple(np.shape(x)) for x in X})
-        if len(shapes) > 1:
-            raise ValueError(
-                f"Samples have inconsistent shapes {shapes[:4]}; every image (or "
-                "feature vector) must have the same shape."
-            )
-        return np.stack([np.asarray(x) for x in X])
-    return X
-
-
-class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
+class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     """Siamese network for metric learning from class labels.
 
     Two copies of one encoder map the members of a pair to embeddings; a
@@ -82,8 +63,9 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         Channels of the default convnet blocks; None scales them to the input.
     loss : {'koch', 'contrastive', 'binomial_deviance'} or PairLoss, default='koch'
         See :mod:`skmetric.deep.losses`. An instance is cloned at fit.
-    optimizer : {'adam', 'sgd'}, default='adam'
-        SGD uses momentum 0.9.
+    optimizer : {'adam', 'adamw', 'sgd'} or torch.optim.Optimizer class, default='adam'
+        'sgd' uses Nesterov momentum 0.9. Keyword arguments of the optimizer
+        are passed as ``optimizer__<name>`` (e.g. ``optimizer__betas``).
     lr : float, default=1e-3
         Learning rate. Keep it low: with a high one (e.g. 0.1 with Adam) the
         Koch head saturates and the model predicts 0.5 for every pair.
@@ -105,6 +87,9 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         Stop when the validation loss has not improved by ``tol`` for this
         many epochs; the best weights are restored. None disables it.
     tol : float, default=1e-4
+    callbacks : list of Callback or None, default=None
+        Training callbacks (:mod:`skmetric.deep.callbacks`: LRScheduler,
+        Checkpoint, EarlyStopping, or your own); deep-copied at fit.
     device : str, default='auto'
         'auto' uses CUDA when available, else the CPU; or any torch device.
     random_state : int, RandomState instance or None, default=None
@@ -112,6 +97,8 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         fits with the same integer give identical models on the CPU.
     verbose : int, default=0
         > 0 shows a tqdm progress bar over epochs with the losses.
+    **kwargs
+        ``optimizer__<name>`` parameters of the optimizer.
 
     Attributes
     ----------
@@ -130,7 +117,8 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
     validation_scores_ : list of float
         Validation loss per epoch (empty without validation).
     history_ : list of dict
-        Per epoch: 'epoch', 'train_loss', 'valid_loss', 'valid_accuracy'.
+        Per epoch: 'epoch', 'train_loss', 'valid_loss', 'valid_accuracy' (Koch
+        loss), 'lr', 'dur' and the '*_best' flags (see :mod:`skmetric.deep._engine`).
     n_iter_ : int
         Epochs run.
     best_epoch_ : int
@@ -171,25 +159,12 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "encoder": "no_validation",
-        "encoder_params": [None, dict],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [tuple, list],
-        "conv_channels": [None, tuple, list],
+        **ENGINE_CONSTRAINTS,
+        **ENCODER_CONSTRAINTS,
         "loss": [StrOptions(set(LOSSES)), PairLoss],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "augment": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "n_iter_no_change": [None, Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "device": "no_validation",
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **EARLY_STOPPING_CONSTRAINTS,
     }
 
     def __init__(
@@ -210,99 +185,15 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         tol=1e-4,
+        callbacks=None,
         device="auto",
         random_state=None,
         verbose=0,
+        **kwargs,
     ):
-        self.encoder = encoder
-        self.encoder_params = encoder_params
-        self.embedding_dim = embedding_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.conv_channels = conv_channels
-        self.loss = loss
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.n_pairs = n_pairs
-        self.augment = augment
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-    # ------------------------------------------------------------------ input
-    def _validate_fit_input(self, X, y):
-        """(X as float32 network input, encoded y); every check before training."""
-        X = _stack_samples(X)
-        if is_image_input(X):
-            if y is None:
-                raise ValueError(
-                    f"{type(self).__name__} requires y to be passed, but the target y is None."
-                )
-            images = as_image_batch(X)
-            y = column_or_1d(y, warn=True)
-            if y.shape[0] != images.shape[0]:
-                raise ValueError(
-                    f"X has {images.shape[0]} images but y has {y.shape[0]} labels."
-                )
-            check_classification_targets(y)
-            classes, y_enc = np.unique(y, return_inverse=True)
-            if classes.size < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 classes in y, got 1 class."
-                )
-            self.input_kind_ = "image"
-            self.input_dtype_ = np.dtype(np.float32)
-            for attr in ("n_features_in_", "feature_names_in_"):
-                if hasattr(self, attr):
-                    delattr(self, attr)
-            Xn = images
-        else:
-            try:
-                n = _num_samples(X)
-            except TypeError:
-                n = None
-            if n is not None and n < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 samples, got {n} sample(s)."
-                )
-            Xv, y_enc, classes = check_labeled_data(self, X, y, dtype=FLOAT_DTYPES)
-            self.input_kind_ = "vector"
-            Xn = Xv.astype(np.float32)
-        counts = np.bincount(y_enc)
-        if counts.max() < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs a class with at least 2 samples to form "
-                "same-class pairs; every class has a single sample."
-            )
-        self.classes_ = classes
-        self.input_shape_ = tuple(Xn.shape[1:])
-        return Xn, y_enc.astype(np.intp)
-
-    def _validate_samples(self, X):
-        """Network input (float32) for transform, and the output dtype."""
-        check_is_fitted(self, "module_")
-        X = _stack_samples(X)
-        if self.input_kind_ == "image":
-            images = as_image_batch(X, copy=False)
-            if tuple(images.shape[1:]) != self.input_shape_:
-                raise ValueError(
-                    f"Images have shape {images.shape[1:]} (C, H, W), but "
-                    f"{type(self).__name__} was fitted on {self.input_shape_}."
-                )
-            return images, np.float32
-        Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return Xv.astype(np.float32, copy=False), Xv.dtype
-
+    # ------------------------------------------------------------------ pairs
     def _validate_pairs(self, pairs):
         """The two members of each pair, validated like samples: (A, B)."""
         check_is_fitted(self, "module_")
@@ -326,97 +217,39 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         return images[0::2], images[1::2]
 
     # ----------------------------------------------------------- the network
-    def _initialize_module(self, torch):
-        """Build ``module_`` (encoder + loss head) and ``loss_``: the initialize() step."""
+    def _initialize_module(self):
+        """Build ``module_`` (encoder + loss head) and ``loss_``: the first initialize() step."""
+        torch = import_torch("SiameseNet")
         self.loss_ = copy.deepcopy(get_loss(self.loss))
         self.loss_._validate_params()
-        extra = dict(self.encoder_params or {})
-        enc = self.encoder
-        if enc is None:
-            from .encoders import default_encoder
-
-            encoder = default_encoder(
-                self.input_shape_,
-                self.embedding_dim,
-                out_activation=self.loss_.embedding_activation,
-                hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-                channels=self.conv_channels,
-                **extra,
-            )
-            emb_dim = self.embedding_dim
-        else:
-            if isinstance(enc, type) and issubclass(enc, torch.nn.Module):
-                encoder = enc(**extra)
-            elif isinstance(enc, torch.nn.Module):
-                encoder = copy.deepcopy(enc)
-            else:
-                raise ValueError(
-                    "encoder must be None, a torch.nn.Module or a torch.nn.Module "
-                    f"subclass; got {type(enc).__name__}."
-                )
-            with torch.no_grad():
-                was_training = encoder.training
-                encoder.eval()
-                out = encoder(torch.zeros((1,) + self.input_shape_))
-                encoder.train(was_training)
-            if out.ndim != 2:
-                raise ValueError(
-                    f"The encoder must return (batch, embedding_dim) arrays; got shape {tuple(out.shape)}."
-                )
-            emb_dim = int(out.shape[1])
+        encoder, emb_dim = self._build_encoder(self.loss_.embedding_activation)
         head = self.loss_.make_head(emb_dim)
         self.module_ = torch.nn.ModuleDict(
             {"encoder": encoder, "head": head if head is not None else torch.nn.Identity()}
-        )
+        ).to(self.device_)
         self._has_head = head is not None
         self.embedding_dim_ = emb_dim
 
     def _head(self):
         return self.module_["head"] if self._has_head else None
 
-    def _make_optimizer(self, torch):
-        params = self.module_.parameters()
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
-
-    def get_loss(self, emb_a, emb_b, target):
-        """Mean loss of a batch of embedded pairs (override point)."""
-        return self.loss_(emb_a, emb_b, target, self._head())
-
-    def train_step(self, xa, xb, target):
-        """One optimisation step on a batch of pairs; returns the loss (override point)."""
-        self.module_.train()
-        self.optimizer_.zero_grad()
-        enc = self.module_["encoder"]
+    def get_loss(self, batch, training=False):
+        """Mean loss of a batch of pairs ``(xa, xb, target)`` (the engine's hook)."""
+        xa, xb, target = batch
         # One forward pass over both members keeps batch statistics shared.
-        emb = enc(_torch().cat([xa, xb]))
-        loss = self.get_loss(emb[: xa.shape[0]], emb[xa.shape[0]:], target)
-        loss.backward()
-        self.optimizer_.step()
-        return float(loss.detach())
+        emb = self.module_["encoder"](import_torch("SiameseNet").cat([xa, xb]))
+        return self.loss_(emb[: xa.shape[0]], emb[xa.shape[0]:], target, self._head())
 
     # -------------------------------------------------------------- training
     def _split_validation(self, y, rng):
-        n = y.shape[0]
-        n_val = int(np.ceil(self.validation_fraction * n)) if self.validation_fraction > 0 else 0
-        if n_val == 0:
-            return np.arange(n), None
-        idx_train, idx_val = [], []
-        # Stratified: each class gives about the same fraction, rounded down,
-        # so every class keeps at least one training sample.
-        for c in np.unique(y):
-            members = rng.permutation(np.flatnonzero(y == c))
-            k = int(np.floor(self.validation_fraction * members.size))
-            idx_val.append(members[:k])
-            idx_train.append(members[k:])
-        idx_train, idx_val = np.sort(np.concatenate(idx_train)), np.sort(np.concatenate(idx_val))
-        yv, yt = y[idx_val], y[idx_train]
+        idx_train, idx_val = stratified_split(y, self.validation_fraction, rng)
+        if idx_val is None:
+            return idx_train, None
 
         def ok(lab):
             return lab.size > 0 and np.unique(lab).size >= 2 and np.bincount(lab).max() >= 2
 
-        if not ok(yv) or not ok(yt):
+        if not ok(y[idx_val]) or not ok(y[idx_train]):
             warnings.warn(
                 f"validation_fraction={self.validation_fraction} leaves too few samples "
                 "per class to draw same-class validation pairs (each part needs 2 classes "
@@ -424,64 +257,35 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
                 "validation or early stopping.",
                 UserWarning,
             )
-            return np.arange(n), None
+            return np.arange(y.shape[0]), None
         return idx_train, idx_val
 
-    def _augment_batch(self, x, gen):
-        """Random affine distortions of an image batch (Koch et al., sec. 4.2).
-
-        Each of rotation (+-10 degrees), shear (+-0.3), scale (0.8-1.2) and
-        translation (+-10% of the size) is applied with probability 1/2, drawn
-        from ``gen`` so that fits stay reproducible.
-        """
-        torch = _torch()
-        n = x.shape[0]
-        u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)
-        on = lambda: (torch.rand(n, generator=gen) < 0.5).float()
-        theta = torch.deg2rad(u(-10.0, 10.0)) * on()
-        shear = u(-0.3, 0.3) * on()
-        scale_on = on()
-        sx = 1 + (u(0.8, 1.2) - 1) * scale_on
-        sy = 1 + (u(0.8, 1.2) - 1) * scale_on
-        t_on = on()
-        tx, ty = u(-0.2, 0.2) * t_on, u(-0.2, 0.2) * t_on
-        cos, sin = torch.cos(theta), torch.sin(theta)
-        A = torch.stack(
-            [
-                torch.stack([sx * cos, -sy * sin + shear, tx], 1),
-                torch.stack([sx * sin, sy * cos, ty], 1),
-            ],
-            1,
-        ).to(x.device, x.dtype)
-        grid = torch.nn.functional.affine_grid(A, x.shape, align_corners=False)
-        return torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
-
-    def _pair_batches(self, X, idx, labels, gen, shuffle):
-        torch = _torch()
-        order = torch.randperm(len(idx), generator=gen).numpy() if shuffle else np.arange(len(idx))
-        augment = shuffle and self.augment and self.input_kind_ == "image"
-        for start in range(0, len(idx), self.batch_size):
-            b = order[start : start + self.batch_size]
+    def iter_batches(self, data, training):
+        """Batches ``(xa, xb, target)`` of pairs: fresh balanced pairs each training epoch."""
+        torch = import_torch("SiameseNet")
+        X = data["X"]
+        if training:
+            y_train, idx_train = data["y"], data["idx"]
+            half = self.n_pairs // 2
+            pi, labels = sample_pairs(y_train, half, self.n_pairs - half, random_state=data["rng"])
+            idx = idx_train[pi]
+        else:
+            idx, labels = data["pairs"], data["labels"]
+        augment = training and self.augment and self.input_kind_ == "image"
+        for b in self.batch_indices(len(idx), training):
             xa = torch.from_numpy(X[idx[b, 0]]).to(self.device_)
             xb = torch.from_numpy(X[idx[b, 1]]).to(self.device_)
             if augment:
-                xa, xb = self._augment_batch(xa, gen), self._augment_batch(xb, gen)
+                xa = random_affine(xa, self._batch_generator)
+                xb = random_affine(xb, self._batch_generator)
             t = torch.from_numpy((labels[b] > 0).astype(np.float32)).to(self.device_)
             yield xa, xb, t
 
-    def _eval_pairs(self, X, idx, labels):
-        """Mean loss and pair accuracy (logit or score sign after calibration) on fixed pairs."""
-        torch = _torch()
-        self.module_.eval()
-        total, n, scores = 0.0, 0, []
-        with torch.no_grad():
-            for xa, xb, t in self._pair_batches(X, idx, labels, None, shuffle=False):
-                enc = self.module_["encoder"]
-                ea, eb = enc(xa), enc(xb)
-                total += float(self.get_loss(ea, eb, t)) * xa.shape[0]
-                n += xa.shape[0]
-                scores.append(self.loss_.pair_score(ea, eb, self._head()).cpu().numpy())
-        return total / n, np.concatenate(scores)
+    def on_epoch_record(self, record, valid_data):
+        """Adds the validation pair accuracy for losses with their own probability."""
+        if valid_data is not None and self._has_native_proba():
+            logit = self._scores_of(valid_data["X"], valid_data["pairs"])[0]  # Koch: the logit
+            record["valid_accuracy"] = float(np.mean((logit >= 0) == (valid_data["labels"] > 0)))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -499,149 +303,56 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         -------
         self
         """
-        Xn, y_enc = self._validate_fit_input(X, y)
-        torch = _torch()
-        self.device_ = resolve_device(self.device)
+        Xn, y_enc = self._validate_fit_input(X, y, min_class_size=2)
         rng = check_random_state(self.random_state)
         idx_train, idx_val = self._split_validation(y_enc, rng)
-        torch_seed = int(rng.randint(np.iinfo(np.int32).max))
-
-        cpu_only = self.device_.type == "cpu"
-        deterministic = (
-            torch.are_deterministic_algorithms_enabled(),
-            torch.is_deterministic_algorithms_warn_only_enabled(),
-        )
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            with torch.random.fork_rng(devices=[] if cpu_only else None):
-                torch.manual_seed(torch_seed)
-                self._initialize_module(torch)
-            self.module_.to(self.device_)
-            self.optimizer_ = self._make_optimizer(torch)
-            gen = torch.Generator().manual_seed(torch_seed)
-            self._train(Xn, y_enc, idx_train, idx_val, rng, gen)
-        finally:
-            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
-        del self.optimizer_
-        self._calibrate(Xn, y_enc, idx_train, idx_val, rng)
-        self.module_.eval()
-        return self
-
-    def _train(self, X, y, idx_train, idx_val, rng, gen):
-        half = self.n_pairs // 2
-        y_train = y[idx_train]
+        seed = draw_seed(rng)
+        train = {"X": Xn, "y": y_enc[idx_train], "idx": idx_train, "rng": rng}
+        valid = None
         if idx_val is not None:
             n_val_pairs = max(2, int(round(self.n_pairs * self.validation_fraction)) // 2)
-            vi, self._val_labels = sample_pairs(y[idx_val], n_val_pairs, random_state=rng)
-            self._val_idx = idx_val[vi]
-        self.loss_curve_, self.validation_scores_, self.history_ = [], [], []
-        best, best_state, stall = np.inf, None, 0
-        epochs = range(1, self.max_epochs + 1)
-        bar = None
-        if self.verbose:
-            try:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(epochs, desc=type(self).__name__, unit="epoch")
-                epochs = bar
-            except ImportError:  # progress lines instead of a bar
-                pass
-        for epoch in epochs:
-            pi, labels = sample_pairs(y_train, half, self.n_pairs - half, random_state=rng)
-            idx = idx_train[pi]
-            total, n = 0.0, 0
-            for xa, xb, t in self._pair_batches(X, idx, labels, gen, shuffle=True):
-                total += self.train_step(xa, xb, t) * xa.shape[0]
-                n += xa.shape[0]
-            record = {"epoch": epoch, "train_loss": total / n}
-            self.loss_curve_.append(total / n)
-            monitored = total / n
-            if idx_val is not None:
-                v_loss, v_scores = self._eval_pairs(X, self._val_idx, self._val_labels)
-                record["valid_loss"] = v_loss
-                logit = self._native_or_none(v_scores)
-                if logit is not None:
-                    record["valid_accuracy"] = float(np.mean((logit >= 0) == (self._val_labels > 0)))
-                self.validation_scores_.append(v_loss)
-                monitored = v_loss
-            self.history_.append(record)
-            if bar is not None:
-                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
-            elif self.verbose:
-                print(", ".join(f"{k}={v:.4g}" for k, v in record.items()))
-            self.n_iter_ = epoch
-            if idx_val is None or self.n_iter_no_change is None:
-                self.best_epoch_ = epoch
-                continue
-            if monitored < best - self.tol:
-                best, stall, self.best_epoch_ = monitored, 0, epoch
-                best_state = copy.deepcopy(self.module_.state_dict())
-            else:
-                stall += 1
-                if stall >= self.n_iter_no_change:
-                    break
-        if bar is not None:
-            bar.close()
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
+            vi, labels = sample_pairs(y_enc[idx_val], n_val_pairs, random_state=rng)
+            valid = {"X": Xn, "pairs": idx_val[vi], "labels": labels}
+        self._fit_engine(train, valid, seed)
+        self._calibrate(Xn, y_enc, idx_train, valid, rng)
+        return self
 
     def _has_native_proba(self):
         return type(self.loss_).pair_logit is not PairLoss.pair_logit
 
-    def _native_or_none(self, scores):
-        """Scores are logits for losses with a probability (Koch); None otherwise."""
-        return scores if self._has_native_proba() else None
-
-    def _calibrate(self, X, y, idx_train, idx_val, rng):
+    def _calibrate(self, X, y, idx_train, valid, rng):
         """Platt scaling of the pair score for losses without a probability."""
         self.proba_calibration_ = None
         if self._has_native_proba():
             return
-        if idx_val is not None:
-            idx, labels = self._val_idx, self._val_labels
+        if valid is not None:
+            idx, labels = valid["pairs"], valid["labels"]
         else:
             pi, labels = sample_pairs(y[idx_train], self.n_pairs // 2, random_state=rng)
             idx = idx_train[pi]
-        _, s = self._eval_pairs(X, idx, labels)
+        s = self._scores_of(X, idx)[0]
         from sklearn.linear_model import LogisticRegression
 
         lr = LogisticRegression(C=1e4).fit(s[:, None].astype(np.float64), labels > 0)
         self.proba_calibration_ = (float(lr.coef_[0, 0]), float(lr.intercept_[0]))
 
     # ------------------------------------------------------------- inference
-    def _embed(self, Xn, chunk=1024):
-        torch = _torch()
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for s in range(0, Xn.shape[0], chunk):
-                xb = torch.from_numpy(np.ascontiguousarray(Xn[s : s + chunk])).to(self.device_)
-                out.append(self.module_["encoder"](xb))
-        return torch.cat(out) if out else torch.zeros((0, self.embedding_dim_))
-
-    def transform(self, X):
-        """Embed samples with the trained encoder.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), or images as in fit
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, embedding_dim)
-            float32 for float32 vectors and for images, float64 otherwise.
-        """
-        Xn, dtype = self._validate_samples(X)
-        return self._embed(Xn).cpu().numpy().astype(dtype, copy=False)
+    def _scores_of(self, Xn, idx):
+        """(pair_score, decision values) of the pairs ``Xn[idx]`` (network input)."""
+        E = self._embed(Xn)
+        return self._scores_from_embeddings(E[idx[:, 0]], E[idx[:, 1]])
 
     def _scores_from_embeddings(self, Ea, Eb):
-        """pair_score and decision values (logits) of embedded pairs."""
-        with _torch().no_grad():
-            s = self.loss_.pair_score(Ea, Eb, self._head()).cpu().numpy().astype(np.float64)
-        if self.proba_calibration_ is None:
+        """pair_score and decision values (logits) of embedded pairs (numpy)."""
+        torch = import_torch("SiameseNet")
+        with torch.no_grad():
+            a = torch.from_numpy(np.ascontiguousarray(Ea, dtype=np.float32)).to(self.device_)
+            b = torch.from_numpy(np.ascontiguousarray(Eb, dtype=np.float32)).to(self.device_)
+            s = self.loss_.pair_score(a, b, self._head()).cpu().numpy().astype(np.float64)
+        if getattr(self, "proba_calibration_", None) is None:
             return s, s
-        a, b = self.proba_calibration_
-        return s, a * s + b
+        slope, intercept = self.proba_calibration_
+        return s, slope * s + intercept
 
     def pair_score(self, pairs):
         """Similarity of each pair by the loss's rule (higher = more similar).
@@ -711,28 +422,3 @@ class SiameseNet(LabelSupervisedMixin, TransformerMixin, BaseEstimator):
         E = self._embed(Xn)
         logits = self._scores_from_embeddings(E[idx[:, 0]], E[idx[:, 1]])[1]
         return float(np.mean(np.where(logits >= 0, 1, -1) == labels))
-
-    # --------------------------------------------------------------- pickle
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        if "module_" in state:
-            # Store the weights as a CPU state_dict next to a CPU skeleton, so a
-            # model trained on a GPU loads on a machine without one.
-            module = state.pop("module_")
-            state["_module_skeleton"] = copy.deepcopy(module).cpu()
-            state["_module_state"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-            state["device_"] = str(state.get("device_", "cpu"))
-        return state
-
-    def __setstate__(self, state):
-        skeleton = state.pop("_module_skeleton", None)
-        weights = state.pop("_module_state", None)
-        self.__dict__.update(state)
-        if skeleton is not None:
-            torch = _torch()
-            skeleton.load_state_dict(weights)
-            device = torch.device(self.device_)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")
-            self.device_ = device
-            self.module_ = skeleton.to(device).eval()

@@ -1,0 +1,185 @@
+"""What every trained embedding network shares (SiameseNet, DeepMetricLearner).
+
+Input checks for vectors or images, the encoder (a default one, a user
+module or a module class), batched embedding and ``transform``. The training
+itself is the engine's (:mod:`skmetric.deep._engine`). torch is imported lazily.
+"""
+
+import copy
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
+
+from .._optional import import_torch
+from .._validation import FLOAT_DTYPES, check_labeled_data
+from ..base import LabelSupervisedMixin
+from ._engine import TrainingMixin, forward_in_batches
+from ._images import as_image_batch, is_image_input, stack_samples
+
+__all__ = ["ENCODER_CONSTRAINTS", "EmbeddingNetMixin"]
+
+# The encoder parameters of every embedding network.
+ENCODER_CONSTRAINTS = {
+    "encoder": "no_validation",  # None, a module or a module class: checked in _build_encoder
+    "encoder_params": [None, dict],
+    "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": [tuple, list],
+    "conv_channels": [None, tuple, list],
+}
+
+_INFERENCE_BATCH = 1024
+
+
+class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, TrainingMixin, TransformerMixin):
+    """Label-supervised embedding network: validated input, encoder, ``transform``.
+
+    The trained module is ``module_``, a ``ModuleDict`` whose 'encoder' maps a
+    float32 batch (N, C, H, W) or (N, d) to (N, embedding_dim_).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ------------------------------------------------------------------ input
+    def _validate_fit_input(self, X, y, min_class_size=1):
+        """(X as float32 network input, encoded y); every check before training.
+
+        ``min_class_size=2``: at least one class must have two samples.
+        """
+        name = type(self).__name__
+        X = stack_samples(X)
+        if is_image_input(X):
+            if y is None:
+                raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+            images = as_image_batch(X)
+            y = column_or_1d(y, warn=True)
+            if y.shape[0] != images.shape[0]:
+                raise ValueError(f"X has {images.shape[0]} images but y has {y.shape[0]} labels.")
+            check_classification_targets(y)
+            classes, y_enc = np.unique(y, return_inverse=True)
+            if classes.size < 2:
+                raise ValueError(f"{name} needs at least 2 classes in y, got 1 class.")
+            self.input_kind_ = "image"
+            for attr in ("n_features_in_", "feature_names_in_"):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+            Xn = images
+        else:
+            try:
+                n = _num_samples(X)
+            except TypeError:
+                n = None
+            if n is not None and n < 2:
+                raise ValueError(f"{name} needs at least 2 samples, got {n} sample(s).")
+            Xv, y_enc, classes = check_labeled_data(self, X, y, dtype=FLOAT_DTYPES)
+            self.input_kind_ = "vector"
+            Xn = Xv.astype(np.float32)
+        if min_class_size > 1 and np.bincount(y_enc).max() < min_class_size:
+            raise ValueError(
+                f"{name} needs a class with at least 2 samples to form same-class "
+                "pairs; every class has a single sample."
+            )
+        self.classes_ = classes
+        self.input_shape_ = tuple(Xn.shape[1:])
+        return Xn, y_enc.astype(np.intp)
+
+    def _validate_samples(self, X):
+        """Network input for transform (float32 images; float32 or float64 vectors) and its dtype."""
+        check_is_fitted(self, "module_")
+        X = stack_samples(X)
+        if self.input_kind_ == "image":
+            images = as_image_batch(X, copy=False)
+            if tuple(images.shape[1:]) != self.input_shape_:
+                raise ValueError(
+                    f"Images have shape {images.shape[1:]} (C, H, W), but "
+                    f"{type(self).__name__} was fitted on {self.input_shape_}."
+                )
+            return images, np.float32
+        Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
+        return Xv, Xv.dtype
+
+    # ---------------------------------------------------------------- encoder
+    def _build_encoder(self, out_activation=None):
+        """The encoder (a fresh module) and its embedding size.
+
+        ``self.encoder``: None (default encoder for the input kind), a module
+        instance (deep-copied), or a module class (built with ``encoder_params``).
+        """
+        torch = import_torch(type(self).__name__)
+        extra = dict(self.encoder_params or {})
+        enc = self.encoder
+        if enc is None:
+            from .encoders import default_encoder
+
+            encoder = default_encoder(
+                self.input_shape_,
+                self.embedding_dim,
+                out_activation=out_activation,
+                hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+                channels=self.conv_channels,
+                **extra,
+            )
+            return encoder, int(self.embedding_dim)
+        if isinstance(enc, type) and issubclass(enc, torch.nn.Module):
+            encoder = enc(**extra)
+        elif isinstance(enc, torch.nn.Module):
+            encoder = copy.deepcopy(enc)
+        else:
+            raise ValueError(
+                "encoder must be None, a torch.nn.Module or a torch.nn.Module "
+                f"subclass; got {type(enc).__name__}."
+            )
+        with torch.no_grad():
+            was_training = encoder.training
+            encoder.eval()
+            out = encoder(torch.zeros((1,) + self.input_shape_))
+            encoder.train(was_training)
+        if out.ndim != 2:
+            raise ValueError(
+                f"The encoder must return (batch, embedding_dim) arrays; got shape {tuple(out.shape)}."
+            )
+        return encoder, int(out.shape[1])
+
+    # -------------------------------------------------------------- inference
+    def _embed(self, Xn):
+        """Embeddings of network input ``Xn`` (numpy), in the precision of ``Xn``.
+
+        float64 input runs through a float64 copy of the encoder: float32
+        matrix products depend (at 1e-7) on a row's position in the batch,
+        so float64 embeddings would otherwise change with the sample order.
+        """
+        self.module_.eval()
+        encoder = self.module_["encoder"]
+        if Xn.dtype == np.float64:
+            encoder = copy.deepcopy(encoder).double()
+        else:
+            Xn = Xn.astype(np.float32, copy=False)
+        if Xn.shape[0] == 0:
+            return np.zeros((0, self.embedding_dim_), Xn.dtype)
+        batches = (Xn[s : s + _INFERENCE_BATCH] for s in range(0, Xn.shape[0], _INFERENCE_BATCH))
+        return forward_in_batches(encoder, batches, self.device_, dtype=Xn.dtype)
+
+    def transform(self, X):
+        """Embed samples with the trained encoder.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or images as in fit
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, embedding_dim_)
+            float32 for float32 vectors and for images, float64 otherwise.
+        """
+        Xn, dtype = self._validate_samples(X)
+        return self._embed(Xn).astype(dtype, copy=False)
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
