@@ -22,6 +22,7 @@ __all__ = [
     "sample_triplets",
     "sample_quadruplets",
     "UNLABELED",
+    "mark_unlabeled",
 ]
 
 #: The label that marks an unlabelled sample for the triplet / quadruplet samplers.
@@ -114,6 +115,19 @@ def pairs_from_indices(X, indices):
     quadruplets.
     """
     return np.asarray(X)[np.asarray(indices)]
+
+
+def mark_unlabeled(y_encoded, classes):
+    """Encoded labels with the unlabelled samples set to -1, for the samplers.
+
+    ``y_encoded`` indexes ``classes`` (as returned by
+    :func:`skmetric._validation.check_labeled_data`); samples whose original
+    label is the number -1 get -1, the others keep their index.
+    """
+    classes = np.asarray(classes)
+    if classes.dtype.kind not in "iuf" or not np.any(classes == UNLABELED):
+        return y_encoded
+    return np.where(classes[y_encoded] == UNLABELED, UNLABELED, y_encoded)
 
 
 def _labelled(y):
