@@ -171,7 +171,8 @@ def fit_lsml(vab, vcd, M0, weights=None, *, max_iter=1000, tol=1e-3, progress=No
     f, G = lsml_loss_grad(M, problem)
     gnorm = np.linalg.norm(G)
     if gnorm <= tol:
-        return result(M, f, 0, True, f"gradient norm {gnorm:.3g} <= tol={tol:g} at the prior")
+        # Counted as one iteration: the gradient was evaluated and the prior kept.
+        return result(M, f, 1, True, f"gradient norm {gnorm:.3g} <= tol={tol:g} at the prior")
     t = 1.0 / gnorm
     for k in range(1, max_iter + 1):
         for _ in range(60):

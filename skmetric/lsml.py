@@ -57,7 +57,7 @@ _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray
 _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     n_iter_ : int
-        Gradient steps taken.
+        Gradient steps taken (1 when the prior is already stationary).
     loss_ : float
         The final value of the objective above.
     converged_ : bool
