@@ -183,7 +183,9 @@ def fit_lsml(vab, vcd, M0, weights=None, *, max_iter=1000, tol=1e-3, progress=No
                 break
             t *= 0.5
         else:
-            return result(M, f, k, True, "no step decreases the loss (optimal to working precision)")
+            return result(
+                M, f, k, True, "no step decreases the loss (optimal to working precision)"
+            )
         pgrad = np.linalg.norm(step) / t
         f_new, G_new = lsml_loss_grad(M_new, problem)
         # Barzilai-Borwein step for the next iteration.

@@ -13,6 +13,8 @@ from sklearn.utils.validation import validate_data
 
 __all__ = [
     "check_labeled_data",
+    "check_partially_labeled_data",
+    "UNLABELED",
     "check_tuples",
     "check_tuple_labels",
     "check_pairs",
@@ -99,6 +101,38 @@ _LABEL_MEANING = {
 
 def _tuple_name(tuple_size):
     return TUPLE_NAMES.get(tuple_size, f"{tuple_size}-tuples")
+
+
+#: The numeric label of an unlabelled sample, for learners that draw constraints
+#: from partially labelled data (as in metric-learn).
+UNLABELED = -1
+
+
+def check_partially_labeled_data(estimator, X, y):
+    """Validate ``(X, y)`` where the number -1 marks an unlabelled sample.
+
+    For learners that draw constraints from labels (:mod:`skmetric.constraints`):
+    unlabelled samples take part in no constraint.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y_encoded : ndarray of shape (n_samples,), int
+        Index of each labelled sample's class among the labelled classes, -1
+        for the unlabelled ones.
+    classes : ndarray of shape (n_classes,)
+        The distinct labels, sorted (-1 included when present).
+    """
+    X, y_encoded, classes = check_labeled_data(estimator, X, y, min_classes=2)
+    if classes.dtype.kind in "iuf" and np.any(classes == UNLABELED):
+        y_encoded = np.where(classes[y_encoded] == UNLABELED, UNLABELED, y_encoded - 1)
+        n_labelled = classes.size - 1
+        if n_labelled < 2:
+            raise ValueError(
+                f"{type(estimator).__name__} needs at least 2 labelled classes in y "
+                f"(label {UNLABELED} marks unlabelled samples), got {n_labelled}."
+            )
+    return X, y_encoded.astype(np.intp, copy=False), classes
 
 
 def check_tuple_labels(y, n_tuples=None, *, tuple_size=2):

@@ -15,6 +15,8 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
+from ._validation import UNLABELED
+
 __all__ = [
     "sample_pairs",
     "pairs_from_indices",
@@ -22,11 +24,8 @@ __all__ = [
     "sample_triplets",
     "sample_quadruplets",
     "UNLABELED",
-    "mark_unlabeled",
 ]
 
-#: The label that marks an unlabelled sample for the triplet / quadruplet samplers.
-UNLABELED = -1
 
 
 def _class_blocks(y):
@@ -115,19 +114,6 @@ def pairs_from_indices(X, indices):
     quadruplets.
     """
     return np.asarray(X)[np.asarray(indices)]
-
-
-def mark_unlabeled(y_encoded, classes):
-    """Encoded labels with the unlabelled samples set to -1, for the samplers.
-
-    ``y_encoded`` indexes ``classes`` (as returned by
-    :func:`skmetric._validation.check_labeled_data`); samples whose original
-    label is the number -1 get -1, the others keep their index.
-    """
-    classes = np.asarray(classes)
-    if classes.dtype.kind not in "iuf" or not np.any(classes == UNLABELED):
-        return y_encoded
-    return np.where(classes[y_encoded] == UNLABELED, UNLABELED, y_encoded)
 
 
 def _labelled(y):
@@ -238,7 +224,9 @@ def sample_triplets(X, y, k_genuine=3, k_impostor=10):
             f"unlabelled); got {classes.size}."
         )
     if counts.max() < 2:
-        raise ValueError("Triplets need a labelled class with at least 2 samples; every class has one.")
+        raise ValueError(
+            "Triplets need a labelled class with at least 2 samples; every class has one."
+        )
     X_lab = X[keep]
     blocks = []
     for c in np.flatnonzero(counts >= 2):

@@ -20,9 +20,9 @@ from sklearn.utils._param_validation import Interval
 
 from ._init import initialize_metric, prior_constraint
 from ._lsml_solver import fit_lsml
-from ._validation import check_labeled_data
+from ._validation import check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, QuadrupletsClassifierMixin
-from .constraints import mark_unlabeled, pairs_from_indices, sample_quadruplets
+from .constraints import pairs_from_indices, sample_quadruplets
 
 __all__ = ["LSML", "LSMLQuadruplets"]
 
@@ -268,10 +268,9 @@ class LSML(LabelSupervisedMixin, _BaseLSML):
         -------
         self
         """
-        X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
-        y_sample = mark_unlabeled(y_enc, classes)
+        X, y_sample, _ = check_partially_labeled_data(self, X, y)
         rng = check_random_state(self.random_state)
         n_labelled = np.unique(y_sample[y_sample >= 0]).size
         n = self.n_constraints if self.n_constraints is not None else 20 * n_labelled**2
         quadruplets = pairs_from_indices(X, sample_quadruplets(y_sample, n, random_state=rng))
-        return self._fit_quadruplets(quadruplets, None, X, y_enc, rng)
+        return self._fit_quadruplets(quadruplets, None, X, y_sample, rng)

@@ -19,9 +19,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml
-from ._validation import check_labeled_data
+from ._validation import check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, TripletsClassifierMixin
-from .constraints import mark_unlabeled, sample_triplets
+from .constraints import sample_triplets
 
 __all__ = ["SCML", "SCMLTriplets"]
 
@@ -334,8 +334,7 @@ class SCML(LabelSupervisedMixin, _BaseSCML):
         -------
         self
         """
-        X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2)
-        y_sample = mark_unlabeled(y_enc, classes)
+        X, y_sample, _ = check_partially_labeled_data(self, X, y)
         triplets = sample_triplets(X, y_sample, self.k_genuine, self.k_impostor)
         rng = check_random_state(self.random_state)
         return self._fit_index_triplets(X, triplets, y_sample, rng)

@@ -6,15 +6,14 @@ import pytest
 from scipy.optimize import check_grad
 from sklearn.datasets import load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmetric import LSML, LSMLQuadruplets
 from skmetric._lsml_solver import LSMLProblem, fit_lsml, lsml_loss_grad
 from skmetric._solver import SolverResult
 from skmetric.constraints import pairs_from_indices, sample_quadruplets
+
+from ._quality import euclidean_tuple_accuracy, held_out_split, knn_cv_error
 
 
 def _problem(n=40, d=4, seed=0):
@@ -160,26 +159,12 @@ def test_verbose_and_convergence_warning(capsys):
 @pytest.mark.parametrize("loader", [load_iris, load_wine])
 def test_knn_no_worse_than_euclidean(loader):
     """3-NN error on 3 stratified folds, standardised: at most Euclidean's + 2 points."""
-    X, y = loader(return_X_y=True)
-    cv = StratifiedKFold(3, shuffle=True, random_state=0)
-
-    def error(*steps):
-        pipe = make_pipeline(StandardScaler(), *steps, KNeighborsClassifier(3))
-        return 1 - cross_val_score(pipe, X, y, cv=cv).mean()
-
-    assert error(LSML(random_state=0)) <= error() + 0.02
+    assert knn_cv_error(loader, LSML(random_state=0)) <= knn_cv_error(loader) + 0.02
 
 
 def test_held_out_quadruplet_accuracy():
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    train, test = next(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
-    q_train = _quadruplets(X[train], y[train], 500, seed=0)
-    q_test = _quadruplets(X[test], y[test], 500, seed=1)
-    est = LSMLQuadruplets().fit(q_train)
-    euclid = np.mean(
-        np.linalg.norm(q_test[:, 0] - q_test[:, 1], axis=1)
-        < np.linalg.norm(q_test[:, 2] - q_test[:, 3], axis=1)
-    )
-    assert est.score(q_test) > 0.8
-    assert est.score(q_test) >= euclid
+    X_train, y_train, X_test, y_test = held_out_split(load_wine)
+    q_train = _quadruplets(X_train, y_train, 500, seed=0)
+    q_test = _quadruplets(X_test, y_test, 500, seed=1)
+    score = LSMLQuadruplets().fit(q_train).score(q_test)
+    assert score > 0.8 and score >= euclidean_tuple_accuracy(q_test)

@@ -6,9 +6,6 @@ import pytest
 from scipy.optimize import check_grad
 from sklearn.datasets import load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmetric._scml_solver as scml_solver
@@ -24,6 +21,8 @@ from skmetric._scml_solver import (
 )
 from skmetric._solver import SolverResult
 from skmetric.constraints import pairs_from_indices, sample_triplets
+
+from ._quality import euclidean_tuple_accuracy, held_out_split, knn_cv_error
 
 
 def _iris():
@@ -158,26 +157,12 @@ def test_verbose_and_convergence_warning(capsys):
 @pytest.mark.parametrize("loader", [load_iris, load_wine])
 def test_knn_no_worse_than_euclidean(loader):
     """3-NN error on 3 stratified folds, standardised: at most Euclidean's + 2 points."""
-    X, y = loader(return_X_y=True)
-    cv = StratifiedKFold(3, shuffle=True, random_state=0)
-
-    def error(*steps):
-        pipe = make_pipeline(StandardScaler(), *steps, KNeighborsClassifier(3))
-        return 1 - cross_val_score(pipe, X, y, cv=cv).mean()
-
-    assert error(SCML(random_state=0)) <= error() + 0.02
+    assert knn_cv_error(loader, SCML(random_state=0)) <= knn_cv_error(loader) + 0.02
 
 
 def test_held_out_triplet_accuracy():
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    train, test = next(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
-    t_train = pairs_from_indices(X[train], sample_triplets(X[train], y[train]))
-    t_test = pairs_from_indices(X[test], sample_triplets(X[test], y[test]))
-    est = SCMLTriplets(random_state=0).fit(t_train)
-    euclid = np.mean(
-        np.linalg.norm(t_test[:, 0] - t_test[:, 1], axis=1)
-        < np.linalg.norm(t_test[:, 0] - t_test[:, 2], axis=1)
-    )
-    assert est.score(t_test) > 0.8
-    assert est.score(t_test) >= euclid
+    X_train, y_train, X_test, y_test = held_out_split(load_wine)
+    t_train = pairs_from_indices(X_train, sample_triplets(X_train, y_train))
+    t_test = pairs_from_indices(X_test, sample_triplets(X_test, y_test))
+    score = SCMLTriplets(random_state=0).fit(t_train).score(t_test)
+    assert score > 0.8 and score >= euclidean_tuple_accuracy(t_test)

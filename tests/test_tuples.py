@@ -18,9 +18,15 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from skmetric._validation import COMPARED_PAIRS, check_pairs, check_tuple_labels, check_tuples
+from skmetric._validation import (
+    COMPARED_PAIRS,
+    check_pairs,
+    check_partially_labeled_data,
+    check_tuple_labels,
+    check_tuples,
+)
 from skmetric.base import BaseMahalanobis, QuadrupletsClassifierMixin, TripletsClassifierMixin
-from skmetric.constraints import mark_unlabeled, sample_quadruplets, sample_triplets
+from skmetric.constraints import sample_quadruplets, sample_triplets
 
 from ._registry import TUPLE_ESTIMATORS, seeded, tuple_estimators
 
@@ -105,7 +111,8 @@ def test_check_tuples_nan_inf_and_labels():
             check_tuples(u, tuple_size=4)
     _, y = check_tuples(t, [1, 0, 1, 1], tuple_size=4)
     np.testing.assert_array_equal(y, [1, -1, 1, 1])
-    with pytest.raises(ValueError, match=r"Quadruplet labels must be \+1 \(d\(a, b\) < d\(c, d\)\)"):
+    message = r"Quadruplet labels must be \+1 \(d\(a, b\) < d\(c, d\)\)"
+    with pytest.raises(ValueError, match=message):
         check_tuples(t, [1, 2, 1, 1], tuple_size=4)
     with pytest.raises(ValueError, match="Got 2 quadruplet labels for 4 quadruplets"):
         check_tuples(t, [1, -1], tuple_size=4)
@@ -123,7 +130,8 @@ def test_check_tuples_repeated_point(size, i, j, letters):
     t = np.random.RandomState(0).normal(size=(6, size, 2))
     t[4, j] = t[4, i]
     orig = t.copy()
-    with pytest.raises(ValueError, match=rf"compare distinct points, but 1 of them have {letters}.*4"):
+    message = rf"compare distinct points, but 1 of them have {letters}.*4"
+    with pytest.raises(ValueError, match=message):
         check_tuples(t, tuple_size=size)
     np.testing.assert_array_equal(t, orig)
     # At prediction time repeated points are allowed; pairs never check.
@@ -158,7 +166,8 @@ def test_triplet_classifier_semantics():
     assert est.score(t, [1, 0, 0]) == 1.0  # {0, 1} reads as {-1, +1}
     with pytest.raises(ValueError, match="expected tuples of 3 points, got 4"):
         est.predict(np.zeros((2, 4, 2)))
-    with pytest.raises(ValueError, match="Triplets have 3 features, but _FixedTriplets was fitted with 2"):
+    message = "Triplets have 3 features, but _FixedTriplets was fitted with 2"
+    with pytest.raises(ValueError, match=message):
         est.predict(np.zeros((2, 3, 3)))
 
 
@@ -224,17 +233,23 @@ def test_samplers_leave_unlabelled_out():
     assert np.all(y[Q[:, 0]] == y[Q[:, 1]]) and np.all(Q[:, 0] != Q[:, 1])
     assert np.all(y[Q[:, 2]] != y[Q[:, 3]])
     np.testing.assert_array_equal(Q, sample_quadruplets(y, 400, random_state=0))
-    # -1 is "unlabelled" only for numbers; encoded labels mark it back.
-    classes = np.array([-1, 3, 7])
-    np.testing.assert_array_equal(mark_unlabeled(np.array([0, 1, 2, 0]), classes), [-1, 1, 2, -1])
-    np.testing.assert_array_equal(mark_unlabeled(np.array([0, 1]), np.array(["a", "b"])), [0, 1])
+    # Estimators: -1 stays unlabelled through the label encoding (numbers only).
+    est = _Fixed()
+    _, y_enc, classes = check_partially_labeled_data(est, X[:4], [7, -1, 3, 7])
+    np.testing.assert_array_equal(y_enc, [1, -1, 0, 1])
+    np.testing.assert_array_equal(classes, [-1, 3, 7])
+    _, y_enc, _ = check_partially_labeled_data(est, X[:3], ["b", "-1", "a"])
+    np.testing.assert_array_equal(y_enc, [2, 0, 1])
+    with pytest.raises(ValueError, match=r"_Fixed needs at least 2 labelled classes in y"):
+        check_partially_labeled_data(est, X[:4], [7, -1, 7, -1])
 
 
 def test_sampler_errors():
     X, y = _labelled()
     with pytest.raises(ValueError, match="at least 1"):
         sample_triplets(X, y, k_genuine=0)
-    with pytest.raises(ValueError, match=r"2 labelled classes in y \(label -1 is unlabelled\); got 1"):
+    message = r"2 labelled classes in y \(label -1 is unlabelled\); got 1"
+    with pytest.raises(ValueError, match=message):
         sample_triplets(X, np.where(y == 0, 0, -1))
     with pytest.raises(ValueError, match="at least 2 samples"):
         sample_triplets(X[[0, 12, 21]], y[[0, 12, 21]])
@@ -329,7 +344,8 @@ def test_bad_input(est):
     with pytest.raises(ValueError, match=rf"\(n_\w+, {size}, n_features\)"):
         clone(est).fit(X[:, 0], y)
     other = _tuples({2: 3, 3: 4, 4: 3}[size])[0]
-    with pytest.raises(ValueError, match=rf"expected tuples of {size} points, got {other.shape[1]}"):
+    message = rf"expected tuples of {size} points, got {other.shape[1]}"
+    with pytest.raises(ValueError, match=message):
         clone(est).fit(other, y[: other.shape[0]])
     bad = X.copy()
     bad[0, 1, 2] = np.nan
