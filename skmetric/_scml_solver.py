@@ -48,6 +48,7 @@ from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
     "SCMLProblem",
+    "index_points",
     "scml_objective",
     "scml_smoothed_loss_grad",
     "fit_scml",
@@ -57,6 +58,42 @@ __all__ = [
 ]
 
 _BLOCK = 1 << 22  # entries of the pairs x bases matrix kept or built at once
+
+
+def _pair_index(pairs, n_points):
+    """Distinct unordered pairs of indices and, for each input pair, its row."""
+    lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    keys, inverse = np.unique(lo * n_points + hi, return_inverse=True)
+    return np.column_stack([keys // n_points, keys % n_points]), inverse.ravel()
+
+
+def index_points(tuples):
+    """Turn tuples of points into index tuples into their distinct points.
+
+    Parameters
+    ----------
+    tuples : ndarray of shape (n_tuples, tuple_size, n_features)
+
+    Returns
+    -------
+    points : ndarray of shape (n_points, n_features)
+    index : ndarray of shape (n_tuples, tuple_size), int
+        ``points[index]`` equals ``tuples``.
+
+    Rows are sorted by a fixed projection and identical neighbours merged
+    (O(n log n), no row-wise lexicographic sort); two equal rows separated by
+    a distinct row with the same projection stay two points, which is harmless.
+    """
+    n, k, d = tuples.shape
+    rows = tuples.reshape(n * k, d)
+    order = np.argsort(rows @ np.sqrt(np.arange(2.0, d + 2.0)), kind="stable")
+    ordered = rows[order]
+    new = np.ones(n * k, dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group = np.cumsum(new) - 1
+    index = np.empty(n * k, dtype=np.intp)
+    index[order] = group
+    return ordered[new], index.reshape(n, k)
 
 
 class SCMLProblem:
@@ -73,9 +110,9 @@ class SCMLProblem:
     def __init__(self, XB, triplets):
         triplets = np.asarray(triplets, dtype=np.intp)
         n = triplets.shape[0]
-        pairs = np.sort(np.vstack([triplets[:, [0, 1]], triplets[:, [0, 2]]]), axis=1)
-        self.pairs, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
+        self.pairs, inverse = _pair_index(
+            np.vstack([triplets[:, [0, 1]], triplets[:, [0, 2]]]), XB.shape[0]
+        )
         self.ab, self.ac = inverse[:n], inverse[n:]
         self.n_triplets = n
         self.XB = np.asarray(XB, dtype=np.float64)
@@ -228,11 +265,12 @@ def fit_scml(XB, triplets, B, *, beta=1e-5, smoothing=0.05, max_iter=1000, tol=1
 
 
 def _kmeans_centres(X, n_clusters, rng):
-    """k-means centres (one initialisation); fewer distinct points than
-    clusters is not an error here (duplicate centres are harmless bases)."""
+    """k-means centres (one random initialisation: k-means++ costs more than
+    the rest of the fit here); fewer distinct points than clusters is not an
+    error (duplicate centres are harmless bases)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        km = KMeans(n_clusters=n_clusters, n_init=1, max_iter=100, random_state=rng)
+        km = KMeans(n_clusters=n_clusters, init="random", n_init=1, max_iter=30, random_state=rng)
         return km.fit(X).cluster_centers_
 
 
@@ -271,16 +309,14 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     rng = check_random_state(random_state)
     n_features = X.shape[1]
     n_basis = 10 * n_features if n_basis is None else int(n_basis)
-    pairs = np.vstack([triplets[:, [0, 1]], triplets[:, [0, 2]]])
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    pairs, _ = _pair_index(np.vstack([triplets[:, [0, 1]], triplets[:, [0, 2]]]), X.shape[0])
     D = _unit_rows(X[pairs[:, 0]] - X[pairs[:, 1]])
     if D.shape[0] == 0:
         raise ValueError("The triplets have no non-zero difference vectors to build bases from.")
     lead = np.abs(D).argmax(axis=1)
     D *= np.sign(D[np.arange(D.shape[0]), lead])[:, None]
-    D = np.unique(np.round(D, 12), axis=0)
     if D.shape[0] <= n_basis:
-        return D
+        return np.unique(np.round(D, 12), axis=0)
     if D.shape[0] > max_points:
         D = D[rng.choice(D.shape[0], max_points, replace=False)]
     return _unit_rows(_kmeans_centres(D, n_basis, rng))

@@ -189,6 +189,9 @@ def sample_triplets(X, y, k_genuine=3, k_impostor=10):
     never an n x n matrix). A class with fewer than ``k_genuine + 1`` members
     (or fewer than ``k_impostor`` samples outside it) uses all it has.
     Samples labelled -1 are unlabelled: neither anchors nor neighbours.
+    Triplets in which ``b`` or ``c`` is a duplicate of ``a`` (an identical
+    row) are dropped: they state nothing (``a == b``) or the impossible
+    (``a == c``), and :func:`skmetric._validation.check_tuples` rejects them.
 
     Parameters
     ----------
@@ -203,7 +206,8 @@ def sample_triplets(X, y, k_genuine=3, k_impostor=10):
     Returns
     -------
     indices : ndarray of shape (n_triplets, 3), int
-        Row indices into ``X``, grouped by the anchor's class.
+        Row indices into ``X``, grouped by the anchor's class; at most
+        ``n_labelled * k_genuine * k_impostor`` rows.
 
     Raises
     ------
@@ -247,7 +251,10 @@ def sample_triplets(X, y, k_genuine=3, k_impostor=10):
                 axis=-1,
             ).reshape(-1, 3)
         )
-    return keep[np.concatenate(blocks)].astype(np.intp)
+    triplets = np.concatenate(blocks)
+    a, b, c = X_lab[triplets[:, 0]], X_lab[triplets[:, 1]], X_lab[triplets[:, 2]]
+    distinct = np.any(a != b, axis=1) & np.any(a != c, axis=1)
+    return keep[triplets[distinct]].astype(np.intp)
 
 
 def sample_chunklets(y, num_chunks=None, chunk_size=2, random_state=None):

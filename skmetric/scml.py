@@ -18,7 +18,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml
+from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml, index_points
 from ._validation import check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, TripletsClassifierMixin
 from .constraints import sample_triplets
@@ -227,10 +227,9 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
         self
         """
         triplets = self._validate_tuples_for_fit(X, y)
-        n, _, d = triplets.shape
-        points, index = np.unique(triplets.reshape(-1, d), axis=0, return_inverse=True)
+        points, index = index_points(triplets)
         rng = check_random_state(self.random_state)
-        return self._fit_index_triplets(points, index.reshape(n, 3), None, rng)
+        return self._fit_index_triplets(points, index, None, rng)
 
 
 class SCML(LabelSupervisedMixin, _BaseSCML):

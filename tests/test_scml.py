@@ -166,3 +166,12 @@ def test_held_out_triplet_accuracy():
     t_test = pairs_from_indices(X_test, sample_triplets(X_test, y_test))
     score = SCMLTriplets(random_state=0).fit(t_train).score(t_test)
     assert score > 0.8 and score >= euclidean_tuple_accuracy(t_test)
+
+
+def test_index_points_recovers_the_tuples():
+    rng = np.random.RandomState(0)
+    P = rng.normal(size=(30, 3))
+    t = P[rng.randint(30, size=(200, 3))]
+    points, index = scml_solver.index_points(t)
+    np.testing.assert_array_equal(points[index], t)
+    assert points.shape[0] == np.unique(t.reshape(-1, 3), axis=0).shape[0]

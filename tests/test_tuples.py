@@ -221,6 +221,17 @@ def test_sample_triplets_are_knn_genuine_and_impostors():
         assert set(c[a == anchor]) == set(other[np.argsort(dist[other])[:3]])
 
 
+def test_sample_triplets_drops_duplicates_of_the_anchor():
+    X, y = _labelled((10, 10))
+    X[1] = X[0]  # a same-class duplicate: would give a == b
+    X[15] = X[2]  # an other-class duplicate: would give a == c
+    T = sample_triplets(X, y, 2, 3)
+    assert not np.any(np.all(X[T[:, 0]] == X[T[:, 1]], axis=1))
+    assert not np.any(np.all(X[T[:, 0]] == X[T[:, 2]], axis=1))
+    check_tuples(X[T], tuple_size=3)
+    assert T.shape[0] < 20 * 2 * 3
+
+
 def test_samplers_leave_unlabelled_out():
     X, y = _labelled((15, 15, 15))
     y = y.copy()
