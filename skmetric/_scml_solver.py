@@ -57,7 +57,8 @@ __all__ = [
     "bases_from_local_lda",
 ]
 
-_BLOCK = 1 << 22  # entries of the pairs x bases matrix kept or built at once
+_IN_MEMORY = 1 << 25  # pairs x bases entries kept in memory (256 MB of float64)
+_BLOCK = 1 << 22  # entries built at once when the matrix is recomputed block by block
 
 
 def _pair_index(pairs, n_points):
@@ -119,7 +120,12 @@ class SCMLProblem:
         self.n_basis = self.XB.shape[1]
         n_pairs = self.pairs.shape[0]
         self._rows = max(1, _BLOCK // max(self.n_basis, 1))
-        self._P = self._block(0, n_pairs) if n_pairs <= self._rows else None
+        self._P = None
+        if n_pairs * self.n_basis <= _IN_MEMORY:
+            self._P = np.empty((n_pairs, self.n_basis))
+            for start in range(0, n_pairs, self._rows):
+                stop = min(start + self._rows, n_pairs)
+                self._P[start:stop] = self._block(start, stop)
 
     def _block(self, start, stop):
         p = self.pairs[start:stop]
@@ -280,7 +286,7 @@ def _unit_rows(A):
     return A[keep] / norms[keep]
 
 
-def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_points=20000):
+def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_points=None):
     """Bases from the triplets' difference vectors, by k-means on their directions.
 
     The differences ``a - b`` and ``a - c`` of the distinct pairs in the
@@ -299,8 +305,9 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     n_basis : int, default=None
         None means ``10 * n_features``.
     random_state : int, RandomState instance or None
-    max_points : int, default=20000
-        k-means runs on at most this many directions (a uniform subsample).
+    max_points : int, default=None
+        k-means runs on at most this many directions (a uniform subsample);
+        None means ``10 * n_basis``.
 
     Returns
     -------
@@ -317,6 +324,7 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     D *= np.sign(D[np.arange(D.shape[0]), lead])[:, None]
     if D.shape[0] <= n_basis:
         return np.unique(np.round(D, 12), axis=0)
+    max_points = 10 * n_basis if max_points is None else max_points
     if D.shape[0] > max_points:
         D = D[rng.choice(D.shape[0], max_points, replace=False)]
     return _unit_rows(_kmeans_centres(D, n_basis, rng))

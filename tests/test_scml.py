@@ -68,6 +68,7 @@ def test_blockwise_evaluation_matches_in_memory(monkeypatch):
     X, _, T, B, problem = _problem()
     w = np.random.RandomState(2).uniform(0, 0.3, B.shape[0])
     monkeypatch.setattr(scml_solver, "_BLOCK", 7 * B.shape[0])
+    monkeypatch.setattr(scml_solver, "_IN_MEMORY", 0)
     blocked = SCMLProblem(X @ B.T, T)
     assert blocked._P is None and problem._P is not None
     np.testing.assert_allclose(blocked.margins(w), problem.margins(w))
