@@ -24,6 +24,11 @@ AdaGrad instead; on the same triplets and bases, the deterministic solver
 reaches a lower hinge objective in a few dozen full passes. The reported loss
 is the exact (unsmoothed) ``F``.
 
+At the optimum only a few percent of k-NN triplets have a positive hinge
+term, so large problems are solved on a working set of triplets that grows
+until no triplet outside it is active (then the restricted solution is exact;
+:func:`fit_scml`).
+
 Distances are linear in ``w``, so each evaluation works on the distinct pairs
 of the triplets: ``P[p, k] = (b_k . (x_p - x'_p))^2`` (kept in memory when it
 is small enough, otherwise recomputed block by block from the projected
@@ -106,11 +111,19 @@ class SCMLProblem:
         The points projected on the bases, ``X @ B.T``.
     triplets : ndarray of shape (n_triplets, 3), int
         Index triplets ``(a, b, c)`` into ``XB``, stating ``d(a, b) < d(a, c)``.
+    scale : int, default=None
+        The number the hinge terms are averaged over (None: ``n_triplets``);
+        a working set of the triplets of a larger problem keeps that
+        problem's count, the others contributing zero.
+    in_memory : bool, default=True
+        Keep the pairs x bases matrix when it holds at most 2**25 entries;
+        False always recomputes it by blocks.
     """
 
-    def __init__(self, XB, triplets):
+    def __init__(self, XB, triplets, scale=None, in_memory=True):
         triplets = np.asarray(triplets, dtype=np.intp)
         n = triplets.shape[0]
+        self.scale = n if scale is None else scale
         self.pairs, inverse = _pair_index(
             np.vstack([triplets[:, [0, 1]], triplets[:, [0, 2]]]), XB.shape[0]
         )
@@ -121,11 +134,29 @@ class SCMLProblem:
         n_pairs = self.pairs.shape[0]
         self._rows = max(1, _BLOCK // max(self.n_basis, 1))
         self._P = None
-        if n_pairs * self.n_basis <= _IN_MEMORY:
+        if in_memory and n_pairs * self.n_basis <= _IN_MEMORY:
             self._P = np.empty((n_pairs, self.n_basis))
             for start in range(0, n_pairs, self._rows):
                 stop = min(start + self._rows, n_pairs)
                 self._P[start:stop] = self._block(start, stop)
+
+    def subset(self, members, scale=None):
+        """The problem restricted to the triplets ``members`` (sharing this
+        problem's points, and its pairs x bases rows when in memory)."""
+        sub = object.__new__(SCMLProblem)
+        used, inverse = np.unique(
+            np.concatenate([self.ab[members], self.ac[members]]), return_inverse=True
+        )
+        k = members.size
+        sub.scale = k if scale is None else scale
+        sub.pairs, sub.ab, sub.ac = self.pairs[used], inverse[:k], inverse[k:]
+        sub.n_triplets, sub.XB, sub.n_basis, sub._rows = k, self.XB, self.n_basis, self._rows
+        sub._P = None
+        if self._P is not None:
+            sub._P = self._P[used]
+        elif used.size * self.n_basis <= _IN_MEMORY:
+            sub._P = sub._block(0, used.size)
+        return sub
 
     def _block(self, start, stop):
         p = self.pairs[start:stop]
@@ -166,7 +197,7 @@ def scml_objective(w, problem, beta):
     triplets with a positive hinge term."""
     m = problem.margins(w)
     pos = m > 0
-    return float(m[pos].sum() / problem.n_triplets + beta * np.sum(w)), int(pos.sum())
+    return float(m[pos].sum() / problem.scale + beta * np.sum(w)), int(pos.sum())
 
 
 def scml_smoothed_loss_grad(w, problem, beta, mu):
@@ -178,7 +209,7 @@ def scml_smoothed_loss_grad(w, problem, beta, mu):
     m = problem.margins(w)
     slope = np.clip(m / mu, 0.0, 1.0)
     h = np.where(m >= mu, m - mu / 2.0, slope * m / 2.0)
-    n = problem.n_triplets
+    n = problem.scale
     loss = float(h.sum() / n + beta * np.sum(w))
     return loss, problem.pull_back(slope) / n + beta
 
@@ -191,8 +222,52 @@ def metric_from_bases(B, w):
     return M, components_from_metric(M, strict=False)
 
 
-def fit_scml(XB, triplets, B, *, beta=1e-5, smoothing=0.05, max_iter=1000, tol=1e-5, progress=None):
+def _lbfgsb(problem, w0, beta, smoothing, max_iter, tol, progress, k0):
+    """One bound-constrained L-BFGS-B solve of the smoothed problem from ``w0``."""
+    state = {"k": k0}
+
+    def callback(intermediate_result):
+        state["k"] += 1
+        if progress:
+            progress.iter(state["k"], intermediate_result.fun,
+                          n_basis=int(np.sum(intermediate_result.x > 0)))
+
+    return minimize(
+        scml_smoothed_loss_grad,
+        w0,
+        args=(problem, beta, smoothing),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, None)] * problem.n_basis,
+        callback=callback,
+        options={"maxiter": max_iter, "ftol": tol, "gtol": tol * 1e-2},
+    )
+
+
+def fit_scml(
+    XB,
+    triplets,
+    B,
+    *,
+    beta=1e-5,
+    smoothing=0.05,
+    max_iter=1000,
+    tol=1e-5,
+    working_set=4096,
+    progress=None,
+):
     """Learn sparse non-negative basis weights from triplets (L-BFGS-B on the smoothed hinge).
+
+    With more than ``working_set`` triplets, the problem is solved on a
+    working set that grows until it is exact: a first solve on an evenly
+    spaced subset of ``working_set`` triplets (averaging over the subset)
+    gives a starting ``w``; then, repeatedly, every triplet whose margin term
+    is within 1 of being active (``m > -1``) joins the working set and the
+    problem restricted to it (averaging over all triplets) is solved from the
+    current ``w``, until no triplet outside the set has a positive margin
+    term. Those contribute zero to the loss and to the gradient, so the
+    final ``w`` solves the full problem; at the optimum only a few percent
+    of the k-NN triplets are active, so each solve is small.
 
     Parameters
     ----------
@@ -207,58 +282,76 @@ def fit_scml(XB, triplets, B, *, beta=1e-5, smoothing=0.05, max_iter=1000, tol=1
     smoothing : float, default=0.05
         Width ``mu`` of the smoothed hinge (the margin is 1).
     max_iter : int, default=1000
-        Maximum number of L-BFGS-B iterations.
+        Maximum number of L-BFGS-B iterations, all solves together.
     tol : float, default=1e-5
-        Stop when the relative decrease of the smoothed objective over one
-        iteration falls below ``tol`` (L-BFGS-B's ``ftol``) or the projected
-        gradient is below ``tol * 1e-2``.
+        Stop a solve when the relative decrease of the smoothed objective
+        over one iteration falls below ``tol`` (L-BFGS-B's ``ftol``) or the
+        projected gradient is below ``tol * 1e-2``.
+    working_set : int, default=4096
+        Size of the first working set; problems this small are solved whole.
     progress : Progress, default=None
         Told ``iter(k, loss, n_basis=...)`` after each iteration (the
-        smoothed objective).
+        smoothed objective of the current solve) and the working-set sizes.
 
     Returns
     -------
     SolverResult
         ``metric`` is ``M = B^T diag(w) B``, ``loss`` the exact objective
-        ``F(w)``; ``info['weights']`` is ``w``, ``info['n_active_bases']``
-        the number of non-zero weights and ``info['n_violated']`` the
-        triplets with a positive hinge term.
+        ``F(w)`` over all triplets; ``info['weights']`` is ``w``,
+        ``info['n_active_bases']`` the number of non-zero weights,
+        ``info['n_violated']`` the triplets with a positive hinge term and
+        ``info['working_set']`` the final working-set size.
     """
     progress = NO_PROGRESS if progress is None else progress
-    problem = SCMLProblem(XB, triplets)
-    K = problem.n_basis
-    state = {"k": 0}
-
-    def callback(intermediate_result):
-        state["k"] += 1
-        if progress:
-            progress.iter(state["k"], intermediate_result.fun,
-                          n_basis=int(np.sum(intermediate_result.x > 0)))
-
-    res = minimize(
-        scml_smoothed_loss_grad,
-        np.zeros(K),
-        args=(problem, beta, smoothing),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, None)] * K,
-        callback=callback,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": tol * 1e-2},
-    )
-    w = np.maximum(res.x, 0.0)
-    loss, n_violated = scml_objective(w, problem, beta)
+    triplets = np.asarray(triplets, dtype=np.intp)
+    n, K = triplets.shape[0], XB.shape[1]
+    w = np.zeros(K)
+    used, res = 0, None
+    if n <= working_set:
+        full = SCMLProblem(XB, triplets)
+        res = _lbfgsb(full, w, beta, smoothing, max_iter, tol, progress, 0)
+        w, used = np.maximum(res.x, 0.0), res.nit
+        members = np.arange(n)
+    else:
+        full = SCMLProblem(XB, triplets)
+        members = np.unique(np.linspace(0, n - 1, working_set).astype(np.intp))
+        progress.say(f"first working set: {members.size} of {n} triplets")
+        res = _lbfgsb(full.subset(members), w, beta, smoothing, max_iter, tol, progress, 0)
+        w, used = np.maximum(res.x, 0.0), res.nit
+        in_set = np.zeros(n, dtype=bool)
+        in_set[members] = True
+        rounds = 0
+        while used < max_iter:
+            m = full.margins(w)
+            # The first solve averaged over the subset: always re-solve once.
+            if rounds and not np.any(m[~in_set] > 0):
+                break
+            in_set |= m > -1.0
+            members = np.flatnonzero(in_set)
+            progress.say(f"working set: {members.size} of {n} triplets")
+            restricted = full.subset(members, scale=n)
+            res = _lbfgsb(restricted, w, beta, smoothing, max_iter - used, tol, progress, used)
+            w, used, rounds = np.maximum(res.x, 0.0), used + res.nit, rounds + 1
+    m = full.margins(w)
+    loss = float(np.sum(m[m > 0]) / n + beta * np.sum(w))
+    n_violated = int(np.sum(m > 0))
     M, L = metric_from_bases(B, w)
-    converged = bool(res.success)
+    outside = np.ones(n, dtype=bool)
+    outside[members] = False
+    settled = not np.any(m[outside] > 0)
+    converged = bool(res.success) and settled
     if converged:
         message = "L-BFGS-B converged: " + str(res.message).lower()
-    elif res.nit >= max_iter:
+    elif used >= max_iter:
         message = f"max_iter={max_iter} L-BFGS-B iterations reached"
+    elif not settled:
+        message = "triplets outside the working set are still active"
     else:
         message = "L-BFGS-B stopped: " + str(res.message).lower()
     return SolverResult(
         L,
         loss,
-        res.nit,
+        max(used, 1),
         converged,
         message,
         metric=M,
@@ -266,6 +359,7 @@ def fit_scml(XB, triplets, B, *, beta=1e-5, smoothing=0.05, max_iter=1000, tol=1
             "weights": w,
             "n_active_bases": int(np.sum(w > 0)),
             "n_violated": n_violated,
+            "working_set": int(members.size),
         },
     )
 
@@ -307,7 +401,7 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     random_state : int, RandomState instance or None
     max_points : int, default=None
         k-means runs on at most this many directions (a uniform subsample);
-        None means ``10 * n_basis``.
+        None means ``5 * n_basis``.
 
     Returns
     -------
@@ -324,7 +418,7 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     D *= np.sign(D[np.arange(D.shape[0]), lead])[:, None]
     if D.shape[0] <= n_basis:
         return np.unique(np.round(D, 12), axis=0)
-    max_points = 10 * n_basis if max_points is None else max_points
+    max_points = 5 * n_basis if max_points is None else max_points
     if D.shape[0] > max_points:
         D = D[rng.choice(D.shape[0], max_points, replace=False)]
     return _unit_rows(_kmeans_centres(D, n_basis, rng))

@@ -42,8 +42,9 @@ _OBJECTIVE_DOC = """SCML learns a metric that is a sparse non-negative combinati
     a convex problem in ``n_basis`` unknowns. The hinge is smoothed over a
     width ``smoothing`` (Huber hinge, within ``smoothing / 2`` of it) and the
     bound-constrained problem solved by L-BFGS-B, whose active set gives
-    exact zeros (:func:`skmetric._scml_solver.fit_scml`); the paper uses
-    stochastic dual averaging instead. ``loss_`` is the exact objective."""
+    exact zeros, on a working set of triplets grown until it is exact
+    (:func:`skmetric._scml_solver.fit_scml`); the paper uses stochastic dual
+    averaging instead. ``loss_`` is the exact objective."""
 
 _PARAMS_DOC = """beta : float, default=1e-5
         L1 weight: larger values keep fewer bases.

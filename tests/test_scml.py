@@ -176,3 +176,18 @@ def test_index_points_recovers_the_tuples():
     points, index = scml_solver.index_points(t)
     np.testing.assert_array_equal(points[index], t)
     assert points.shape[0] == np.unique(t.reshape(-1, 3), axis=0).shape[0]
+
+
+def test_working_set_solves_the_full_problem():
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    T = sample_triplets(X, y)
+    B = bases_from_local_lda(X, y, 60, random_state=0)
+    whole = fit_scml(X @ B.T, T, B, working_set=T.shape[0], tol=1e-8)
+    parts = fit_scml(X @ B.T, T, B, working_set=500, tol=1e-8)
+    assert parts.converged and whole.converged
+    assert 500 < parts.info["working_set"] < T.shape[0]
+    # Same optimum (the smoothed problem is convex): the exact objectives agree.
+    assert parts.loss == pytest.approx(whole.loss, rel=1e-3, abs=1e-6)
+    m = SCMLProblem(X @ B.T, T).margins(parts.info["weights"])
+    assert parts.info["n_violated"] == np.sum(m > 0)
