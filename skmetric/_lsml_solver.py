@@ -21,6 +21,7 @@ guards round-off). Solvers never print or warn.
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 from ._psd import components_from_metric, psd_project, symmetrize
 from ._solver import NO_PROGRESS, SolverResult
@@ -68,10 +69,15 @@ class LSMLProblem:
 
 
 def _cholesky_or_none(M):
-    try:
-        return linalg.cholesky(M, lower=True, check_finite=False)
-    except linalg.LinAlgError:
-        return None
+    """Lower Cholesky factor of ``M`` (LAPACK directly: this runs once per
+    trial step), or None when ``M`` is not positive definite."""
+    chol, info = lapack.dpotrf(M, lower=1, clean=1)
+    return chol if info == 0 else None
+
+
+def _inverse_from_cholesky(chol):
+    inv, info = lapack.dpotri(chol, lower=1)
+    return np.tril(inv) + np.tril(inv, -1).T
 
 
 def lsml_loss_grad(M, problem, return_grad=True):
@@ -112,7 +118,7 @@ def lsml_loss_grad(M, problem, return_grad=True):
     pos = scd > 0
     beta[pos] = w[pos] * (1.0 - sab[pos] / scd[pos])
     vab, vcd = problem.vab[viol], problem.vcd[viol]
-    M_inv = linalg.cho_solve((chol, True), np.eye(d), check_finite=False)
+    M_inv = _inverse_from_cholesky(chol)
     grad = (vab.T * alpha) @ vab + (vcd.T * beta) @ vcd + problem.prior_inv - M_inv
     return loss, symmetrize(grad)
 
@@ -122,8 +128,10 @@ def fit_lsml(vab, vcd, M0, weights=None, *, max_iter=1000, tol=1e-3, progress=No
 
     Projected gradient descent: each step ``M+ = P(M - t grad f(M))``, with
     ``P`` the projection onto ``{M : M >= eps I}`` (``eps = 1e-10 *
-    trace(M0) / n_features``), ``t`` a Barzilai-Borwein step halved until
-    the Armijo condition ``f(M+) <= f(M) + 1e-4 <grad f(M), M+ - M>`` holds.
+    trace(M0) / n_features``; the identity when ``M - t grad f(M)`` is
+    positive definite, which a Cholesky factorisation tells), ``t`` a
+    Barzilai-Borwein step halved until the Armijo condition ``f(M+) <= f(M)
+    + 1e-4 <grad f(M), M+ - M>`` holds.
 
     Parameters
     ----------
@@ -176,9 +184,14 @@ def fit_lsml(vab, vcd, M0, weights=None, *, max_iter=1000, tol=1e-3, progress=No
     t = 1.0 / gnorm
     for k in range(1, max_iter + 1):
         for _ in range(60):
-            M_new = psd_project(M - t * G, min_eigenvalue=eps)
+            M_new = M - t * G
+            f_new, G_new = lsml_loss_grad(M_new, problem)
+            if not np.isfinite(f_new):
+                # Outside the positive definite cone: project (the barrier then
+                # rejects the step unless it is tiny).
+                M_new = psd_project(M_new, min_eigenvalue=eps)
+                f_new, G_new = lsml_loss_grad(M_new, problem)
             step = M_new - M
-            f_new = lsml_loss_grad(M_new, problem, return_grad=False)
             if f_new <= f + 1e-4 * np.sum(G * step):
                 break
             t *= 0.5
@@ -187,7 +200,6 @@ def fit_lsml(vab, vcd, M0, weights=None, *, max_iter=1000, tol=1e-3, progress=No
                 M, f, k, True, "no step decreases the loss (optimal to working precision)"
             )
         pgrad = np.linalg.norm(step) / t
-        f_new, G_new = lsml_loss_grad(M_new, problem)
         # Barzilai-Borwein step for the next iteration.
         y = G_new - G
         sy = np.sum(step * y)
