@@ -2,8 +2,8 @@
 
 Labelled data go through :func:`check_labeled_data`; tuples of points (weakly
 supervised learners: pairs, triplets, quadruplets) go through
-:func:`check_tuples`, of which :func:`check_pairs` is the pair case. Both return new arrays:
-user data are never modified in place.
+:func:`check_tuples`, of which :func:`check_pairs` is the pair case. Both
+return new arrays: user data are never modified in place.
 """
 
 import numpy as np
@@ -93,9 +93,9 @@ COMPARED_PAIRS = {3: ((0, 1), (0, 2)), 4: ((0, 1), (2, 3))}
 
 # What +1 and -1 mean for labelled tuples of each size.
 _LABEL_MEANING = {
-    2: ("+1 (similar) and -1 (dissimilar)", "0 = dissimilar"),
-    3: ("+1 (d(a, b) < d(a, c)) and -1 (the reverse)", "0 = the reverse"),
-    4: ("+1 (d(a, b) < d(c, d)) and -1 (the reverse)", "0 = the reverse"),
+    2: ("+1 (similar) and -1 (dissimilar)", ""),
+    3: ("+1 (d(a, b) < d(a, c)) and -1 (the reverse)", " (0 = the reverse)"),
+    4: ("+1 (d(a, b) < d(c, d)) and -1 (the reverse)", " (0 = the reverse)"),
 }
 
 
@@ -163,7 +163,7 @@ def check_tuple_labels(y, n_tuples=None, *, tuple_size=2):
     if values <= {0, 1}:
         return np.where(y == 1, 1, -1).astype(np.intp)
     raise ValueError(
-        f"{label} labels must be {meaning}, or 1 and 0 ({zero}); "
+        f"{label} labels must be {meaning}, or 1 and 0{zero}; "
         f"got values {sorted(values)[:10]}."
     )
 
