@@ -41,7 +41,6 @@ live here too. Solvers never print or warn.
 import warnings
 
 import numpy as np
-from scipy import linalg
 from scipy.optimize import minimize
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -424,26 +423,34 @@ def bases_from_triplet_diffs(X, triplets, n_basis=None, random_state=None, max_p
     return _unit_rows(_kmeans_centres(D, n_basis, rng))
 
 
-def _local_lda_directions(X, y, n_directions, ridge=1e-6):
-    """Leading discriminant directions of one neighbourhood (unit rows):
-    the top generalised eigenvectors of (between, within) class scatter."""
-    d = X.shape[1]
-    classes, y_enc = np.unique(y, return_inverse=True)
-    mean = X.mean(axis=0)
-    counts = np.bincount(y_enc)
-    means = np.zeros((classes.size, d))
-    np.add.at(means, y_enc, X)
-    means /= counts[:, None]
-    centred = X - means[y_enc]
-    Sw = centred.T @ centred
-    Mc = (means - mean) * np.sqrt(counts)[:, None]
-    Sb = Mc.T @ Mc
-    Sw += ridge * max(np.trace(Sw) / d, 1e-12) * np.eye(d)
-    k = min(n_directions, classes.size - 1, d)
-    if k < 1:
-        return np.empty((0, d))
-    _, V = linalg.eigh(Sb, Sw, subset_by_index=[d - k, d - 1], check_finite=False)
-    return _unit_rows(V[:, ::-1].T)
+def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
+    """Leading discriminant directions of many neighbourhoods at once.
+
+    ``Xn`` (n_hoods, m, d) holds each neighbourhood's points, the same number
+    of each class in every neighbourhood (``col_class`` (m,) gives the class
+    of each column). Per neighbourhood: the top generalised eigenvectors of
+    (between, within)-class scatter, through the Cholesky factor ``C`` of the
+    (slightly ridged) within-class scatter: the eigenvectors ``v`` of
+    ``C^-1 S_b C^-T`` give the directions ``C^-T v``. Returns unit rows,
+    ``n_directions`` per neighbourhood, neighbourhood by neighbourhood.
+    """
+    J, m, d = Xn.shape
+    _, col_class, counts = np.unique(col_class, return_inverse=True, return_counts=True)
+    weights = (col_class[:, None] == np.arange(counts.size)) / counts  # (m, n_classes)
+    means = np.einsum("jmd,mc->jcd", Xn, weights)
+    centred = Xn - means[:, col_class]
+    Sw = np.einsum("jmd,jme->jde", centred, centred)
+    Mc = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
+    Sb = np.einsum("jcd,jce->jde", Mc, Mc)
+    scale = np.maximum(np.trace(Sw, axis1=1, axis2=2) / d, 1e-12)
+    Sw += (ridge * scale)[:, None, None] * np.eye(d)
+    C = np.linalg.cholesky(Sw)
+    A = np.linalg.solve(C, Sb)  # C^-1 S_b
+    S = np.linalg.solve(C, np.swapaxes(A, 1, 2))  # C^-1 S_b C^-T
+    _, V = np.linalg.eigh((S + np.swapaxes(S, 1, 2)) / 2.0)
+    V = V[:, :, ::-1][:, :, :n_directions]
+    directions = np.linalg.solve(np.swapaxes(C, 1, 2), V)  # C^-T v
+    return _unit_rows(np.swapaxes(directions, 1, 2).reshape(J * n_directions, d))
 
 
 def bases_from_local_lda(X, y, n_basis=None, random_state=None):
@@ -493,8 +500,6 @@ def bases_from_local_lda(X, y, n_basis=None, random_state=None):
         neigh.append(members[idx])
     bases = []
     for scale in scales:
-        for j in range(n_centres):
-            idx = np.concatenate([nb[j, : min(scale, nb.shape[1])] for nb in neigh])
-            bases.append(_local_lda_directions(X[idx], y[idx], n_dir))
-    B = np.vstack(bases)
-    return B[:n_basis]
+        idx = np.hstack([nb[:, : min(scale, nb.shape[1])] for nb in neigh])
+        bases.append(_local_lda_directions(X[idx], y[idx[0]], n_dir))
+    return np.vstack(bases)[:n_basis]
