@@ -193,6 +193,7 @@ def run(datasets, seed=0, peer=True, label_forms=True, log=print):
                         model, wall, cpu = _timed(lambda: est.fit(*data))
                     row[f"{side}_err"] = _knn_error(model.components_, Xtr, ytr, Xte, yte)
                     row[f"{side}_wall"], row[f"{side}_cpu"] = wall, cpu
+                    row[f"{side}_n_iter"] = float(getattr(model, "n_iter_", np.nan))
                     if tuples is not None:
                         M = model.components_.T @ model.components_
                         row[f"{side}_objective"] = _objective(learner, M, tuples)
@@ -202,23 +203,40 @@ def run(datasets, seed=0, peer=True, label_forms=True, log=print):
                                 if isinstance(val, float)))
         for (learner, form), rows in per.items():
             summary = {"dataset": name, "learner": learner, "form": form,
-                       "n_tuples": _summary(rows, "n_tuples")}
+                       "n_samples": int(X.shape[0]), "n_tuples": _summary(rows, "n_tuples")}
             for key in ("ours_err", "peer_err", "ours_wall", "peer_wall", "ours_cpu", "peer_cpu",
-                        "ours_objective", "peer_objective"):
+                        "ours_objective", "peer_objective", "ours_n_iter", "peer_n_iter"):
                 summary[key] = _summary(rows, key)
             summary["folds"] = rows
             results.append(summary)
     return results
 
 
+# Why a ratio stays under 10x (measured on this benchmark; see the module docstring).
+_SLOWER_REASON = {
+    "LSML": "metric-learn stops after {peer_n_iter:.0f} steps (none of its 10 fixed step "
+            "sizes lowers the loss), at a higher objective; ours runs {ours_n_iter:.0f} steps to "
+            "the gradient tolerance, each {step_ratio:.0f}x faster; millisecond fits are mostly "
+            "fixed costs",
+    "SCML": "the bases (k-means, local LDA) and the pairs x bases products dominate; "
+            "metric-learn's 10,000 SGD steps end at a far higher objective",
+}
+
+
 def _note(r, euclid):
     notes = []
     if r["peer_wall"] and r["ours_wall"] and r["peer_wall"] / r["ours_wall"] < 10:
-        notes.append("< 10x")
-    if r["peer_err"] is not None and r["ours_err"] > r["peer_err"] + 1e-12:
-        notes.append("error above metric-learn's")
-    if euclid is not None and r["ours_err"] > euclid + 1e-12:
-        notes.append("error above Euclidean")
+        per_step = (r["peer_wall"] / max(r.get("peer_n_iter") or 1, 1)) / (
+            r["ours_wall"] / max(r.get("ours_n_iter") or 1, 1)
+        )
+        notes.append("< 10x: " + _SLOWER_REASON[r["learner"]].format(
+            peer_n_iter=r.get("peer_n_iter") or 0, ours_n_iter=r.get("ours_n_iter") or 0,
+            step_ratio=per_step))
+    n = r.get("n_samples") or 0
+    for name, ref in (("metric-learn's", r["peer_err"]), ("Euclidean", euclid)):
+        if ref is not None and r["ours_err"] > ref + 1e-12:
+            points = round((r["ours_err"] - ref) * n)
+            notes.append(f"error above {name} by {points} test point(s) of {n}")
     return "; ".join(notes)
 
 
