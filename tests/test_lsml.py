@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 from sklearn.datasets import load_iris, load_wine
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skmetric import LSML, LSMLQuadruplets
@@ -129,31 +128,6 @@ def test_prior_options_and_errors():
         LSML(prior="lda", random_state=0).fit(X, y)  # rank 2 of 4
     with pytest.raises(ValueError, match="prior"):
         LSML(prior="nope").fit(X, y)
-
-
-def test_unlabelled_samples_are_left_out():
-    X, y = load_iris(return_X_y=True)
-    y_part = y.copy()
-    y_part[::3] = -1
-    X_out = X.copy()
-    X_out[::3] *= 100.0  # would dominate if they entered any quadruplet
-    lab = y_part != -1
-    a = LSML(random_state=0).fit(X_out, y_part)
-    b = LSML(random_state=0).fit(X[lab], y[lab])
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), atol=1e-10)
-
-
-def test_verbose_and_convergence_warning(capsys):
-    X, y = load_iris(return_X_y=True)
-    LSML(verbose=1, random_state=0).fit(X, y)
-    out = capsys.readouterr().out
-    assert "[LSML] iter     1  loss" in out and "[LSML] done:" in out
-    with pytest.warns(
-        ConvergenceWarning,
-        match=r"^LSML did not converge: max_iter=1 steps reached with projected gradient "
-        r">= tol \(final loss [0-9.e+-]+\); increase max_iter or tol\.$",
-    ):
-        LSML(max_iter=1, tol=0, random_state=0).fit(StandardScaler().fit_transform(X), y)
 
 
 @pytest.mark.parametrize("loader", [load_iris, load_wine])

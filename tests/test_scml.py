@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 from sklearn.datasets import load_iris, load_wine
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 import skmetric._scml_solver as scml_solver
@@ -128,31 +127,6 @@ def test_basis_options_and_errors():
         SCML(basis=np.eye(3)).fit(X, y)
     with pytest.raises(ValueError, match="basis"):
         SCMLTriplets(basis="lda").fit(pairs_from_indices(X, sample_triplets(X, y)))
-
-
-def test_unlabelled_samples_are_left_out():
-    X, y = _iris()
-    y_part = y.copy()
-    y_part[1::3] = -1
-    X_out = X.copy()
-    X_out[1::3] *= 100.0
-    lab = y_part != -1
-    a = SCML(random_state=0).fit(X_out, y_part)
-    b = SCML(random_state=0).fit(X[lab], y[lab])
-    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), atol=1e-8)
-
-
-def test_verbose_and_convergence_warning(capsys):
-    X, y = _iris()
-    SCML(verbose=1, random_state=0).fit(X, y)
-    out = capsys.readouterr().out
-    assert "[SCML] iter     1  loss" in out and "[SCML] done:" in out
-    with pytest.warns(
-        ConvergenceWarning,
-        match=r"^SCML did not converge: max_iter=1 L-BFGS-B iterations reached "
-        r"\(final loss [0-9.e+-]+\); increase max_iter or tol\.$",
-    ):
-        SCML(max_iter=1, tol=0, random_state=0).fit(X, y)
 
 
 @pytest.mark.parametrize("loader", [load_iris, load_wine])

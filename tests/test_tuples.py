@@ -16,7 +16,11 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.preprocessing import StandardScaler
+
+from skmetric import LSML, SCML
 
 from skmetric._validation import (
     COMPARED_PAIRS,
@@ -386,3 +390,42 @@ def test_comparison_learners_accept_unlabelled_tuples_and_reject_repeats(est):
     X_rep[3, j] = X_rep[3, i]
     with pytest.raises(ValueError, match="compare distinct points"):
         clone(est).fit(X_rep, y)
+
+
+# ------------------------------------- label forms drawing tuples from labels ---
+# name: (class, why a max_iter=1, tol=0 fit stops, as a regular expression)
+LABEL_FORMS = {
+    "LSML": (LSML, r"max_iter=1 steps reached with projected gradient >= tol"),
+    "SCML": (SCML, r"max_iter=1 L-BFGS-B iterations reached"),
+}
+
+
+@pytest.mark.parametrize("name", LABEL_FORMS)
+def test_label_form_progress_and_convergence_warning(name, capsys):
+    cls, reason = LABEL_FORMS[name]
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    cls(verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert f"[{name}] iter     1  loss" in out and f"[{name}] done:" in out
+    loss = r"\(final loss [0-9.e+-]+\)"
+    match = rf"^{name} did not converge: {reason} {loss}; increase max_iter or tol\.$"
+    with pytest.warns(ConvergenceWarning, match=match):
+        cls(max_iter=1, tol=0, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("name", LABEL_FORMS)
+def test_label_form_leaves_unlabelled_samples_out(name):
+    """Samples labelled -1 enter no tuple (and no 'lda' basis): far outliers
+    among them change nothing, and the fit equals the one on the labelled rows."""
+    cls = LABEL_FORMS[name][0]
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y_part = y.copy()
+    y_part[1::3] = -1
+    X_out = X.copy()
+    X_out[1::3] *= 100.0
+    lab = y_part != -1
+    a = cls(random_state=0).fit(X_out, y_part)
+    b = cls(random_state=0).fit(X[lab], y[lab])
+    np.testing.assert_allclose(a.get_mahalanobis_matrix(), b.get_mahalanobis_matrix(), atol=1e-8)
