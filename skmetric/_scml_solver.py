@@ -252,7 +252,7 @@ def fit_scml(
     smoothing=0.05,
     max_iter=1000,
     tol=1e-5,
-    working_set=4096,
+    working_set=1024,
     progress=None,
 ):
     """Learn sparse non-negative basis weights from triplets (L-BFGS-B on the smoothed hinge).
@@ -286,7 +286,7 @@ def fit_scml(
         Stop a solve when the relative decrease of the smoothed objective
         over one iteration falls below ``tol`` (L-BFGS-B's ``ftol``) or the
         projected gradient is below ``tol * 1e-2``.
-    working_set : int, default=4096
+    working_set : int, default=1024
         Size of the first working set; problems this small are solved whole.
     progress : Progress, default=None
         Told ``iter(k, loss, n_basis=...)`` after each iteration (the
