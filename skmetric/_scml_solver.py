@@ -437,11 +437,11 @@ def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
     J, m, d = Xn.shape
     _, col_class, counts = np.unique(col_class, return_inverse=True, return_counts=True)
     weights = (col_class[:, None] == np.arange(counts.size)) / counts  # (m, n_classes)
-    means = np.einsum("jmd,mc->jcd", Xn, weights)
+    means = weights.T @ Xn  # (n_hoods, n_classes, d); batched products go to BLAS
     centred = Xn - means[:, col_class]
-    Sw = np.einsum("jmd,jme->jde", centred, centred)
+    Sw = np.swapaxes(centred, 1, 2) @ centred
     Mc = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
-    Sb = np.einsum("jcd,jce->jde", Mc, Mc)
+    Sb = np.swapaxes(Mc, 1, 2) @ Mc
     scale = np.maximum(np.trace(Sw, axis1=1, axis2=2) / d, 1e-12)
     Sw += (ridge * scale)[:, None, None] * np.eye(d)
     C = np.linalg.cholesky(Sw)
