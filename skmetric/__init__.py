@@ -1,6 +1,7 @@
 """skmetric: scikit-learn-style metric learning.
 
-Classic Mahalanobis learners (LMNN, MMC, NCA, RCA, MCML, ITML, SDML, MLKR, LFDA) and deep
+Classic Mahalanobis learners (LMNN, MMC, NCA, RCA, MCML, ITML, SDML, MLKR, LFDA, LSML,
+SCML) and deep
 models (a Siamese network, frozen-CNN feature extraction, fine-tuning) share one
 fit/transform API, so they drop into scikit-learn Pipelines and GridSearchCV.
 
@@ -11,8 +12,14 @@ any learner until it is used.
 import importlib
 
 from ._psd import components_from_metric, psd_project
-from .base import BaseMahalanobis, MahalanobisDistance, PairsClassifierMixin
-from .constraints import pairs_from_indices, sample_pairs
+from .base import (
+    BaseMahalanobis,
+    MahalanobisDistance,
+    PairsClassifierMixin,
+    QuadrupletsClassifierMixin,
+    TripletsClassifierMixin,
+)
+from .constraints import pairs_from_indices, sample_pairs, sample_quadruplets, sample_triplets
 
 __version__ = "0.1.0"
 
@@ -34,6 +41,10 @@ _LAZY = {
     "SDML": "skmetric.sdml",
     "SDMLPairs": "skmetric.sdml",
     "MLKR": "skmetric.mlkr",
+    "LSML": "skmetric.lsml",
+    "LSMLQuadruplets": "skmetric.lsml",
+    "SCML": "skmetric.scml",
+    "SCMLTriplets": "skmetric.scml",
     # deep components (need the 'deep' extra)
     "CNNFeatureExtractor": "skmetric.deep.feature_extraction",
     "FineTunedCNN": "skmetric.deep.fine_tuning",
@@ -46,10 +57,14 @@ __all__ = [
     "BaseMahalanobis",
     "MahalanobisDistance",
     "PairsClassifierMixin",
+    "TripletsClassifierMixin",
+    "QuadrupletsClassifierMixin",
     "components_from_metric",
     "psd_project",
     "pairs_from_indices",
     "sample_pairs",
+    "sample_triplets",
+    "sample_quadruplets",
     *_LAZY,
 ]
 

@@ -3,7 +3,9 @@
 ``init`` is one of ``'auto'``, ``'pca'``, ``'lda'``, ``'identity'``,
 ``'random'`` or an array. Learners that optimise the linear map ``L`` call
 :func:`initialize_components`; learners that optimise the Mahalanobis matrix
-``M`` call :func:`initialize_metric` (``M = L.T @ L`` of the same strategy).
+``M`` call :func:`initialize_metric` (``M = L.T @ L`` of the same strategy),
+which also knows ``'covariance'`` (the inverse covariance of the data, the
+Mahalanobis distance of the data themselves).
 """
 
 import numpy as np
@@ -15,17 +17,26 @@ from sklearn.utils._param_validation import StrOptions
 __all__ = [
     "INIT_OPTIONS",
     "init_constraint",
+    "prior_constraint",
+    "PRIOR_OPTIONS",
     "resolve_n_components",
     "initialize_components",
     "initialize_metric",
 ]
 
 INIT_OPTIONS = ("auto", "pca", "lda", "identity", "random")
+#: Strategies for a prior metric ``M0`` (:func:`initialize_metric`).
+PRIOR_OPTIONS = (*INIT_OPTIONS, "covariance")
 
 
 def init_constraint():
     """The ``_parameter_constraints`` entry for an ``init`` parameter."""
     return [StrOptions(set(INIT_OPTIONS)), np.ndarray]
+
+
+def prior_constraint():
+    """The ``_parameter_constraints`` entry for a ``prior`` metric that may be 'covariance'."""
+    return [StrOptions(set(PRIOR_OPTIONS)), np.ndarray]
 
 
 def resolve_n_components(n_components, n_features):
@@ -128,7 +139,8 @@ def initialize_metric(init, X, y=None, random_state=None):
     For an ndarray of shape (n_features, n_features) that is symmetric, the
     array is taken as ``M`` itself (it must be PSD); any other array or
     strategy is read as ``L`` and ``M = L.T @ L`` is returned. 'random'
-    draws a random PSD matrix.
+    draws a random PSD matrix; 'covariance' is the (pseudo-)inverse of the
+    covariance of ``X``.
     """
     from ._psd import components_from_metric
 
@@ -142,6 +154,9 @@ def initialize_metric(init, X, y=None, random_state=None):
         return L.T @ L
     if init == "auto":
         init = "identity"
+    if init == "covariance":
+        cov = np.atleast_2d(np.cov(X, rowvar=False))
+        return np.linalg.pinv((cov + cov.T) / 2.0, hermitian=True)
     if init in ("pca", "lda"):
         # A metric from a reduced map would be rank deficient; keep full rank by
         # using all components available from the strategy.

@@ -1,9 +1,10 @@
 """Input validation shared by every learner (called once, in ``fit``).
 
 Labelled data go through :func:`check_labeled_data`, real-valued
-(regression) targets through :func:`check_regression_data`; pairs (weakly
-supervised learners) go through :func:`check_pairs`. Both return new arrays:
-user data are never modified in place.
+(regression) targets through :func:`check_regression_data`; tuples of points
+(weakly supervised learners: pairs, triplets, quadruplets) go through
+:func:`check_tuples`, of which :func:`check_pairs` is the pair case. All
+return new arrays: user data are never modified in place.
 """
 
 import numpy as np
@@ -14,9 +15,15 @@ from sklearn.utils.validation import validate_data
 __all__ = [
     "check_labeled_data",
     "check_regression_data",
+    "check_partially_labeled_data",
+    "UNLABELED",
+    "check_tuples",
+    "check_tuple_labels",
     "check_pairs",
     "check_pair_labels",
     "FLOAT_DTYPES",
+    "TUPLE_NAMES",
+    "COMPARED_PAIRS",
 ]
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -78,23 +85,79 @@ def check_labeled_data(
     return X, y_encoded.astype(np.intp, copy=False), classes
 
 
-def check_pair_labels(y, n_pairs=None):
-    """Validate pair labels and return them as an int array in {-1, +1}.
+#: Name of the tuples of each size, in messages and docstrings.
+TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
-    Accepted encodings: {-1, +1} (dissimilar, similar) and, equivalently,
-    {0, 1} (0 means dissimilar). Booleans are read as {0, 1}.
+#: The two pairs of points whose distances a tuple compares: a triplet
+#: (a, b, c) states d(a, b) < d(a, c); a quadruplet (a, b, c, d) states
+#: d(a, b) < d(c, d). Pairs (size 2) compare nothing (they carry a label).
+COMPARED_PAIRS = {3: ((0, 1), (0, 2)), 4: ((0, 1), (2, 3))}
+
+# What +1 and -1 mean for labelled tuples of each size.
+_LABEL_MEANING = {
+    2: ("+1 (similar) and -1 (dissimilar)", ""),
+    3: ("+1 (d(a, b) < d(a, c)) and -1 (the reverse)", " (0 = the reverse)"),
+    4: ("+1 (d(a, b) < d(c, d)) and -1 (the reverse)", " (0 = the reverse)"),
+}
+
+
+def _tuple_name(tuple_size):
+    return TUPLE_NAMES.get(tuple_size, f"{tuple_size}-tuples")
+
+
+#: The numeric label of an unlabelled sample, for learners that draw constraints
+#: from partially labelled data (as in metric-learn).
+UNLABELED = -1
+
+
+def check_partially_labeled_data(estimator, X, y):
+    """Validate ``(X, y)`` where the number -1 marks an unlabelled sample.
+
+    For learners that draw constraints from labels (:mod:`skmetric.constraints`):
+    unlabelled samples take part in no constraint.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y_encoded : ndarray of shape (n_samples,), int
+        Index of each labelled sample's class among the labelled classes, -1
+        for the unlabelled ones.
+    classes : ndarray of shape (n_classes,)
+        The distinct labels, sorted (-1 included when present).
     """
+    X, y_encoded, classes = check_labeled_data(estimator, X, y, min_classes=2)
+    if classes.dtype.kind in "iuf" and np.any(classes == UNLABELED):
+        y_encoded = np.where(classes[y_encoded] == UNLABELED, UNLABELED, y_encoded - 1)
+        n_labelled = classes.size - 1
+        if n_labelled < 2:
+            raise ValueError(
+                f"{type(estimator).__name__} needs at least 2 labelled classes in y "
+                f"(label {UNLABELED} marks unlabelled samples), got {n_labelled}."
+            )
+    return X, y_encoded.astype(np.intp, copy=False), classes
+
+
+def check_tuple_labels(y, n_tuples=None, *, tuple_size=2):
+    """Validate tuple labels and return them as an int array in {-1, +1}.
+
+    For pairs, +1 means similar and -1 dissimilar; for triplets and
+    quadruplets, +1 means the tuple's comparison holds (``d(a, b) < d(a, c)``,
+    resp. ``d(a, b) < d(c, d)``) and -1 that it is reversed. {0, 1} is
+    accepted as the same encoding (0 for -1); booleans are read as {0, 1}.
+    """
+    noun = _tuple_name(tuple_size)
+    label = noun[:-1].capitalize() if noun.endswith("s") else noun
+    meaning, zero = _LABEL_MEANING.get(tuple_size, _LABEL_MEANING[3])
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"Pair labels must be 1-D, got shape {y.shape}.")
-    if n_pairs is not None and y.shape[0] != n_pairs:
+        raise ValueError(f"{label} labels must be 1-D, got shape {y.shape}.")
+    if n_tuples is not None and y.shape[0] != n_tuples:
         raise ValueError(
-            f"Got {y.shape[0]} pair labels for {n_pairs} pairs; they must match."
+            f"Got {y.shape[0]} {label.lower()} labels for {n_tuples} {noun}; they must match."
         )
     if y.dtype.kind not in "biuf":
         raise ValueError(
-            "Pair labels must be numeric: +1 (similar) and -1 (dissimilar), "
-            f"or 1 and 0; got dtype {y.dtype}."
+            f"{label} labels must be numeric: {meaning}, or 1 and 0; got dtype {y.dtype}."
         )
     values = set(np.unique(y).tolist())
     if values <= {-1, 1}:
@@ -102,13 +165,110 @@ def check_pair_labels(y, n_pairs=None):
     if values <= {0, 1}:
         return np.where(y == 1, 1, -1).astype(np.intp)
     raise ValueError(
-        "Pair labels must be +1 (similar) and -1 (dissimilar), or 1 and 0; "
+        f"{label} labels must be {meaning}, or 1 and 0{zero}; "
         f"got values {sorted(values)[:10]}."
     )
 
 
+def check_pair_labels(y, n_pairs=None):
+    """Validate pair labels and return them as an int array in {-1, +1}.
+
+    Accepted encodings: {-1, +1} (dissimilar, similar) and, equivalently,
+    {0, 1} (0 means dissimilar). Booleans are read as {0, 1}.
+    """
+    return check_tuple_labels(y, n_pairs, tuple_size=2)
+
+
+def check_tuples(
+    tuples,
+    y=None,
+    *,
+    tuple_size,
+    dtype=FLOAT_DTYPES,
+    require_both_labels=False,
+    require_distinct=None,
+):
+    """Validate an array of tuples of points of shape (n_tuples, tuple_size, n_features).
+
+    Pairs (``tuple_size=2``) carry a label, similar or dissimilar; triplets
+    ``(a, b, c)`` state ``d(a, b) < d(a, c)`` and quadruplets ``(a, b, c, d)``
+    state ``d(a, b) < d(c, d)`` (see ``COMPARED_PAIRS``).
+
+    Parameters
+    ----------
+    tuples : array-like of shape (n_tuples, tuple_size, n_features)
+    y : array-like of shape (n_tuples,), default=None
+        Tuple labels in {-1, +1} (or {0, 1}), see :func:`check_tuple_labels`.
+    tuple_size : int
+        Number of points in each tuple (2, 3 or 4).
+    dtype : dtype or tuple of dtypes
+        Accepted float dtypes; other inputs are converted to the first one.
+    require_both_labels : bool, default=False
+        If True, a ValueError is raised unless both labels are present.
+    require_distinct : bool, default=None
+        If True, the two points of each compared pair must differ (a triplet
+        with ``a == b`` or ``a == c``, a quadruplet with ``a == b`` or
+        ``c == d``, as identical rows, raises a ValueError: such a comparison
+        is empty or impossible). None means True for triplets and
+        quadruplets, False for pairs.
+
+    Returns
+    -------
+    tuples : ndarray of shape (n_tuples, tuple_size, n_features)
+        A new array (the input is never modified).
+    y : ndarray of shape (n_tuples,) in {-1, +1}, only when ``y`` is given.
+    """
+    noun = _tuple_name(tuple_size)
+    shape_doc = f"(n_{noun}, {tuple_size}, n_features)"
+    arr = np.asarray(tuples) if not hasattr(tuples, "dtype") else tuples
+    shape = getattr(arr, "shape", None)
+    if getattr(arr, "ndim", None) != 3:
+        raise ValueError(
+            f"{noun.capitalize()} must be an array of shape {shape_doc}; got shape {shape}."
+        )
+    if arr.shape[1] != tuple_size:
+        raise ValueError(
+            f"{noun.capitalize()} must be an array of shape {shape_doc}: expected tuples "
+            f"of {tuple_size} points, got {arr.shape[1]} (shape {shape})."
+        )
+    tuples = check_array(
+        tuples, allow_nd=True, dtype=dtype, ensure_min_samples=1, input_name=noun
+    )
+    if tuples.shape[2] < 1:
+        raise ValueError(f"{noun.capitalize()} have 0 features; at least one is required.")
+    if require_distinct is None:
+        require_distinct = tuple_size > 2
+    if require_distinct:
+        letters = "abcd"
+        for i, j in COMPARED_PAIRS.get(tuple_size, ()):
+            same = np.flatnonzero(np.all(tuples[:, i] == tuples[:, j], axis=1))
+            if same.size:
+                raise ValueError(
+                    f"{noun.capitalize()} must compare distinct points, but {same.size} of them "
+                    f"have {letters[i]} == {letters[j]} (identical rows; the first is "
+                    f"{noun[:-1]} {same[0]}). Remove them."
+                )
+    if y is None:
+        return tuples
+    y = check_tuple_labels(y, tuples.shape[0], tuple_size=tuple_size)
+    if require_both_labels:
+        if tuple_size == 2:
+            pos, neg, pos_n, neg_n = ("similar (+1)", "dissimilar (-1)",
+                                      "similar pairs (+1)", "dissimilar pairs (-1)")
+        else:
+            pos, neg = "+1", "-1"
+            pos_n, neg_n = f"{noun} labelled +1", f"{noun} labelled -1"
+        if not np.any(y == 1):
+            raise ValueError(f"All {noun} are labelled {neg}; {pos_n} are needed.")
+        if not np.any(y == -1):
+            raise ValueError(f"All {noun} are labelled {pos}; {neg_n} are needed.")
+    return tuples, y
+
+
 def check_pairs(pairs, y=None, *, dtype=FLOAT_DTYPES, require_both_labels=False):
     """Validate an array of pairs of shape (n_pairs, 2, n_features).
+
+    The ``tuple_size=2`` case of :func:`check_tuples`.
 
     Parameters
     ----------
@@ -124,26 +284,9 @@ def check_pairs(pairs, y=None, *, dtype=FLOAT_DTYPES, require_both_labels=False)
     pairs : ndarray of shape (n_pairs, 2, n_features)
     y : ndarray of shape (n_pairs,) in {-1, +1}, only when ``y`` is given.
     """
-    arr = np.asarray(pairs) if not hasattr(pairs, "dtype") else pairs
-    if getattr(arr, "ndim", None) != 3 or arr.shape[1] != 2:
-        raise ValueError(
-            "Pairs must be an array of shape (n_pairs, 2, n_features); got shape "
-            f"{getattr(arr, 'shape', None)}."
-        )
-    pairs = check_array(
-        pairs, allow_nd=True, dtype=dtype, ensure_min_samples=1, input_name="pairs"
+    return check_tuples(
+        pairs, y, tuple_size=2, dtype=dtype, require_both_labels=require_both_labels
     )
-    if pairs.shape[2] < 1:
-        raise ValueError("Pairs have 0 features; at least one is required.")
-    if y is None:
-        return pairs
-    y = check_pair_labels(y, n_pairs=pairs.shape[0])
-    if require_both_labels:
-        if not np.any(y == 1):
-            raise ValueError("All pairs are labelled dissimilar (-1); similar pairs (+1) are needed.")
-        if not np.any(y == -1):
-            raise ValueError("All pairs are labelled similar (+1); dissimilar pairs (-1) are needed.")
-    return pairs, y
 
 
 def check_regression_data(estimator, X, y, *, min_samples=2, reset=True, dtype=FLOAT_DTYPES):

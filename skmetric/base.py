@@ -12,7 +12,12 @@ map ``L`` of shape (n_components, n_features)). Everything else derives from it:
 
 Pair-supervised learners (X of shape (n_pairs, 2, n_features), y in {-1, +1})
 add :class:`PairsClassifierMixin`, which turns pair scores into predictions
-with a threshold calibrated on pairs.
+with a threshold calibrated on pairs. Learners from relative comparisons add
+:class:`TripletsClassifierMixin` (a triplet ``(a, b, c)`` states
+``d(a, b) < d(a, c)``) or :class:`QuadrupletsClassifierMixin` (a quadruplet
+``(a, b, c, d)`` states ``d(a, b) < d(c, d)``); both predict whether the
+comparison holds, with no threshold. Tuple learners differ only by tuple size:
+``components_`` is their only learned state.
 """
 
 import numpy as np
@@ -21,12 +26,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._solver import Progress, SolverResult, warn_not_converged
-from ._validation import FLOAT_DTYPES, check_pairs
+from ._validation import COMPARED_PAIRS, FLOAT_DTYPES, TUPLE_NAMES, check_pairs, check_tuples
 
 __all__ = [
     "MahalanobisDistance",
     "BaseMahalanobis",
     "PairsClassifierMixin",
+    "TripletsClassifierMixin",
+    "QuadrupletsClassifierMixin",
     "LabelSupervisedMixin",
     "best_accuracy_threshold",
     "calibration_split",
@@ -140,15 +147,27 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self, "components_")
         return self.components_.T @ self.components_
 
-    def _check_pairs_for_metric(self, pairs):
+    def _check_tuples_for_metric(self, tuples, tuple_size=2):
+        """Validate tuples given to a fitted learner (their number of features too)."""
         check_is_fitted(self, "components_")
-        pairs = check_pairs(pairs)
-        if pairs.shape[2] != self.components_.shape[1]:
+        tuples = check_tuples(tuples, tuple_size=tuple_size, require_distinct=False)
+        if tuples.shape[2] != self.components_.shape[1]:
             raise ValueError(
-                f"Pairs have {pairs.shape[2]} features, but {type(self).__name__} was "
-                f"fitted with {self.components_.shape[1]} features."
+                f"{TUPLE_NAMES.get(tuple_size, 'Tuples').capitalize()} have {tuples.shape[2]} "
+                f"features, but {type(self).__name__} was fitted with "
+                f"{self.components_.shape[1]} features."
             )
-        return pairs
+        return tuples
+
+    def _check_pairs_for_metric(self, pairs):
+        return self._check_tuples_for_metric(pairs, 2)
+
+    def _tuple_pair_distance(self, tuples, i, j):
+        """Learned distance between points ``i`` and ``j`` of each validated tuple."""
+        diff = (tuples[:, i, :] - tuples[:, j, :]) @ self.components_.T.astype(
+            tuples.dtype, copy=False
+        )
+        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
     def pair_distance(self, pairs):
         """Learned distance between the two points of each pair.
@@ -162,11 +181,7 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         distances : ndarray of shape (n_pairs,)
             ``sqrt((x - y)^T M (x - y))`` for each pair ``(x, y)``.
         """
-        pairs = self._check_pairs_for_metric(pairs)
-        diff = (pairs[:, 0, :] - pairs[:, 1, :]) @ self.components_.T.astype(
-            pairs.dtype, copy=False
-        )
-        return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        return self._tuple_pair_distance(self._check_pairs_for_metric(pairs), 0, 1)
 
     def pair_score(self, pairs):
         """Similarity of each pair: ``-pair_distance(pairs)``; larger is more similar."""
@@ -264,6 +279,113 @@ class PairsClassifierMixin:
         _, y = check_pairs(pairs, y)
         self.threshold_ = best_accuracy_threshold(self.pair_distance(pairs), y)
         return self
+
+
+class _ComparisonClassifierMixin:
+    """Relative comparisons on top of a learned metric (triplets, quadruplets).
+
+    A tuple states that the distance within its first compared pair is
+    smaller than within its second (``COMPARED_PAIRS`` in
+    :mod:`skmetric._validation`): for a triplet ``(a, b, c)``,
+    ``d(a, b) < d(a, c)``; for a quadruplet ``(a, b, c, d)``,
+    ``d(a, b) < d(c, d)``. Labels +1 say the comparison holds and -1 that it
+    is reversed; without labels every tuple is taken as +1.
+    """
+
+    _tuple_size = None  # set by the concrete mixins
+
+    @property
+    def _noun(self):
+        return TUPLE_NAMES[self._tuple_size]
+
+    def _compared_distances(self, tuples):
+        tuples = self._check_tuples_for_metric(tuples, self._tuple_size)
+        (i, j), (k, m) = COMPARED_PAIRS[self._tuple_size]
+        return self._tuple_pair_distance(tuples, i, j), self._tuple_pair_distance(tuples, k, m)
+
+    def decision_function(self, tuples):
+        """How much the comparison holds: second distance minus first.
+
+        Parameters
+        ----------
+        tuples : array-like of shape (n_tuples, tuple_size, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_tuples,)
+            ``d(a, c) - d(a, b)`` for triplets, ``d(c, d) - d(a, b)`` for
+            quadruplets (learned distances); positive when the comparison holds.
+        """
+        first, second = self._compared_distances(tuples)
+        return second - first
+
+    def predict(self, tuples):
+        """+1 where the comparison holds (first distance strictly smaller), else -1."""
+        return np.where(self.decision_function(tuples) > 0, 1, -1)
+
+    def score(self, tuples, y=None):
+        """Accuracy of :meth:`predict` on tuples.
+
+        Parameters
+        ----------
+        tuples : array-like of shape (n_tuples, tuple_size, n_features)
+        y : array-like of shape (n_tuples,), default=None
+            +1 (the comparison holds) or -1 (reversed), or 1 and 0; None takes
+            every tuple as +1 (as metric-learn does).
+
+        Returns
+        -------
+        accuracy : float
+        """
+        pred = self.predict(tuples)
+        if y is None:
+            return float(np.mean(pred == 1))
+        _, y = check_tuples(tuples, y, tuple_size=self._tuple_size, require_distinct=False)
+        return float(np.mean(pred == y))
+
+    def _validate_tuples_for_fit(self, X, y=None):
+        """Validate tuples for ``fit`` and orient them so that every one holds.
+
+        Tuples labelled -1 have their two compared pairs swapped. Sets
+        ``n_features_in_``. Returns a new array of shape
+        (n_tuples, tuple_size, n_features).
+        """
+        if y is None:
+            tuples = check_tuples(X, tuple_size=self._tuple_size)
+        else:
+            tuples, y = check_tuples(X, y, tuple_size=self._tuple_size)
+            reverse = y == -1
+            if np.any(reverse):
+                (i, j), (k, m) = COMPARED_PAIRS[self._tuple_size]
+                order = np.arange(self._tuple_size)
+                order[[i, j, k, m]] = [k, m, i, j]
+                tuples = np.where(reverse[:, None, None], tuples[:, order], tuples)
+        self.n_features_in_ = tuples.shape[2]
+        return tuples
+
+
+class TripletsClassifierMixin(_ComparisonClassifierMixin):
+    """Triplet comparisons: a triplet ``(a, b, c)`` states ``d(a, b) < d(a, c)``.
+
+    For estimators fitted on triplets of shape (n_triplets, 3, n_features):
+    ``decision_function`` is ``d(a, c) - d(a, b)``, ``predict`` is +1 when
+    ``d(a, b) < d(a, c)`` under the learned metric and -1 otherwise, and
+    ``score`` the accuracy (all triplets taken as +1 without labels).
+    """
+
+    _tuple_size = 3
+
+
+class QuadrupletsClassifierMixin(_ComparisonClassifierMixin):
+    """Quadruplet comparisons: ``(a, b, c, d)`` states ``d(a, b) < d(c, d)``.
+
+    For estimators fitted on quadruplets of shape (n_quadruplets, 4,
+    n_features): ``decision_function`` is ``d(c, d) - d(a, b)``, ``predict``
+    is +1 when ``d(a, b) < d(c, d)`` under the learned metric and -1
+    otherwise, and ``score`` the accuracy (all taken as +1 without labels).
+    """
+
+    _tuple_size = 4
 
 
 def best_accuracy_threshold(distances, y):

@@ -1,14 +1,31 @@
-"""Constraint sampling from class labels: the one place pairs are drawn.
+"""Constraint sampling from class labels: the one place constraints are drawn.
 
-Every pair-based learner's label-supervised form (MMC, ITML, ...) and the
-Siamese network draw their pairs here, so the sampling scheme and its
-``random_state`` handling are the same everywhere.
+Every tuple-based learner's label-supervised form (MMC, ITML: pairs; SCML:
+triplets; LSML: quadruplets) and the Siamese network draw their constraints
+here, so the sampling schemes and their ``random_state`` handling are the same
+everywhere.
+
+Unlabelled samples: in :func:`sample_triplets` and :func:`sample_quadruplets`
+the label -1 (numeric labels) means "unlabelled". Such samples are left out of
+every constraint: their class is unknown, so they are neither the same class
+as another sample nor known to differ from one.
 """
 
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
-__all__ = ["sample_pairs", "pairs_from_indices", "sample_chunklets"]
+from ._validation import UNLABELED
+
+__all__ = [
+    "sample_pairs",
+    "pairs_from_indices",
+    "sample_chunklets",
+    "sample_triplets",
+    "sample_quadruplets",
+    "UNLABELED",
+]
+
 
 
 def _class_blocks(y):
@@ -91,8 +108,153 @@ def sample_pairs(y, n_similar, n_dissimilar=None, random_state=None):
 
 
 def pairs_from_indices(X, indices):
-    """Gather pairs of rows: returns ``X[indices]`` of shape (n_pairs, 2, n_features)."""
+    """Gather tuples of rows: ``X[indices]``, of shape (n_tuples, tuple_size, n_features).
+
+    ``indices`` of shape (n_pairs, 2) gives pairs; (n, 3) triplets; (n, 4)
+    quadruplets.
+    """
     return np.asarray(X)[np.asarray(indices)]
+
+
+def _labelled(y):
+    """Indices of the labelled samples (label != -1) and their labels."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}.")
+    if y.dtype.kind in "iuf":
+        keep = np.flatnonzero(y != UNLABELED)
+    else:
+        keep = np.arange(y.size)
+    return keep, y[keep]
+
+
+def sample_quadruplets(y, n, random_state=None):
+    """Draw quadruplets ``(a, b, c, d)`` with ``a, b`` of one class and ``c, d`` of two.
+
+    Each quadruplet joins a similar pair ``(a, b)`` (two distinct samples of
+    one class) and a dissimilar pair ``(c, d)`` (samples of different
+    classes), drawn independently and uniformly as in :func:`sample_pairs`:
+    the constraint ``d(a, b) < d(c, d)`` of LSML's label-supervised form.
+    Samples labelled -1 are unlabelled and never drawn.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels; -1 (numeric labels) marks an unlabelled sample.
+    n : int
+        Number of quadruplets.
+    random_state : int, RandomState instance or None
+        Seed for reproducible draws.
+
+    Returns
+    -------
+    indices : ndarray of shape (n, 4), int
+        Row indices into ``y``.
+
+    Raises
+    ------
+    ValueError
+        If ``n < 1``, fewer than two classes are labelled, or no labelled
+        class has two members.
+    """
+    if n < 1:
+        raise ValueError(f"The number of quadruplets must be at least 1, got {n}.")
+    keep, y_lab = _labelled(y)
+    if np.unique(y_lab).size < 2:
+        raise ValueError(
+            f"Quadruplets need at least 2 labelled classes in y (label {UNLABELED} "
+            f"is unlabelled); got {np.unique(y_lab).size}."
+        )
+    indices, _ = sample_pairs(y_lab, n, n, random_state=random_state)
+    return keep[np.hstack([indices[:n], indices[n:]])]
+
+
+def _nearest(X_fit, X_query, k):
+    """Indices into ``X_fit`` of the ``k`` nearest neighbours of each query row
+    (``X_query=None``: of each row of ``X_fit``, itself excluded)."""
+    nn = NearestNeighbors(n_neighbors=k).fit(X_fit)
+    return nn.kneighbors(X_query, return_distance=False)
+
+
+def sample_triplets(X, y, k_genuine=3, k_impostor=10):
+    """k-NN triplets ``(a, b, c)``: ``b`` a same-class neighbour of ``a``, ``c`` an impostor.
+
+    For every labelled anchor ``a``, its ``k_genuine`` nearest neighbours of
+    the same class (genuine, ``b``) and its ``k_impostor`` nearest neighbours
+    of the other classes (impostors, ``c``) form all ``k_genuine *
+    k_impostor`` triplets, each stating ``d(a, b) < d(a, c)``: the
+    constraints of SCML's label-supervised form (Shi, Bellet & Sha, 2014).
+    Neighbours are Euclidean in ``X``, found class by class with
+    :class:`sklearn.neighbors.NearestNeighbors` (trees or chunked brute force,
+    never an n x n matrix). A class with fewer than ``k_genuine + 1`` members
+    (or fewer than ``k_impostor`` samples outside it) uses all it has.
+    Samples labelled -1 are unlabelled: neither anchors nor neighbours.
+    Triplets in which ``b`` or ``c`` is a duplicate of ``a`` (an identical
+    row) are dropped: they state nothing (``a == b``) or the impossible
+    (``a == c``), and :func:`skmetric._validation.check_tuples` rejects them.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Class labels; -1 (numeric labels) marks an unlabelled sample.
+    k_genuine : int, default=3
+        Same-class neighbours per anchor.
+    k_impostor : int, default=10
+        Other-class neighbours per anchor.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_triplets, 3), int
+        Row indices into ``X``, grouped by the anchor's class; at most
+        ``n_labelled * k_genuine * k_impostor`` rows.
+
+    Raises
+    ------
+    ValueError
+        If ``k_genuine`` or ``k_impostor`` is below 1, fewer than two classes
+        are labelled, or no labelled class has two members.
+    """
+    if k_genuine < 1 or k_impostor < 1:
+        raise ValueError(
+            f"k_genuine and k_impostor must be at least 1, got {k_genuine} and {k_impostor}."
+        )
+    X = np.asarray(X)
+    keep, y_lab = _labelled(y)
+    classes, y_enc, counts = np.unique(y_lab, return_inverse=True, return_counts=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"Triplets need at least 2 labelled classes in y (label {UNLABELED} is "
+            f"unlabelled); got {classes.size}."
+        )
+    if counts.max() < 2:
+        raise ValueError(
+            "Triplets need a labelled class with at least 2 samples; every class has one."
+        )
+    X_lab = X[keep]
+    blocks = []
+    for c in np.flatnonzero(counts >= 2):
+        members = np.flatnonzero(y_enc == c)
+        others = np.flatnonzero(y_enc != c)
+        kg = min(k_genuine, members.size - 1)
+        ki = min(k_impostor, others.size)
+        genuine = members[_nearest(X_lab[members], None, kg)]
+        impostors = others[_nearest(X_lab[others], X_lab[members], ki)]
+        shape = (members.size, kg, ki)
+        blocks.append(
+            np.stack(
+                [
+                    np.broadcast_to(members[:, None, None], shape),
+                    np.broadcast_to(genuine[:, :, None], shape),
+                    np.broadcast_to(impostors[:, None, :], shape),
+                ],
+                axis=-1,
+            ).reshape(-1, 3)
+        )
+    triplets = np.concatenate(blocks)
+    a, b, c = X_lab[triplets[:, 0]], X_lab[triplets[:, 1]], X_lab[triplets[:, 2]]
+    distinct = np.any(a != b, axis=1) & np.any(a != c, axis=1)
+    return keep[triplets[distinct]].astype(np.intp)
 
 
 def sample_chunklets(y, num_chunks=None, chunk_size=2, random_state=None):

@@ -19,6 +19,8 @@ FAST_PARAMS = {
     "MMC": {"max_iter": 100},
     "MCML": {"max_iter": 30},
     "ITML": {"max_iter": 30},
+    "LSML": {"max_iter": 50},
+    "SCML": {"max_iter": 50},
     "CNNFeatureExtractor": {"input_size": 8, "batch_size": 16},
     "FineTunedCNN": {"input_size": 8, "max_epochs": 1, "batch_size": 16},
     "SiameseNet": {"max_epochs": 2, "n_pairs": 40, "embedding_dim": 4, "hidden_layer_sizes": (8,)},
@@ -82,21 +84,28 @@ _ROUTED = "**kwargs takes optimizer__* parameters only; the check passes one nam
 for _name in ("SiameseNet", "FineTunedCNN", "DeepMetricLearner"):
     EXPECTED_FAILED_CHECKS.setdefault(_name, {})["check_do_not_raise_errors_in_init_or_set_params"] = _ROUTED
 
-# Estimators whose X is not a 2-D feature matrix (images, pairs): the shared
-# bad-input test does not apply; their own tests cover bad input.
-NOT_FEATURE_MATRIX = {"MMCPairs", "CNNFeatureExtractor", "FineTunedCNN", "ITMLPairs", "SDMLPairs"}
-
 # Estimators supervised by one real-valued target per sample (regression),
 # not by class labels: the bad-input tests check constant and non-numeric
 # targets for them instead of single-class and string labels.
 REGRESSION_TARGET = {"MLKR"}
 
-# Weakly supervised estimators that fit on pairs X of shape (n_pairs, 2,
-# n_features) with labels in {-1, +1}: scikit-learn's estimator checks feed 2-D
-# feature matrices, so they cannot apply; these classes are left out of the
-# common checks; tests/test_pair_estimators.py runs the pair-input equivalents
-# of the API checks over all of them, and their own test files cover the rest.
-PAIR_ESTIMATORS = {"MMCPairs", "ITMLPairs", "SDMLPairs"}
+# Weakly supervised estimators that fit on tuples of points, X of shape
+# (n_tuples, tuple_size, n_features), by tuple size: pairs with labels in
+# {-1, +1}; triplets (a, b, c) stating d(a, b) < d(a, c) and quadruplets
+# (a, b, c, d) stating d(a, b) < d(c, d), optionally labelled +1 / -1.
+# scikit-learn's estimator checks feed 2-D feature matrices, so they cannot
+# apply; these classes are left out of the common checks;
+# tests/test_tuples.py runs the tuple-input equivalents of the API checks over
+# all of them (tests/test_pair_estimators.py the pair-specific ones), and
+# their own test files cover the rest.
+TUPLE_ESTIMATORS = {
+    "MMCPairs": 2, "ITMLPairs": 2, "SDMLPairs": 2, "SCMLTriplets": 3, "LSMLQuadruplets": 4,
+}
+PAIR_ESTIMATORS = {name for name, size in TUPLE_ESTIMATORS.items() if size == 2}
+
+# Estimators whose X is not a 2-D feature matrix (images, tuples): the shared
+# bad-input test does not apply; their own tests cover bad input.
+NOT_FEATURE_MATRIX = {"CNNFeatureExtractor", "FineTunedCNN", *TUPLE_ESTIMATORS}
 
 
 def estimator_classes():
@@ -105,7 +114,7 @@ def estimator_classes():
     for name in sorted(skmetric.__all__):
         obj = getattr(skmetric, name)
         if inspect.isclass(obj) and issubclass(obj, BaseEstimator) and not inspect.isabstract(obj):
-            if name.startswith("Base") or not hasattr(obj, "fit") or name in PAIR_ESTIMATORS:
+            if name.startswith("Base") or not hasattr(obj, "fit") or name in TUPLE_ESTIMATORS:
                 continue
             found.append(obj)
     return found
@@ -136,3 +145,9 @@ def expected_failed_checks(estimator):
 def pair_estimators():
     """Instances of the pair-input estimators, with their fast settings."""
     return [make_estimator(getattr(skmetric, name)) for name in sorted(PAIR_ESTIMATORS)]
+
+
+def tuple_estimators():
+    """Instances of every tuple-input estimator (pairs, triplets, quadruplets),
+    with their fast settings."""
+    return [make_estimator(getattr(skmetric, name)) for name in sorted(TUPLE_ESTIMATORS)]
