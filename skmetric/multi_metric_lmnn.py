@@ -382,7 +382,8 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_queries,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def get_mahalanobis_matrices(self):
         """The learned matrices ``M_c = L_c.T @ L_c``, shape (n_partitions, n_features, n_features)."""
