@@ -42,7 +42,6 @@ from ._lmnn_solver import block_sq_distances, push_loss_value_deriv, row_blocks
 from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
-    "PUSH_LOSSES",
     "PartitionedMaps",
     "local_targets",
     "local_impostors",
@@ -52,7 +51,6 @@ __all__ = [
     "fit_multi_metric_lmnn",
 ]
 
-PUSH_LOSSES = ("smooth_hinge", "hinge", "squared_hinge")
 # Fits with n * d * r * n_partitions up to this run with single-threaded BLAS:
 # on their small products thread start-up and contention cost more than the
 # threads gain (an evaluation on 400 x 64 digits, 10 maps: 1.8 s with the

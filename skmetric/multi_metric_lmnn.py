@@ -1,7 +1,7 @@
 """Multi-metric LMNN: one Mahalanobis metric per class or cluster, and k-NN with them."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._init import INIT_OPTIONS, initialize_components, resolve_n_components
 from ._lmnn_solver import row_blocks
 from ._multi_metric_lmnn_solver import (
-    PUSH_LOSSES,
     MultiMetricOptions,
     PartitionedMaps,
     fit_multi_metric_lmnn,
@@ -21,8 +20,13 @@ from ._multi_metric_lmnn_solver import (
 )
 from ._solver import Progress, warn_not_converged
 from ._validation import FLOAT_DTYPES, check_labeled_data
+from .lmnn import LMNN
 
 __all__ = ["MultiMetricLMNN"]
+
+_SHARED_WITH_LMNN = ("n_neighbors", "n_components", "max_iter", "tol", "push_weight",
+                     "push_loss", "refresh", "max_impostors", "chunk_size", "verbose",
+                     "random_state")
 
 
 class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
@@ -156,20 +160,11 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        # the parameters shared with LMNN, constrained as there
+        **{name: LMNN._parameter_constraints[name] for name in _SHARED_WITH_LMNN},
         "partition": [StrOptions({"class", "kmeans"})],
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"lmnn", *INIT_OPTIONS}), np.ndarray],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "push_weight": [Interval(Real, 0, 1, closed="both")],
-        "push_loss": [StrOptions(set(PUSH_LOSSES))],
-        "refresh": [Interval(Integral, 1, None, closed="left")],
-        "max_impostors": [Interval(Integral, 1, None, closed="left")],
-        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -284,8 +279,6 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         if isinstance(init, np.ndarray) and init.ndim == 3:
             return np.asarray(init, dtype=np.float64), None, False
         if isinstance(init, str) and init == "lmnn":
-            from .lmnn import LMNN
-
             self.lmnn_ = LMNN(
                 n_neighbors=self.n_neighbors, n_components=n_components,
                 max_iter=self.max_iter, tol=self.tol, push_weight=self.push_weight,
