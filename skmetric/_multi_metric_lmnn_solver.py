@@ -157,7 +157,8 @@ def local_impostors(X, y, maps_view, radius, chunk_size=None, max_impostors=None
 
     Searched class by class in row blocks. Above ``max_impostors`` pairs a
     uniform share is kept per block (in proportion to its rows), with weight
-    ``found / kept`` so that the push term stays unbiased.
+    ``found / kept`` so that the push term stays unbiased; ``rng`` (a
+    numpy Generator, seed or None) draws the share.
 
     Returns
     -------
@@ -165,6 +166,7 @@ def local_impostors(X, y, maps_view, radius, chunk_size=None, max_impostors=None
     weights : ndarray of float or None (None when nothing was subsampled)
     """
     n = X.shape[0]
+    rng = np.random.default_rng(rng)
     found_i, found_l, found_w = [], [], []
     subsampled = False
     for c in np.unique(y):
@@ -288,6 +290,9 @@ def multi_metric_evaluate(maps, data):
     diffs = []  # per group: Z_c[a] - Z_c[b] = B (X L_c.T)
     d = np.empty(data.a.size)
     for L, sel in zip(maps, data.groups):
+        if sel.size == 0:
+            diffs.append(None)
+            continue
         Z = X @ L.T
         diff = Z[data.a[sel]] - Z[data.b[sel]]
         d[sel] = np.einsum("ij,ij->i", diff, diff)
