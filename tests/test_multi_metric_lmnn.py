@@ -262,3 +262,13 @@ def test_convergence_warning_and_verbose(capsys):
         MultiMetricLMNN(init="identity", max_iter=1, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "[MultiMetricLMNN] iter" in out and "rescaled" in out
+
+
+def test_benchmark_script_runs_on_iris(tmp_path, capsys):
+    from benchmarks import bench_multi_metric
+
+    out = tmp_path / "mm.csv"
+    bench_multi_metric.main(["--quick", "--datasets", "iris", "--out", str(out)])
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("dataset,") and len(lines) == 1 + 4
+    assert "| iris | 150 x 4 |" in capsys.readouterr().out
