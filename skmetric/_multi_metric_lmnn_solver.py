@@ -56,6 +56,12 @@ __all__ = [
 # threads gain (an evaluation on 400 x 64 digits, 10 maps: 1.8 s with the
 # default threads on a loaded 2-core machine).
 SINGLE_THREAD_WORK = 1 << 30
+# L-BFGS runs between impostor searches start with this many iterations.
+FIRST_RUN = 4
+# First L-BFGS step of a run, as a fraction of one map's norm (halved, down to
+# MIN_STEP, after a run that left the region where its active set held).
+FIRST_STEP = 0.05
+MIN_STEP = 1e-3
 # Triplets handled at once when summing the push term (bounds temporaries).
 _TRIPLET_BLOCK = 1 << 15
 
@@ -376,7 +382,15 @@ def initial_scale(X, y, view, targets, push_weight, push_loss, chunk_size=None,
 
 
 class _MultiMetricFit:
-    """State of one fit: the data, the active impostor set and the iteration count."""
+    """State of one fit: the data, the impostor pool, the step scale and the iteration count.
+
+    The active set is the *pool* of every impostor pair found by any search
+    so far (JMLR 2009, section 5.2 keeps every pair ever active), as long as
+    it holds at most ``max_impostors`` pairs; a larger pool restarts from
+    the latest search. With many maps, one L-BFGS run can move far enough
+    to bring in impostors the latest search did not see; the pool keeps
+    those it has met once.
+    """
 
     def __init__(self, X, y, partition, targets, n_partitions, options, progress):
         self.X, self.y, self.partition, self.targets = X, y, partition, targets
@@ -385,32 +399,51 @@ class _MultiMetricFit:
         self.progress = progress
         self.rng = np.random.default_rng(options.random_state)
         self.n_iter = 0
-        self.last_pairs = None
+        self.pool = np.empty(0, dtype=np.int64)  # keys i * n + l of the pooled pairs
+        # first L-BFGS step, as a fraction of the norm of one map
+        self.step = FIRST_STEP
 
-    def search(self, maps, union=False):
-        """Impostors at ``maps`` (with ``union``, also the previous search's)."""
-        opt = self.options
+    def search(self, maps, pool=True):
+        """Search the impostors at ``maps``; return the active set and the true loss there.
+
+        With ``pool`` the new pairs join the pool (unless subsampled).
+        """
+        opt, n = self.options, self.X.shape[0]
         view = PartitionedMaps(self.X, self.partition, maps)
         radius = target_distances(view, self.X, self.targets).max(axis=1) + 1.0
         imp_i, imp_l, w = local_impostors(self.X, self.y, view, radius, opt.chunk_size,
                                           opt.max_impostors, self.rng)
-        previous, self.last_pairs = self.last_pairs, (imp_i, imp_l, w)
-        if union and previous is not None and w is None and previous[2] is None:
-            pairs = np.unique(np.concatenate([np.stack([imp_i, imp_l]),
-                                              np.stack(previous[:2])], axis=1), axis=1)
-            imp_i, imp_l = pairs
-        data = MultiMetricData(self.X, self.partition, self.n_partitions, self.targets,
-                               imp_i, imp_l, opt.push_weight, opt.push_loss, w)
+        if w is not None:  # subsampled: the sample is the active set, no pool
+            self.pool = None
+            data = self._data(imp_i, imp_l, w)
+        else:
+            keys = imp_i.astype(np.int64) * n + imp_l
+            if pool and self.pool is not None:
+                merged = np.union1d(self.pool, keys)
+                keys = merged if merged.size <= opt.max_impostors else keys
+            self.pool = keys
+            data = self.pooled_data()
         return data, multi_metric_evaluate(maps, data)[0]
+
+    def _data(self, imp_i, imp_l, weights=None):
+        opt = self.options
+        return MultiMetricData(self.X, self.partition, self.n_partitions, self.targets,
+                               imp_i, imp_l, opt.push_weight, opt.push_loss, weights)
+
+    def pooled_data(self):
+        """The active set of the pooled pairs."""
+        n = self.X.shape[0]
+        return self._data(self.pool // n, self.pool % n)
 
     def lbfgs(self, maps, data, max_iter):
         """L-BFGS on the active set, in the variable ``maps / alpha``.
 
-        scipy's first step has unit norm; with ``alpha`` 5% of the maps'
-        norm that step cannot leave the region where the active set holds.
+        scipy's first step has unit norm; with ``alpha`` a fraction
+        ``self.step`` of the norm of one map, that step stays in the region
+        where the active set holds.
         """
         shape = maps.shape
-        alpha = 0.05 * max(np.linalg.norm(maps), 1e-12)
+        alpha = self.step * max(np.linalg.norm(maps) / np.sqrt(shape[0]), 1e-12)
         last = {}
 
         def objective(x):
@@ -443,30 +476,35 @@ class _MultiMetricFit:
         data, loss = self.search(maps)
         self.progress.say(f"{data.t_rows.size} target pairs, {data.n_impostor_pairs} "
                           f"candidate impostor pairs, loss {loss:.6e}")
-        steps, longest = min(4, opt.refresh), opt.refresh
+        # Runs start short and double up to ``refresh`` iterations; a run
+        # that raises the true loss by half is undone, and the next one is
+        # shorter and starts with a smaller step.
+        steps = min(FIRST_RUN, opt.refresh)
         while self.n_iter < opt.max_iter:
             start = self.n_iter
             new_maps, run_loss, nit, run_converged = self.lbfgs(
                 maps, data, min(steps, opt.max_iter - self.n_iter))
             self.n_iter = max(self.n_iter, start + max(nit, 1))
-            new_data, new_loss = self.search(new_maps, union=True)
-            if new_loss > 1.5 * loss and steps > 1:
-                # the run went where its active set was wrong: retry shorter
-                longest = steps = max(1, steps // 2)
-                self.progress.say(f"run rejected (true loss {new_loss:.6e}); runs of <= {steps}")
+            new_data, new_loss = self.search(new_maps)
+            if new_loss > 1.5 * loss and (steps > 1 or self.step > MIN_STEP):
+                steps, self.step = max(1, steps // 2), max(MIN_STEP, self.step / 2)
+                if self.pool is not None:  # retry with the impostors just met
+                    data = self.pooled_data()
+                self.progress.say(f"run undone (true loss {new_loss:.6e}); next run <= "
+                                  f"{steps} iterations, first step {self.step:.3g}")
                 continue
             missed = new_loss > run_loss + opt.tol * abs(run_loss) + 1e-12
             decrease = (loss - new_loss) / max(abs(loss), 1e-300)
             maps, data, loss = new_maps, new_data, new_loss
-            self.progress.say(f"impostor search: {data.n_impostor_pairs} candidate pairs, "
-                              f"loss {loss:.6e}")
+            self.progress.say(f"impostor search: {data.n_impostor_pairs} pairs in the active "
+                              f"set, loss {loss:.6e}")
             if run_converged and not missed:
                 return self._result(maps, loss, True, "L-BFGS converged and a fresh "
                                     "impostor search found no new violation")
             if 0 <= decrease <= 1e-2 * opt.tol:
                 return self._result(maps, loss, True, f"the loss stalled (relative decrease "
                                     f"{decrease:.2g} between impostor searches)")
-            steps = min(2 * steps, longest)
+            steps = min(2 * steps, opt.refresh)
         return self._result(maps, loss, False, f"reached max_iter={opt.max_iter} iterations")
 
     def _result(self, maps, loss, converged, message):
