@@ -50,9 +50,12 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
     (nearest same-class points in the initial metric, fixed during the fit)
     and ``h`` is the push loss (the smoothed hinge by default, as in
     :class:`skmetric.LMNN`). It is minimised by L-BFGS on the stacked maps,
-    with LMNN's active-set book-keeping: impostors are searched in row
-    blocks (never an n x n matrix) and re-checked every ``refresh``
-    iterations at most.
+    with active-set book-keeping: impostors are searched in row blocks
+    (never an n x n matrix) and re-checked every ``refresh`` iterations at
+    most; every impostor pair met by a search stays in the active set (JMLR
+    2009, section 5.2), so that a run which moves one map far cannot ignore
+    the impostors it met before; a run that still raises the true loss by
+    half is undone and retried shorter, with the new impostors.
 
     **Prediction** is k-NN (``n_neighbors`` neighbours, majority vote) with
     the same per-point metrics: a query's distance to each training point
@@ -99,8 +102,9 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
     refresh : int, default=25
         Maximum solver iterations between two full impostor searches.
     max_impostors : int, default=1_000_000
-        Cap on the active impostor pairs; above it a uniform share is kept
-        and re-weighted so the loss stays unbiased.
+        Cap on the active impostor pairs. A search that finds more keeps a
+        uniform share, re-weighted so the loss stays unbiased; the pairs of
+        earlier searches are dropped when keeping them would exceed it.
     chunk_size : int, default=None
         Rows per block in the impostor search, target selection and
         prediction; None picks blocks of about 2**22 distances.
