@@ -13,9 +13,10 @@ then
   as classes).
 
 Data sets: iris, wine, digits (scikit-learn) and ``elongated``
-(:func:`skmetric.datasets.make_elongated_classes`: 600 points in R^8, three
-classes centred at the origin, each elongated in its own random 3-D
-subspace, where no single metric fits every class).
+(:func:`skmetric.datasets.make_elongated_classes`: ``--elongated-samples``
+points, 300 by default, in R^8, three classes centred at the origin, each
+elongated in its own random 3-D subspace, where no single metric fits every
+class).
 
 Prints a table of mean 3-NN test error (%) and mean fit time per fold, and
 writes it as CSV to ``--out``. ``--quick``: 600 digits and ``max_iter=100``.
@@ -36,20 +37,22 @@ def parse_args(argv=None):
                         help="600 digits and max_iter=100 (a short run)")
     parser.add_argument("--seed", type=int, default=0, help="folds and estimator seeds")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--elongated-samples", type=int, default=300,
+                        help="size of the synthetic 'elongated' set")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "multi_metric.csv",
                         help="CSV file for the table")
     return parser.parse_args(argv)
 
 
-def load(name, quick, seed):
+def load(name, quick, seed, elongated_samples=300):
     import numpy as np
     from sklearn import datasets
 
     from skmetric.datasets import make_elongated_classes
 
     if name == "elongated":
-        return make_elongated_classes(n_samples=600, random_state=seed)
+        return make_elongated_classes(n_samples=elongated_samples, random_state=seed)
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     if quick and name == "digits":
         keep = np.random.RandomState(seed).choice(y.size, 600, replace=False)
@@ -97,7 +100,7 @@ def main(argv=None):
     max_iter = 100 if args.quick else 1000
     rows = []
     for name in args.datasets:
-        X, y = load(name, args.quick, args.seed)
+        X, y = load(name, args.quick, args.seed, args.elongated_samples)
         folds = StratifiedKFold(3, shuffle=True, random_state=args.seed).split(X, y)
         results = {m: [] for m in METHODS}
         for train, test in folds:
