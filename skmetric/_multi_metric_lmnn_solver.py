@@ -15,6 +15,10 @@ objective is LMNN's with these distances, over all maps together::
 
     f = (1 - mu) * sum_{i, j ~> i} d(x_i, x_j)
         + mu * sum_{i, j ~> i, l: y_l != y_i} h(1 + d(x_i, x_j) - d(x_i, x_l))
+        + lam * sum_c ||L_c - A_c||_F^2
+
+where the last term (``lam = regularization``, 0 by default: the paper's
+objective) pulls each map towards its initial value ``A_c``.
 
 Gradient: a pair ``(a, b)`` of weight ``w_ab`` (``dloss / dd(a, b)``)
 contributes ``2 w_ab L_c (x_a - x_b)(x_a - x_b)^T`` to the gradient in
@@ -218,11 +222,19 @@ class MultiMetricData:
     push_loss : {'smooth_hinge', 'hinge', 'squared_hinge'}
     imp_weights : ndarray of shape (n_pairs,) or None
         Weights of the impostor pairs (subsampling), default 1.
+    regularization : float, default=0
+        ``lam``: the objective gains ``lam * sum_c ||L_c - A_c||_F^2``.
+    anchor : ndarray of shape (n_partitions, n_components, n_features) or None
+        ``A``, the maps the regulariser pulls towards (required when
+        ``regularization > 0``).
     """
 
     def __init__(self, X, partition, n_partitions, targets, imp_i, imp_l,
-                 push_weight=0.5, push_loss="smooth_hinge", imp_weights=None):
+                 push_weight=0.5, push_loss="smooth_hinge", imp_weights=None,
+                 regularization=0.0, anchor=None):
         self.X = X
+        self.regularization = float(regularization)
+        self.anchor = anchor
         self.partition = np.asarray(partition)
         self.n_partitions = int(n_partitions)
         self.targets = targets
@@ -310,6 +322,10 @@ def multi_metric_evaluate(maps, data):
             # C Z = B.T diag(w) B Z; the gradient 2 L_c X.T C X = 2 (C Z).T X
             CZ = data.incidence_t[c] @ (w[sel, None] * diffs[c])
             grad[c] = 2.0 * (CZ.T @ X)
+    if data.regularization > 0:
+        away = maps - data.anchor
+        loss += data.regularization * np.vdot(away, away)
+        grad += 2.0 * data.regularization * away
     return float(loss), grad, n_violated
 
 
@@ -348,6 +364,7 @@ class MultiMetricOptions:
     max_impostors: int = 1_000_000
     chunk_size: Any = None
     rescale: bool = True
+    regularization: float = 0.0
     random_state: Any = None
 
 
@@ -400,6 +417,7 @@ class _MultiMetricFit:
         self.rng = np.random.default_rng(options.random_state)
         self.n_iter = 0
         self.pool = np.empty(0, dtype=np.int64)  # keys i * n + l of the pooled pairs
+        self.anchor = None  # the (rescaled) initial maps, for the regulariser
         # first L-BFGS step, as a fraction of the norm of one map
         self.step = FIRST_STEP
 
@@ -428,7 +446,8 @@ class _MultiMetricFit:
     def _data(self, imp_i, imp_l, weights=None):
         opt = self.options
         return MultiMetricData(self.X, self.partition, self.n_partitions, self.targets,
-                               imp_i, imp_l, opt.push_weight, opt.push_loss, weights)
+                               imp_i, imp_l, opt.push_weight, opt.push_loss, weights,
+                               opt.regularization, self.anchor)
 
     def pooled_data(self):
         """The active set of the pooled pairs."""
@@ -473,6 +492,7 @@ class _MultiMetricFit:
                                   opt.push_loss, opt.chunk_size, opt.max_impostors, self.rng)
             maps *= scale
             self.progress.say(f"initial maps rescaled by {scale:.4g}")
+        self.anchor = maps.copy()
         data, loss = self.search(maps)
         self.progress.say(f"{data.t_rows.size} target pairs, {data.n_impostor_pairs} "
                           f"candidate impostor pairs, loss {loss:.6e}")

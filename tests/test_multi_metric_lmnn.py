@@ -73,6 +73,28 @@ def test_gradient_matches_finite_differences(push_loss, n_components):
     assert err < 1e-4 * max(1.0, np.linalg.norm(g(maps.ravel())))
 
 
+def test_regularization_term_and_gradient():
+    X, y, part, maps, targets, data = _problem("smooth_hinge")
+    anchor = np.random.RandomState(5).normal(size=maps.shape)
+    reg = MultiMetricData(X, part, 3, targets, data.imp_i, data.imp_l, 0.4, "smooth_hinge",
+                          regularization=0.7, anchor=anchor)
+    r = maps.shape[1]
+    loss0, grad0 = multi_metric_loss_grad(maps.ravel(), data, r)
+    loss, grad = multi_metric_loss_grad(maps.ravel(), reg, r)
+    assert loss == pytest.approx(loss0 + 0.7 * np.sum((maps - anchor) ** 2), rel=1e-12)
+    np.testing.assert_allclose(grad, grad0 + 1.4 * (maps - anchor).ravel(), rtol=1e-12)
+    f = lambda p: multi_metric_loss_grad(p, reg, r)[0]  # noqa: E731
+    g = lambda p: multi_metric_loss_grad(p, reg, r)[1]  # noqa: E731
+    assert check_grad(f, g, maps.ravel(), epsilon=1e-6) < 1e-4 * np.linalg.norm(grad)
+
+
+def test_strong_regularization_keeps_the_global_lmnn_maps():
+    X, y = load_iris(return_X_y=True)
+    clf = MultiMetricLMNN(regularization=1e6, random_state=0).fit(X, y)
+    for L in clf.components_:
+        np.testing.assert_allclose(L, clf.lmnn_.components_, atol=1e-3)
+
+
 @pytest.mark.parametrize("push_loss", ["smooth_hinge", "hinge"])
 def test_loss_is_the_per_point_metric_objective(push_loss):
     X, y, part, maps, targets, data = _problem(push_loss)
