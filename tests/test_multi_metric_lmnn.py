@@ -292,5 +292,5 @@ def test_benchmark_script_runs_on_iris(tmp_path, capsys):
     out = tmp_path / "mm.csv"
     bench_multi_metric.main(["--quick", "--datasets", "iris", "--out", str(out)])
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("dataset,") and len(lines) == 1 + 4
+    assert lines[0].startswith("dataset,") and len(lines) == 1 + 5
     assert "| iris | 150 x 4 |" in capsys.readouterr().out
