@@ -27,6 +27,21 @@ Prints a table of mean 3-NN test error (%) and mean fit time per fold, and
 writes it as CSV to ``--out``. ``--quick``: 600 digits and ``max_iter=100``.
 
 Run ``python -m benchmarks.bench_multi_metric [--quick] [--seed S] [--out FILE]``.
+
+Measured (full run, seed 0, 2 shared CPU cores under heavy load, so times
+are only indicative; 3-NN test error, fit seconds per fold)::
+
+    data set   n x d      Euclidean  LMNN          multi          multi k-means  multi reg.
+    iris       150 x 4    4.67%      4.67% (0.2)   4.00% (0.4)    4.00% (0.7)    4.67% (0.9)
+    wine       178 x 13   3.37%      1.68% (0.2)   1.68% (0.5)    1.68% (0.8)    1.68% (1.5)
+    digits     1797 x 64  2.84%      1.73% (4.7)   2.17% (53.1)   1.89% (54.2)   1.17% (28.1)
+    elongated  300 x 8    6.67%      6.67% (0.2)   2.00% (0.3)    7.00% (0.5)    2.00% (0.9)
+
+Unregularised, the ten 64 x 64 digit metrics overfit (training loss far
+below the global LMNN's, test error above it); the regularised ones, with
+the strength chosen on validation data, beat the single metric. On the
+elongated classes, one metric per class cuts the error by two thirds;
+k-means clusters do not follow the classes there (all share the origin).
 """
 
 import argparse
