@@ -30,6 +30,7 @@ _LAZY = {
     "Covariance": "skmetric.covariance",
     "LMNN": "skmetric.lmnn",
     "LMNNClassifier": "skmetric.lmnn",
+    "MultiMetricLMNN": "skmetric.multi_metric_lmnn",
     "MMC": "skmetric.mmc",
     "MMCPairs": "skmetric.mmc",
     "NCA": "skmetric.nca",

@@ -22,7 +22,8 @@ weights ``w_ab`` (a sparse n x n matrix ``W``),
 ``2 (C Z).T X`` with ``Z = X L.T`` (no d x d matrix).
 """
 
-import time
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -31,14 +32,21 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from ._psd import psd_project
+from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
     "PUSH_LOSSES",
     "select_targets",
     "find_impostors",
     "LMNNData",
+    "Evaluation",
+    "evaluate_map",
+    "evaluate_metric",
     "lmnn_loss_grad",
     "lmnn_loss_grad_metric",
+    "lmnn_energy",
+    "target_sq_distances",
+    "LMNNOptions",
     "fit_lmnn",
 ]
 
@@ -244,9 +252,6 @@ class LMNNData:
         self._order = np.argsort(rows, kind="stable")
         self._indices = cols[self._order].astype(np.int32)
         self._indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=self.n))))
-        self.last_stats = {}
-        # (loss, grad in L) at the point where the set was searched, if known.
-        self.first = None
 
     @property
     def n_impostor_pairs(self):
@@ -302,7 +307,6 @@ class LMNNData:
                     )
         loss = (1.0 - mu) * pull + mu * push
         w = np.concatenate([w_t[self.valid], w_imp])
-        self.last_stats = {"loss": loss, "active": n_active}
         return loss, w, n_active
 
     def _laplacian_times(self, w, V):
@@ -355,6 +359,48 @@ def pair_sq_distances(Z, a, b):
     return np.maximum(out, 0.0, out=out)
 
 
+class Evaluation(NamedTuple):
+    """The objective at one point.
+
+    Attributes
+    ----------
+    loss : float
+    grad : ndarray
+        Gradient, with the shape of the variable (``L`` or ``M``).
+    n_active : int
+        Violated triplets (positive margin) at the point.
+    """
+
+    loss: float
+    grad: np.ndarray
+    n_active: int
+
+
+def evaluate_map(L, data):
+    """Loss, gradient in ``L`` and active triplets at the linear map ``L``.
+
+    The gradient ``2 L G`` (``G`` the weighted scatter of the pair
+    differences) is computed as ``2 (C Z).T X`` (see
+    :meth:`LMNNData.evaluate_projected`).
+    """
+    Z = data.X @ L.T
+    loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
+    return Evaluation(loss, 2.0 * (CZ.T @ data.X), n_active)
+
+
+def evaluate_metric(M, data):
+    """Loss, gradient in ``M`` and active triplets at the Mahalanobis matrix ``M``.
+
+    Any square ``M`` is accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``);
+    the gradient is ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
+    """
+    X = data.X
+    Y = X @ M.T
+    loss, G, n_active = data.evaluate(lambda a, b: _blocked_pairs(
+        lambda a, b: np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b]), a, b))
+    return Evaluation(loss, G, n_active)
+
+
 def lmnn_loss_grad(params, data):
     """LMNN loss and gradient in the linear map ``L`` (flattened, row-major).
 
@@ -367,27 +413,18 @@ def lmnn_loss_grad(params, data):
     -------
     loss : float
     grad : ndarray of shape (n_components * n_features,)
-        ``2 L G`` with ``G`` the weighted scatter of the pair differences,
-        computed as ``2 (C Z).T X`` (see :meth:`LMNNData.evaluate_projected`).
+        ``2 L G`` with ``G`` the weighted scatter of the pair differences.
     """
-    d = data.X.shape[1]
-    L = params.reshape(-1, d)
-    Z = data.X @ L.T
-
-    def sqdist(a, b):
-        return pair_sq_distances(Z, a, b)
-
-    loss, CZ, _ = data.evaluate_projected(sqdist, Z)
-    return loss, (2.0 * (CZ.T @ data.X)).ravel()
+    ev = evaluate_map(params.reshape(-1, data.X.shape[1]), data)
+    return ev.loss, ev.grad.ravel()
 
 
 def lmnn_loss_grad_metric(params, data):
     """LMNN loss and gradient in the Mahalanobis matrix ``M`` (flattened).
 
     The objective is linear in ``M`` inside the hinge, so convex in ``M``
-    (for the hinge and its smoothed/squared variants). Any square ``M`` is
-    accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``); the solver keeps
-    it PSD by projection.
+    (for the hinge and its smoothed/squared variants). The solver keeps
+    ``M`` PSD by projection.
 
     Returns
     -------
@@ -396,30 +433,123 @@ def lmnn_loss_grad_metric(params, data):
         ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
     """
     d = data.X.shape[1]
-    M = params.reshape(d, d)
-    X = data.X
-    Y = X @ M.T
+    ev = evaluate_metric(params.reshape(d, d), data)
+    return ev.loss, ev.grad.ravel()
 
-    def sqdist(a, b):
-        return _blocked_pairs(
-            lambda a, b: np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b]), a, b)
 
-    loss, G, _ = data.evaluate(sqdist)
-    return loss, G.ravel()
+def lmnn_energy(Zt, Z, y, target_d, n_classes, n_neighbors, push_weight=0.5,
+                push_loss="smooth_hinge"):
+    """LMNN energy of labelling each test point with each class (JMLR 2009, eq. 16).
+
+    For a test point ``t`` and class ``c``, with ``j ~> t`` the
+    ``n_neighbors`` nearest training points of class ``c``::
+
+        (1 - mu) * sum_{j ~> t} d(t, j)
+        + mu * sum_{j ~> t, l: y_l != c} h(1 + d(t, j) - d(t, l))
+        + mu * sum_{i: y_i != c, j ~> i} h(1 + d(i, j) - d(i, t))
+
+    Test points are processed in blocks: memory is
+    O(block * n_train * n_neighbors).
+
+    Parameters
+    ----------
+    Zt : ndarray of shape (n_test, n_components)
+        Test points in the learned space.
+    Z : ndarray of shape (n_train, n_components)
+        Training points in the learned space.
+    y : ndarray of shape (n_train,)
+        Training labels encoded as 0 .. n_classes - 1.
+    target_d : ndarray of shape (n_train, k)
+        Squared distances of each training point to its target neighbours
+        (-inf where it has none).
+    n_classes : int
+    n_neighbors : int
+        Target neighbours of the test point in each class.
+    push_weight : float, default=0.5
+        ``mu``.
+    push_loss : {'hinge', 'smooth_hinge', 'squared_hinge'}, default='smooth_hinge'
+        The margin loss ``h``.
+
+    Returns
+    -------
+    energies : ndarray of shape (n_test, n_classes)
+        Lower is better.
+    """
+    k, mu = n_neighbors, push_weight
+    n = Z.shape[0]
+    onehot = np.zeros((n, n_classes))
+    onehot[np.arange(n), y] = 1.0
+    sq = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty((Zt.shape[0], n_classes))
+    block = max(1, (1 << 21) // max(n * (k + 1), 1))
+    for start, stop in row_blocks(Zt.shape[0], n, block):
+        D = np.maximum(block_sq_distances(Zt[start:stop], Z, sq), 0.0)
+        # Test point as impostor of training points i (with i's targets).
+        g = push_loss_value_deriv(1.0 + target_d[None] - D[:, :, None], push_loss)[0]
+        g = g.sum(axis=2)
+        as_impostor = g.sum(axis=1, keepdims=True) - g @ onehot  # i with y_i != c
+        for c in range(n_classes):
+            in_c = y == c
+            Dc, Do = D[:, in_c], D[:, ~in_c]
+            kc = min(k, Dc.shape[1])
+            t_d = np.partition(Dc, kc - 1, axis=1)[:, :kc]
+            h = push_loss_value_deriv(1.0 + t_d[:, :, None] - Do[:, None, :], push_loss)[0]
+            out[start:stop, c] = (
+                (1.0 - mu) * t_d.sum(axis=1)
+                + mu * h.sum(axis=(1, 2))
+                + mu * as_impostor[:, c]
+            )
+    return out
 
 
 # --------------------------------------------------------------------------
 # solvers
 # --------------------------------------------------------------------------
+class _Run(NamedTuple):
+    """Outcome of one solver run on a fixed active set."""
+
+    L: np.ndarray
+    loss: float
+    n_iter: int
+    converged: bool
+
+
 def _metric_factor(M):
     """PSD projection of ``M`` and a factor ``L`` with ``L.T @ L`` equal to it."""
     M_psd, w, V = psd_project(M, return_eigen=True)
     return M_psd, (np.sqrt(w)[:, None] * V.T)
 
 
-def _scaled_loss_grad(x, data, alpha):
-    loss, grad = lmnn_loss_grad(alpha * x, data)
-    return loss, alpha * grad
+class _ScaledObjective:
+    """``x -> (loss, grad)`` for scipy, in the variable ``x = L / alpha``.
+
+    A known evaluation at the start point ``x0`` (``first``) is served without
+    recomputing it; ``last`` is the most recent evaluation (scipy evaluates
+    the accepted iterate last, so it feeds the progress line of
+    :meth:`callback`).
+    """
+
+    def __init__(self, data, shape, alpha, x0, on_iter, first=None):
+        self.data = data
+        self.on_iter = on_iter
+        self.shape = shape
+        self.alpha = alpha
+        self.x0 = x0
+        self.pending_first = first
+        self.last = first
+
+    def __call__(self, x):
+        first, self.pending_first = self.pending_first, None
+        if first is not None and np.array_equal(x, self.x0):
+            ev = first
+        else:
+            ev = evaluate_map((self.alpha * x).reshape(self.shape), self.data)
+        self.last = ev
+        return ev.loss, self.alpha * ev.grad.ravel()
+
+    def callback(self, intermediate_result):
+        """scipy's per-iteration callback: ``on_iter(loss, n_active)``."""
+        self.on_iter(intermediate_result.fun, self.last.n_active)
 
 
 def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None):
@@ -429,32 +559,21 @@ def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None):
     ``||L||`` that step is 5% of the map, so a restart after an impostor
     search never jumps far from the point where the active set is valid.
     (L-BFGS is invariant to this scaling after its first step.)
-    ``first`` is ``(loss, grad)`` at ``L`` when the caller has it (the true
-    loss after a search): the run's first evaluation is then free.
+    ``first`` is the :class:`Evaluation` at ``L`` when the caller has it (the
+    true loss after a search): the run's first evaluation is then free.
+    ``on_iter(loss, n_active)`` is called after each iteration.
     """
     shape = L.shape
     alpha = 0.05 * max(np.linalg.norm(L), 1e-12)
     x0 = L.ravel() / alpha
-    cached = [first]
-
-    def fun(x):
-        if cached[0] is not None:
-            hit, cached[0] = np.array_equal(x, x0), None
-            if hit:
-                return first[0], alpha * first[1]
-        return _scaled_loss_grad(x, data, alpha)
-
-    def callback(intermediate_result):
-        on_iter((alpha * intermediate_result.x).reshape(shape), intermediate_result.fun)
-
+    objective = _ScaledObjective(data, shape, alpha, x0, on_iter, first)
     res = minimize(
-        fun, x0, jac=True,
-        method="L-BFGS-B", callback=callback,
+        objective, x0, jac=True, method="L-BFGS-B", callback=objective.callback,
         options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxls": 30},
     )
     # status 0: converged; 1: iteration limit; 2: line search could not
     # improve (at a kink of the hinge) -- a stationary point for practical use.
-    return (alpha * res.x).reshape(shape), float(res.fun), int(res.nit), res.status != 1
+    return _Run((alpha * res.x).reshape(shape), float(res.fun), int(res.nit), res.status != 1)
 
 
 def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
@@ -464,34 +583,33 @@ def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
     iterate is projected onto the PSD cone (eigenvalue clipping).
     """
     M = L.T @ L
-    f, g = lmnn_loss_grad_metric(M.ravel(), data)
-    G = g.reshape(M.shape)
+    ev = evaluate_metric(M, data)
+    f, G = ev.loss, ev.grad
     step = 1.0 / max(np.linalg.norm(G), 1e-12)
     n_it = 0
     converged = False
     for n_it in range(1, max_iter + 1):
         for _ in range(40):
             M_new, L_new = _metric_factor(M - step * G)
-            f_new, g_new = lmnn_loss_grad_metric(M_new.ravel(), data)
+            ev = evaluate_metric(M_new, data)
             S = M_new - M
             # Sufficient decrease along the projection arc.
-            if f_new <= f + np.vdot(G, S) + np.vdot(S, S) / (2.0 * step) + 1e-12 * abs(f):
+            if ev.loss <= f + np.vdot(G, S) + np.vdot(S, S) / (2.0 * step) + 1e-12 * abs(f):
                 break
             step *= 0.5
-        G_new = g_new.reshape(M.shape)
-        Yd = G_new - G
-        sy = np.vdot(S, Yd)
+        sy = np.vdot(S, ev.grad - G)
         step = np.vdot(S, S) / sy if sy > 1e-300 else step * 2.0
-        rel = (f - f_new) / max(abs(f), 1e-300)
-        M, f, G, L = M_new, f_new, G_new, L_new
-        on_iter(L, f)
+        rel = (f - ev.loss) / max(abs(f), 1e-300)
+        M, f, G, L = M_new, ev.loss, ev.grad, L_new
+        on_iter(f, ev.n_active)
         if rel <= tol or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
             converged = True
             break
-    return L, float(f), n_it, converged
+    return _Run(L, float(f), n_it, converged)
 
 
-def _target_sq_distances(Z, targets):
+def target_sq_distances(Z, targets):
+    """Squared distances ``||Z[i] - Z[targets[i, j]]||^2`` (-inf where ``targets`` is -1)."""
     d_t = np.full(targets.shape, -np.inf)
     ok = targets >= 0
     rows = np.nonzero(ok)[0]
@@ -518,7 +636,7 @@ def best_scale(X, y, L, targets, push_weight, push_loss, chunk_size=None,
     # The loss is a sum over samples i: a random subset of rows estimates it
     # well enough to place the scale, at a fraction of the cost.
     rows = np.arange(n) if n <= n_rows else np.sort(rng.choice(n, n_rows, replace=False))
-    d_t = _target_sq_distances(Z, targets)
+    d_t = target_sq_distances(Z, targets)
     pull = d_t[rows][targets[rows] >= 0].sum()
     s_lo, s_hi = 1.0 / 16, 16.0
     best = 1.0
@@ -545,41 +663,60 @@ def best_scale(X, y, L, targets, push_weight, push_loss, chunk_size=None,
     return float(np.sqrt(best))
 
 
-def fit_lmnn(
-    X,
-    y,
-    L0,
-    *,
-    n_neighbors=3,
-    push_weight=0.5,
-    push_loss="smooth_hinge",
-    solver="lbfgs",
-    max_iter=1000,
-    tol=1e-5,
-    n_passes=1,
-    refresh=25,
-    max_impostors=1_000_000,
-    chunk_size=None,
-    random_state=None,
-    log=None,
-):
-    """Fit LMNN from initial map ``L0`` with active-set book-keeping.
+@dataclass(frozen=True)
+class LMNNOptions:
+    """Settings of one LMNN fit (the estimator's parameters, see :class:`skmetric.LMNN`).
+
+    ``random_state`` seeds the impostor subsampling and the rows of the
+    initial scale search (an int or None).
+    """
+
+    n_neighbors: int = 3
+    push_weight: float = 0.5
+    push_loss: str = "smooth_hinge"
+    solver: str = "lbfgs"
+    max_iter: int = 1000
+    tol: float = 1e-5
+    n_passes: int = 1
+    refresh: int = 25
+    max_impostors: int = 1_000_000
+    chunk_size: Any = None
+    random_state: Any = None
+
+
+def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
+    """Fit LMNN from the initial map ``L0`` with active-set book-keeping.
 
     Each pass selects target neighbours in the current metric; within a pass
     the solver runs at most ``refresh`` iterations on the active impostor
     set, the set is searched again, and this repeats until the solver has
     converged *and* the new search found no violation the old set missed,
-    or until ``max_iter`` iterations in all.
+    until the true loss stalls between two searches, or until ``max_iter``
+    iterations.
 
     Parameters
     ----------
-    log : callable or None
-        ``log(line)`` receives verbose progress lines.
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,)
+        Labels encoded as integers.
+    L0 : ndarray of shape (n_components, n_features)
+        Initial map (rescaled by an exact line search before the first pass).
+    options : LMNNOptions, default=None
+        None means the defaults.
+    progress : skmetric._solver.Progress, default=None
+        Receives the iteration lines and events; None is silent.
+    **changes
+        Fields of ``options`` to replace (``fit_lmnn(X, y, L0, max_iter=50)``).
 
     Returns
     -------
-    dict with 'L', 'n_iter', 'loss', 'converged', 'targets', 'n_impostors'.
+    result : SolverResult
+        ``components`` (the learned ``L``), ``loss`` (the true objective, all
+        impostors re-checked), ``n_iter`` (all passes), ``converged``,
+        ``message`` and ``info["targets"]`` (target neighbours of the last
+        pass, -1 where a small class has fewer).
     """
+    options = replace(options or LMNNOptions(), **changes)
     n, d = X.shape
     # BLAS threads cost more than they gain on the solver's small products
     # (n x d x r): on a busy machine multi-threaded OpenBLAS made each
@@ -587,103 +724,124 @@ def fit_lmnn(
     # scikit-learn's KMeans does; large ones keep the BLAS threads.
     small = n * d * max(n, np.shape(L0)[0]) <= SMALL_PROBLEM
     with threadpool_limits(limits=1 if small else None, user_api="blas"):
-        return _fit_lmnn(
-            X, y, L0, n_neighbors=n_neighbors, push_weight=push_weight,
-            push_loss=push_loss, solver=solver, max_iter=max_iter, tol=tol,
-            n_passes=n_passes, refresh=refresh, max_impostors=max_impostors,
-            chunk_size=chunk_size, random_state=random_state, log=log,
-        )
+        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS).fit(L0)
 
 
-def _fit_lmnn(X, y, L0, *, n_neighbors, push_weight, push_loss, solver, max_iter, tol,
-              n_passes, refresh, max_impostors, chunk_size, random_state, log):
-    run = _lbfgs_run if solver == "lbfgs" else _projected_gradient_run
-    rng = np.random.default_rng(random_state)
-    L = np.array(L0, dtype=np.float64)
-    t0 = time.perf_counter()
-    n_iter = 0
-    loss = np.inf
-    converged = False
-    targets = None
-    n_imp = 0
+class _ActiveSetFit:
+    """The state of one LMNN fit: data, options, RNG, iteration count, last search.
 
-    fresh = None  # pairs found by the last search
+    The active impostor set is the union of the last two searches
+    (``previous`` holds the last one's pairs); :meth:`fit` runs the passes.
+    """
 
-    def search(L, targets, keep_previous=False):
-        nonlocal fresh
-        Z = X @ L.T
-        radius = _target_sq_distances(Z, targets).max(axis=1) + 1.0
-        imp_i, imp_l, w = find_impostors(Z, y, radius, chunk_size, max_impostors, rng)
-        prev, fresh = fresh, (imp_i, imp_l, w)
+    def __init__(self, X, y, options, progress):
+        self.X = X
+        self.y = y
+        self.options = options
+        self.progress = progress
+        self.rng = np.random.default_rng(options.random_state)
+        self.run = _lbfgs_run if options.solver == "lbfgs" else _projected_gradient_run
+        self.n_iter = 0
+        self.previous = None  # (imp_i, imp_l, weights) of the last search
+
+    def search(self, L, targets, keep_previous=False):
+        """The :class:`LMNNData` of the impostors of the metric ``L``.
+
+        With ``keep_previous`` the previous search's pairs are added:
+        impostors that leave the margin in one run and come back in the next
+        stay in the set, so runs are not cut short (JMLR 2009 keeps every
+        pair ever active; two searches bound the memory).
+        """
+        opt = self.options
+        Z = self.X @ L.T
+        radius = target_sq_distances(Z, targets).max(axis=1) + 1.0
+        imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
+                                         opt.max_impostors, self.rng)
+        prev, self.previous = self.previous, (imp_i, imp_l, w)
         if keep_previous and prev is not None and w is None and prev[2] is None:
-            # The active set is this search's pairs plus the previous one's:
-            # impostors that leave the margin in one run and come back in the
-            # next stay in the set, so runs are not cut short (JMLR 2009 keeps
-            # every pair ever active; two searches bound the memory).
-            n = X.shape[0]
+            n = self.X.shape[0]
             key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
                              prev[0].astype(np.int64) * n + prev[1])
             imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
-        return LMNNData(X, targets, imp_i, imp_l, push_weight, push_loss, w)
+        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w)
 
-    def on_iter(L_cur, f):
-        nonlocal n_iter
-        n_iter += 1
-        if log is not None:
-            log(f"[LMNN] iter {n_iter:4d}  loss {f:.6e}  active impostors "
-                f"{data.last_stats.get('active', 0):8d}  elapsed {time.perf_counter() - t0:7.2f}s")
+    def exact(self, L, targets, keep_previous=False):
+        """Search the impostors at ``L`` and evaluate the true objective there.
 
-    def true_loss(L, targets, keep_previous=False):
-        data = search(L, targets, keep_previous)
-        f, g = lmnn_loss_grad(L.ravel(), data)
-        data.first = (f, g)  # reused as the next run's first evaluation
-        return data, f
+        Returns the new :class:`LMNNData` and the :class:`Evaluation` at ``L``
+        (reused as the next run's first evaluation).
+        """
+        data = self.search(L, targets, keep_previous)
+        return data, evaluate_map(L, data)
 
-    for p in range(n_passes):
-        targets = select_targets(X @ L.T, y, n_neighbors)
-        if p == 0:
-            scale = best_scale(X, y, L, targets, push_weight, push_loss, chunk_size,
-                               max_impostors, rng)
-            L = L * scale
-            if log is not None:
-                log(f"[LMNN] initial map rescaled by {scale:.4g} (exact line search)")
-        data, true_f = true_loss(L, targets)
-        if log is not None:
-            log(f"[LMNN] pass {p + 1}: {data.ta.size} target pairs, "
-                f"{data.n_impostor_pairs} candidate impostor pairs, loss {true_f:.6e}")
-        converged = False
-        budget = max_iter  # each pass gets the full iteration budget
-        # Short runs first: early steps change the metric most, and
-        # the active set must follow them; the runs lengthen (doubling) up to
+    def on_iter(self, loss, n_active):
+        self.n_iter += 1
+        self.progress.iter(self.n_iter, loss, active=n_active)
+
+    def fit(self, L0):
+        opt = self.options
+        L = np.array(L0, dtype=np.float64)
+        for p in range(opt.n_passes):
+            targets = select_targets(self.X @ L.T, self.y, opt.n_neighbors)
+            if p == 0:
+                scale = best_scale(self.X, self.y, L, targets, opt.push_weight,
+                                   opt.push_loss, opt.chunk_size, opt.max_impostors,
+                                   self.rng)
+                L = L * scale
+                self.progress.say(f"initial map rescaled by {scale:.4g} (exact line search)")
+            L, ev, converged, message = self._pass(L, targets, p)
+        if opt.n_passes > 1:
+            message = f"pass {opt.n_passes} of {opt.n_passes}: {message}"
+        return SolverResult(components=L, loss=ev.loss, n_iter=self.n_iter,
+                            converged=converged, message=message, info={"targets": targets})
+
+    def _pass(self, L, targets, p):
+        """One pass with fixed targets: solver runs between impostor searches.
+
+        Returns ``(L, evaluation, converged, message)``.
+        """
+        opt, tol = self.options, self.options.tol
+        data, ev = self.exact(L, targets)
+        self.progress.say(f"pass {p + 1}: {data.ta.size} target pairs, "
+                          f"{data.n_impostor_pairs} candidate impostor pairs, "
+                          f"loss {ev.loss:.6e}")
+        budget = opt.max_iter  # each pass gets the full iteration budget
+        n_rejected = 0
+        # Short runs first: early steps change the metric most, and the
+        # active set must follow them; the runs lengthen (doubling) up to
         # ``refresh`` iterations as the set settles.
-        run_len, max_len = min(FIRST_RUN, refresh), refresh
+        run_len, max_len = min(FIRST_RUN, opt.refresh), opt.refresh
         while budget > 0:
-            before = n_iter
-            L_new, inner_f, nit, inner_converged = run(
-                L, data, min(run_len, budget), tol, on_iter, first=data.first)
-            nit = max(n_iter - before, nit)
-            budget -= max(nit, 1)
-            new_data, new_f = true_loss(L_new, targets, keep_previous=True)
-            if new_f > 1.5 * true_f and run_len > 1:
+            before = self.n_iter
+            run = self.run(L, data, min(run_len, budget), tol, self.on_iter, first=ev)
+            budget -= max(self.n_iter - before, run.n_iter, 1)
+            new_data, new_ev = self.exact(run.L, targets, keep_previous=True)
+            if new_ev.loss > 1.5 * ev.loss and run_len > 1:
                 # The run left the region where the active set was valid (it
                 # shrank the metric past impostors it did not see): reject it
                 # and keep later runs shorter.
                 max_len = run_len = max(1, run_len // 2)
-                if log is not None:
-                    log(f"[LMNN] step rejected (true loss {new_f:.6e}); runs of <= {max_len}")
+                n_rejected += 1
+                self.progress.say(f"step rejected (true loss {new_ev.loss:.6e}); "
+                                  f"runs of <= {max_len}")
                 continue
             # Violations the old active set did not contain raise the loss.
-            missed = new_f > inner_f + tol * abs(inner_f) + 1e-12
-            rel = (true_f - new_f) / max(abs(true_f), 1e-300)
-            L, data, true_f = L_new, new_data, new_f
-            n_imp = data.last_stats.get("active", 0)
-            if log is not None:
-                log(f"[LMNN] impostor search: {data.n_impostor_pairs} candidate pairs, "
-                    f"{n_imp} active triplets, loss {new_f:.6e}")
-            if (inner_converged and not missed) or 0 <= rel <= tol * 1e-2:
-                converged = inner_converged and not missed
-                break
+            missed = new_ev.loss > run.loss + tol * abs(run.loss) + 1e-12
+            rel = (ev.loss - new_ev.loss) / max(abs(ev.loss), 1e-300)
+            L, data, ev = run.L, new_data, new_ev
+            self.progress.say(f"impostor search: {data.n_impostor_pairs} candidate pairs, "
+                              f"{ev.n_active} active triplets, loss {ev.loss:.6e}")
+            if run.converged and not missed:
+                return L, ev, True, ("the solver's stopping rule was met and a fresh "
+                                     "impostor search found no new violation")
+            if 0 <= rel <= tol * 1e-2:
+                # The true objective (every impostor re-checked) no longer
+                # moves between searches: a stall at the optimum of the
+                # active-set iteration, whatever the length of the last run.
+                return L, ev, True, (f"the loss stalled: relative decrease {rel:.2g} "
+                                     f"between impostor searches, below tol / 100")
             run_len = min(2 * run_len, max_len)
-        loss = true_f
-    return {"L": L, "n_iter": n_iter, "loss": float(loss), "converged": converged,
-            "targets": targets, "n_impostors": n_imp}
+        message = f"reached max_iter={opt.max_iter} iterations"
+        if n_rejected:
+            message += f" ({n_rejected} solver runs rejected for leaving the active set)"
+        return L, ev, False, message

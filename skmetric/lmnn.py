@@ -1,12 +1,11 @@
 """Large Margin Nearest Neighbor (LMNN) metric learning and energy classification."""
 
-import time
 import warnings
+from dataclasses import fields
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -14,10 +13,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._init import init_constraint, initialize_components, resolve_n_components
 from ._lmnn_solver import (
     PUSH_LOSSES,
-    block_sq_distances,
+    LMNNOptions,
     fit_lmnn,
-    push_loss_value_deriv,
-    row_blocks,
+    lmnn_energy,
+    target_sq_distances,
 )
 from ._validation import FLOAT_DTYPES, check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
@@ -26,8 +25,14 @@ __all__ = ["LMNN", "LMNNClassifier"]
 
 
 
-def _lmnn_constraints():
-    return {
+class _LMNNParams:
+    """The parameters LMNN and LMNNClassifier share (one ``__init__``).
+
+    Put first among the bases: scikit-learn's ``get_params`` reads this
+    ``__init__``'s signature.
+    """
+
+    _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "init": init_constraint(),
@@ -44,8 +49,46 @@ def _lmnn_constraints():
         "random_state": ["random_state"],
     }
 
+    def __init__(
+        self,
+        n_neighbors=3,
+        n_components=None,
+        init="auto",
+        max_iter=1000,
+        tol=1e-5,
+        push_weight=0.5,
+        push_loss="smooth_hinge",
+        solver="lbfgs",
+        n_passes=1,
+        refresh=25,
+        max_impostors=1_000_000,
+        chunk_size=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.push_weight = push_weight
+        self.push_loss = push_loss
+        self.solver = solver
+        self.n_passes = n_passes
+        self.refresh = refresh
+        self.max_impostors = max_impostors
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+        self.random_state = random_state
 
-class LMNN(LabelSupervisedMixin, BaseMahalanobis):
+    def _solver_options(self, random_state):
+        """The :class:`LMNNOptions` of these parameters, with the solver's seed."""
+        names = {f.name for f in fields(LMNNOptions)} - {"random_state"}
+        return LMNNOptions(**{name: getattr(self, name) for name in names},
+                           random_state=random_state)
+
+
+class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
     """Large Margin Nearest Neighbor metric learning (Weinberger & Saul).
 
     Learns a linear map ``L`` (``components_``) such that each sample's
@@ -169,40 +212,6 @@ class LMNN(LabelSupervisedMixin, BaseMahalanobis):
     (150, 4)
     """
 
-    _parameter_constraints = _lmnn_constraints()
-
-    def __init__(
-        self,
-        n_neighbors=3,
-        n_components=None,
-        init="auto",
-        max_iter=1000,
-        tol=1e-5,
-        push_weight=0.5,
-        push_loss="smooth_hinge",
-        solver="lbfgs",
-        n_passes=1,
-        refresh=25,
-        max_impostors=1_000_000,
-        chunk_size=None,
-        verbose=0,
-        random_state=None,
-    ):
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.init = init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.push_weight = push_weight
-        self.push_loss = push_loss
-        self.solver = solver
-        self.n_passes = n_passes
-        self.refresh = refresh
-        self.max_impostors = max_impostors
-        self.chunk_size = chunk_size
-        self.verbose = verbose
-        self.random_state = random_state
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the metric from labelled data.
@@ -228,44 +237,13 @@ class LMNN(LabelSupervisedMixin, BaseMahalanobis):
             )
         rng = check_random_state(self.random_state)
         L0 = initialize_components(self.init, X, y, n_components, rng)
-        log = None
-        if self.verbose:
-            t0 = time.perf_counter()
-
-            def log(line):
-                print(line, flush=True)
-
-            log(f"[LMNN] {X.shape[0]} samples, {X.shape[1]} features, "
-                f"n_components={n_components}, solver={self.solver}")
-        result = fit_lmnn(
-            X, y, L0,
-            n_neighbors=self.n_neighbors,
-            push_weight=self.push_weight,
-            push_loss=self.push_loss,
-            solver=self.solver,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_passes=self.n_passes,
-            refresh=self.refresh,
-            max_impostors=self.max_impostors,
-            chunk_size=self.chunk_size,
-            random_state=rng.randint(np.iinfo(np.int32).max),
-            log=log,
-        )
-        self.components_ = result["L"]
-        self.n_iter_ = result["n_iter"]
-        self.loss_ = result["loss"]
-        self.converged_ = result["converged"]
-        self.target_neighbors_ = result["targets"]
-        if self.verbose:
-            log(f"[LMNN] done: {self.n_iter_} iterations, loss {self.loss_:.6e}, "
-                f"converged={self.converged_}, {time.perf_counter() - t0:.2f}s")
-        if not self.converged_:
-            warnings.warn(
-                f"LMNN did not converge in max_iter={self.max_iter} iterations "
-                f"(final loss {self.loss_:.6g}); increase max_iter or tol.",
-                ConvergenceWarning,
-            )
+        progress = self._progress()
+        progress.say(f"{X.shape[0]} samples, {X.shape[1]} features, "
+                     f"n_components={n_components}, solver={self.solver}")
+        options = self._solver_options(rng.randint(np.iinfo(np.int32).max))
+        result = fit_lmnn(X, y, L0, options, progress)
+        self._store_result(result, progress)
+        self.target_neighbors_ = result.info["targets"]
         return self
 
 
@@ -288,7 +266,7 @@ def _check_neighbors(n_neighbors, y):
         )
 
 
-class LMNNClassifier(ClassifierMixin, BaseEstimator):
+class LMNNClassifier(_LMNNParams, ClassifierMixin, BaseEstimator):
     """Energy-based classification with a learned LMNN metric.
 
     Fits :class:`LMNN` (same parameters) and classifies a test point ``x_t``
@@ -317,6 +295,10 @@ class LMNNClassifier(ClassifierMixin, BaseEstimator):
         ``lmnn_.components_``.
     n_iter_ : int
         ``lmnn_.n_iter_``.
+    loss_ : float
+        ``lmnn_.loss_``.
+    converged_ : bool
+        ``lmnn_.converged_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
 
@@ -338,40 +320,6 @@ class LMNNClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = _lmnn_constraints()
-
-    def __init__(
-        self,
-        n_neighbors=3,
-        n_components=None,
-        init="auto",
-        max_iter=1000,
-        tol=1e-5,
-        push_weight=0.5,
-        push_loss="smooth_hinge",
-        solver="lbfgs",
-        n_passes=1,
-        refresh=25,
-        max_impostors=1_000_000,
-        chunk_size=None,
-        verbose=0,
-        random_state=None,
-    ):
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.init = init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.push_weight = push_weight
-        self.push_loss = push_loss
-        self.solver = solver
-        self.n_passes = n_passes
-        self.refresh = refresh
-        self.max_impostors = max_impostors
-        self.chunk_size = chunk_size
-        self.verbose = verbose
-        self.random_state = random_state
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the LMNN metric and store the embedded training data.
@@ -390,15 +338,11 @@ class LMNNClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.components_ = self.lmnn_.components_
         self.n_iter_ = self.lmnn_.n_iter_
-        L = self.components_
-        self._Z = X.astype(np.float64) @ L.T
+        self.loss_ = self.lmnn_.loss_
+        self.converged_ = self.lmnn_.converged_
+        self._Z = X.astype(np.float64) @ self.components_.T
         self._y = y_enc
-        T = self.lmnn_.target_neighbors_
-        d_t = np.full(T.shape, -np.inf)
-        ok = T >= 0
-        diff = self._Z[np.nonzero(ok)[0]] - self._Z[T[ok]]
-        d_t[ok] = np.einsum("ij,ij->i", diff, diff)
-        self._target_d = d_t
+        self._target_d = target_sq_distances(self._Z, self.lmnn_.target_neighbors_)
         return self
 
     def energy(self, X):
@@ -416,32 +360,8 @@ class LMNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "lmnn_")
         X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         Zt = X.astype(np.float64) @ self.components_.T
-        Z, y, k = self._Z, self._y, self.n_neighbors
-        mu, kind = self.push_weight, self.push_loss
-        n, n_classes = Z.shape[0], self.classes_.size
-        onehot = np.zeros((n, n_classes))
-        onehot[np.arange(n), y] = 1.0
-        sq = np.einsum("ij,ij->i", Z, Z)
-        out = np.empty((Zt.shape[0], n_classes))
-        block = max(1, (1 << 21) // max(n * (k + 1), 1))
-        for start, stop in row_blocks(Zt.shape[0], n, block):
-            D = np.maximum(block_sq_distances(Zt[start:stop], Z, sq), 0.0)
-            # Test point as impostor of training points i (with i's targets).
-            g = push_loss_value_deriv(1.0 + self._target_d[None] - D[:, :, None], kind)[0]
-            g = g.sum(axis=2)
-            as_impostor = g.sum(axis=1, keepdims=True) - g @ onehot  # i with y_i != c
-            for c in range(n_classes):
-                in_c = y == c
-                Dc, Do = D[:, in_c], D[:, ~in_c]
-                kc = min(k, Dc.shape[1])
-                t_d = np.partition(Dc, kc - 1, axis=1)[:, :kc]
-                h = push_loss_value_deriv(1.0 + t_d[:, :, None] - Do[:, None, :], kind)[0]
-                out[start:stop, c] = (
-                    (1.0 - mu) * t_d.sum(axis=1)
-                    + mu * h.sum(axis=(1, 2))
-                    + mu * as_impostor[:, c]
-                )
-        return out
+        return lmnn_energy(Zt, self._Z, self._y, self._target_d, self.classes_.size,
+                           self.n_neighbors, self.push_weight, self.push_loss)
 
     def predict(self, X):
         """Class with the lowest LMNN energy for each sample."""

@@ -15,6 +15,7 @@ import skmetric
 FAST_PARAMS = {
     "LMNN": {"max_iter": 30},
     "LMNNClassifier": {"max_iter": 30},
+    "MultiMetricLMNN": {"max_iter": 30},
     "NCA": {"max_iter": 10},
     "MMC": {"max_iter": 100},
     "MCML": {"max_iter": 30},

@@ -14,12 +14,14 @@ from skmetric import LMNN, LMNNClassifier
 from skmetric import _lmnn_solver as solver
 from skmetric._lmnn_solver import (
     LMNNData,
+    LMNNOptions,
     find_impostors,
     fit_lmnn,
     lmnn_loss_grad,
     lmnn_loss_grad_metric,
     select_targets,
 )
+from skmetric._solver import Progress, SolverResult
 
 # Short fits in these tests stop on max_iter by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -221,13 +223,13 @@ def test_loss_decreases_from_init_and_solvers_agree():
     X, y = _noisy_data(2)
     L0 = np.eye(X.shape[1])
     for method in ("lbfgs", "projected_gradient"):
-        res = fit_lmnn(X, y, L0, solver=method, max_iter=200)
-        T = res["targets"]
+        res = fit_lmnn(X, y, L0, LMNNOptions(solver=method, max_iter=200))
+        T = res.info["targets"]
         Z0 = X @ L0.T
         d_t = np.einsum("ijk,ijk->ij", Z0[:, None] - Z0[T], Z0[:, None] - Z0[T])
         imp = find_impostors(Z0, y, d_t.max(axis=1) + 1.0)
         f0 = lmnn_loss_grad(L0.ravel(), LMNNData(X, T, imp[0], imp[1]))[0]
-        assert res["loss"] < 0.5 * f0
+        assert res.loss < 0.5 * f0
     m_l = LMNN(max_iter=300).fit(X, y)
     m_m = LMNN(solver="projected_gradient", max_iter=300).fit(X, y)
     # The convex form reaches the global optimum: L-BFGS on L gets close to it.
@@ -258,8 +260,60 @@ def test_verbose_prints_progress(capsys):
     X, y = _blobs(seed=8, spread=2.0)
     LMNN(verbose=1, max_iter=10).fit(X, y)
     out = capsys.readouterr().out
-    assert "iter" in out and "loss" in out and "active impostors" in out
-    assert "elapsed" in out and "impostor search" in out
+    assert "[LMNN] iter" in out and "loss" in out and "active" in out
+    assert "elapsed" in out and "impostor search" in out and "[LMNN] done" in out
+
+
+def test_solver_returns_solver_result_and_never_prints(capsys):
+    X, y = _blobs(seed=8, spread=2.0)
+    res = fit_lmnn(X, y, np.eye(X.shape[1]), LMNNOptions(n_neighbors=2), max_iter=300)
+    assert isinstance(res, SolverResult)
+    assert res.components.shape == (X.shape[1], X.shape[1])
+    assert res.info["targets"].shape == (X.shape[0], 2) and "n_impostors" not in res.info
+    assert res.converged and res.message and res.n_iter >= 1
+    assert capsys.readouterr().out == ""
+    # Progress goes through the one voice, only when asked.
+    fit_lmnn(X, y, np.eye(X.shape[1]), max_iter=5, progress=Progress("LMNN", 2))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("[LMNN] ") for line in lines)
+
+
+def _two_far_blobs(sep, seed):
+    rng = np.random.RandomState(seed)
+    X = np.vstack([rng.normal(size=(20, 3)), sep + rng.normal(size=(20, 3))])
+    return X, np.repeat([0, 1], 20)
+
+
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("sep, seed", [(10.0, 2), (1000.0, 0)])
+def test_stall_at_optimum_is_reported_as_converged(sep, seed):
+    # Classes far apart: the first active set is empty, the first runs are
+    # rejected, runs drop to one iteration and the loss stalls at the optimum
+    # long before max_iter. This used to warn "did not converge in
+    # max_iter=1000".
+    X, y = _two_far_blobs(sep, seed)
+    model = LMNN().fit(X, y)
+    assert model.converged_ is True and model.n_iter_ < 1000
+    if sep == 10.0:
+        # The convex form in M reaches the same optimum (same targets).
+        pg = LMNN(solver="projected_gradient", max_iter=3000, tol=1e-10).fit(X, y)
+        np.testing.assert_array_equal(pg.target_neighbors_, model.target_neighbors_)
+        assert abs(model.loss_ - pg.loss_) <= 1e-3 * pg.loss_
+
+
+def test_not_converged_message_names_the_reason():
+    X, y = _noisy_data(4)
+    res = fit_lmnn(X, y, np.eye(X.shape[1]), max_iter=3)
+    assert not res.converged and "max_iter=3" in res.message
+    with pytest.warns(ConvergenceWarning, match="reached max_iter=3 iterations"):
+        LMNN(max_iter=3).fit(X, y)
+
+
+def test_classifier_shares_lmnn_parameters():
+    assert LMNNClassifier.__init__ is LMNN.__init__
+    assert LMNNClassifier._parameter_constraints is LMNN._parameter_constraints
+    params = LMNN(n_neighbors=2, push_loss="hinge").get_params()
+    assert LMNNClassifier(n_neighbors=2, push_loss="hinge").get_params() == params
 
 
 def test_convergence_warning():

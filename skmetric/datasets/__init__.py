@@ -16,11 +16,15 @@ Generators (``make_*``):
 * :func:`make_font_glyphs`: labelled letter classes drawn from font files,
   in the digits' 8x8 format (a many-class source domain for transfer to the
   digits); :func:`default_fonts` lists the font files it uses by default.
+* :func:`make_elongated_classes`: classes with different elongated
+  covariances around one centre, where one metric per class
+  (:class:`skmetric.MultiMetricLMNN`) beats a single metric.
 
 Images come back as arrays, labels as int64. Importing this package does not
 import torch.
 """
 
+from ._generators import make_elongated_classes
 from ._glyphs import default_fonts, make_font_glyphs
 from ._loaders import (
     get_data_home,
@@ -39,5 +43,6 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_omniglot",
+    "make_elongated_classes",
     "make_font_glyphs",
 ]

@@ -257,3 +257,4 @@ def load_omniglot(data_home=None, background=True, download=False, n_samples=Non
     if len(shapes) > 1:
         raise ValueError(f"Omniglot images have different sizes {sorted(shapes)[:4]}.")
     return np.stack(images), np.asarray(labels, dtype=np.int64)
+
