@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
+from ._backend import get_backend
 from ._init import init_constraint, initialize_components, resolve_n_components
 from ._nca_solver import fit_nca
 from ._validation import check_labeled_data
@@ -28,9 +29,16 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     the expected number of correctly classified training points. It is
     minimised as ``-f(L)`` with L-BFGS-B (scipy) from the initial map chosen by
     ``init`` (:func:`skmetric._nca_solver.fit_nca`). The objective and its
-    gradient live in :mod:`skmetric._nca_objective`; rows of ``p`` are computed in chunks, so
-    memory is O(n_samples * chunk) (at most O(n_samples^2)) and never
-    O(n_samples^2 * n_features^2).
+    gradient live in :mod:`skmetric._nca_objective`.
+
+    Rows of ``p`` are computed in blocks, so memory is O(n_samples * block)
+    and never O(n_samples^2 * n_features^2); time is O(n_samples^2 *
+    n_components) per evaluation.
+
+    Device (``device``). None computes the objective with numpy; a device
+    ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
+    float64 torch tensors there (same results to round-off), while L-BFGS-B
+    still runs on the host.
 
     Parameters
     ----------
@@ -43,6 +51,11 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
         Convergence tolerance passed to L-BFGS-B (``scipy.optimize.minimize``).
+    device : None or str, default=None
+        None: numpy. 'cpu', 'cuda' (or 'cuda:1', ...) or 'auto' (CUDA when
+        available, else CPU): torch, float64, on that device (the 'deep'
+        extra; without torch an ImportError says so, and 'cuda' without a GPU
+        is a ValueError).
     verbose : int, default=0
         If > 0, print one line per iteration (``[NCA] iter k  loss ...``) to
         stdout.
@@ -87,6 +100,7 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         "init": init_constraint(),
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [str, None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -98,6 +112,7 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         init="auto",
         max_iter=100,
         tol=1e-5,
+        device=None,
         verbose=0,
         random_state=None,
     ):
@@ -105,6 +120,7 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         self.init = init
         self.max_iter = max_iter
         self.tol = tol
+        self.device = device
         self.verbose = verbose
         self.random_state = random_state
 
@@ -123,9 +139,13 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         self
         """
         X, y_enc, self.classes_ = check_labeled_data(self, X, y)
+        backend = get_backend(self.device, "NCA")
         X64 = X.astype(np.float64)
         n_components = resolve_n_components(self.n_components, X.shape[1])
         L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state)
         progress = self._progress()
-        result = fit_nca(X64, y_enc, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
+        result = fit_nca(
+            X64, y_enc, L0, max_iter=self.max_iter, tol=self.tol, progress=progress,
+            backend=backend,
+        )
         return self._store_result(result, progress)
