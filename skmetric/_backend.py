@@ -11,7 +11,10 @@ spell alike (``@``, ``+=``, slicing, integer-array indexing, ``.sum(axis)``,
 
 * :meth:`Backend.asarray` / :meth:`Backend.to_numpy`: to and from the device
   (float64 by default, so that torch agrees with numpy to round-off);
-* :meth:`Backend.zeros`, :meth:`Backend.arange`, :meth:`Backend.index_add`;
+* :meth:`Backend.zeros`, :meth:`Backend.arange`;
+* products with a sparse matrix of ``K`` entries per row given as
+  ``(index, weights)``: :meth:`Backend.gather_dots`, :meth:`Backend.gather_matmul`,
+  :meth:`Backend.scatter_add` (numpy: scipy.sparse; torch: gather/index_add);
 * :meth:`Backend.chunk_rows`: how many rows of an ``(n_rows, n_cols)`` block
   fit in the memory budget (scikit-learn's ``working_memory`` on the host,
   half the free GPU memory on CUDA), or a ValueError *before* anything is
@@ -126,16 +129,47 @@ class Backend:
             return np.arange(start, stop)
         return self.xp.arange(start, stop, device=self.device)
 
-    def index_add(self, out, index, values):
-        """``out[index[m]] += values[m]`` for every row ``m`` (repeated indices add up)."""
+    def gather_dots(self, A, B, index):
+        """``out[i, j] = A[i] . B[index[i, j]]``: dot products on a sparse pattern.
+
+        ``A`` has shape (m, c), ``B`` (n, c) and ``index`` (m, K); returns (m, K).
+        numpy gathers one column of ``index`` at a time (no (m, K, c) array).
+        """
         if self.is_numpy:
-            m = index.shape[0]
-            scatter = sparse.csr_matrix(
-                (np.ones(m), (index, np.arange(m))), shape=(out.shape[0], m)
-            )
-            out += scatter @ values
+            out = np.empty(index.shape)
+            for j in range(index.shape[1]):
+                out[:, j] = np.einsum("ic,ic->i", A, np.take(B, index[:, j], axis=0))
+            return out
+        return (B[index] @ A[:, :, None])[:, :, 0]
+
+    def gather_matmul(self, index, weights, V):
+        """``out[i] = sum_j weights[i, j] * V[index[i, j]]``, i.e. ``S @ V`` (see :meth:`scatter_add`)."""
+        if self.is_numpy:
+            return self._sparse(index, weights, V.shape[0]) @ V
+        return (weights[:, None, :] @ V[index])[:, 0, :]
+
+    def _sparse(self, index, weights, n_cols):
+        m, K = index.shape
+        return sparse.csr_matrix(
+            (weights.ravel(), index.ravel(), np.arange(0, m * K + 1, K)), shape=(m, n_cols)
+        )
+
+    def scatter_add(self, out, index, weights, values):
+        """``out[index[i, j]] += weights[i, j] * values[i]`` for all ``i, j``; returns ``out``.
+
+        That is ``out += S.T @ values`` for the sparse matrix ``S`` with
+        ``S[i, index[i, j]] = weights[i, j]`` (repeated indices add up), e.g.
+        the ``W^T Z`` of a gradient whose ``W`` has a few entries per row.
+        ``index`` and ``weights`` have shape (m, K), ``values`` (m, c) and
+        ``out`` (n, c).
+        """
+        m, K = index.shape
+        if self.is_numpy:
+            out += self._sparse(index, weights, out.shape[0]).T @ values
         else:
-            out.index_add_(0, index, values)
+            out.index_add_(
+                0, index.reshape(-1), (weights[:, :, None] * values[:, None, :]).reshape(m * K, -1)
+            )
         return out
 
     # -- memory -------------------------------------------------------------------
@@ -189,16 +223,19 @@ class Backend:
         neighbour. On the host this is :class:`sklearn.neighbors.NearestNeighbors`;
         on CUDA, blocks of distances and ``topk`` on the device.
         """
-        n = Z.shape[0]
         if self.device is None or self.device.type != "cuda":
             nn = NearestNeighbors(n_neighbors=k).fit(self.to_numpy(Z))
             dist, ind = nn.kneighbors()
             return dist**2, ind
+        return self._kneighbors_by_blocks(Z, k)
+
+    def _kneighbors_by_blocks(self, Z, k):
+        """:meth:`kneighbors` with torch on the device: blocks of distances and ``topk``."""
         torch = self.xp
+        n = Z.shape[0]
         sq = (Z * Z).sum(1)
-        rows_per_block = self.chunk_rows(n, 16 * n, "kneighbors")
         dists, inds = [], []
-        for rows in gen_batches(n, rows_per_block):
+        for rows in gen_batches(n, self.chunk_rows(n, 16 * n, "kneighbors")):
             D = self.sq_distances(Z[rows], Z, sq[rows], sq)
             idx = self.arange(rows.start, rows.stop)
             D[idx - rows.start, idx] = torch.inf

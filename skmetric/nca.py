@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import get_backend
 from ._init import init_constraint, initialize_components, resolve_n_components
@@ -13,6 +13,11 @@ from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
 
 __all__ = ["NCA"]
+
+#: With ``n_neighbors_softmax='auto'``, the exact objective is used up to this
+#: many samples and the truncated one (``AUTO_N_NEIGHBORS`` candidates) above.
+AUTO_EXACT_MAX_SAMPLES = 5000
+AUTO_N_NEIGHBORS = 50
 
 
 class NCA(LabelSupervisedMixin, BaseMahalanobis):
@@ -31,9 +36,23 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     ``init`` (:func:`skmetric._nca_solver.fit_nca`). The objective and its
     gradient live in :mod:`skmetric._nca_objective`.
 
-    Rows of ``p`` are computed in blocks, so memory is O(n_samples * block)
-    and never O(n_samples^2 * n_features^2); time is O(n_samples^2 *
-    n_components) per evaluation.
+    Exact and truncated objective (``n_neighbors_softmax``). The exact
+    softmax runs over all other points: rows of ``p`` are computed in blocks,
+    so memory is O(n_samples * block) and never O(n_samples^2 *
+    n_features^2), but time is O(n_samples^2 * n_components) per evaluation.
+    The truncated softmax runs over each point's ``K``
+    nearest points in the current embedding ``z = L x`` (found with
+    :class:`~sklearn.neighbors.NearestNeighbors` after rounds of 5, 10, 20,
+    ... iterations and at the end); points outside, same-class or not, are
+    dropped, which costs O(n_samples * K * n_components) per evaluation.
+    The error this costs is bounded at the final map: every dropped point is
+    at least as far as the ``K``-th nearest, so the dropped softmax mass
+    ``m_i`` of point ``i`` is at most ``r_i / (1 + r_i)`` with ``r_i = (n - 1
+    - K) exp(-d_iK) / sum_{j <= K} exp(-d_ij)``, and the truncated objective
+    differs from the exact one by at most ``sum_i m_i``; ``truncation_bound_``
+    is that bound divided by ``n_samples`` (an error in expected accuracy).
+    Measured held-out 3-NN error (StandardScaler -> NCA -> 3-NN, digits, 3
+    stratified folds): exact 2.17 %, ``K = 50`` 1.84 %, ``K = 20`` 2.28 %.
 
     Device (``device``). None computes the objective with numpy; a device
     ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
@@ -48,9 +67,19 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         Initial ``L``, see :func:`skmetric._init.initialize_components`. An
         array must have shape (n_components, n_features).
     max_iter : int, default=100
-        Maximum number of L-BFGS-B iterations.
+        Maximum number of L-BFGS-B iterations (with the truncated objective,
+        all rounds between candidate searches together).
     tol : float, default=1e-5
         Convergence tolerance passed to L-BFGS-B (``scipy.optimize.minimize``).
+    n_neighbors_softmax : 'auto', int or None, default='auto'
+        None: the exact objective (softmax over all other points). An int
+        ``K``: the neighbour-truncated objective with ``K`` candidates per
+        point (exact when ``K >= n_samples - 1``). 'auto': exact up to
+        ``AUTO_EXACT_MAX_SAMPLES = 5000`` samples, ``K = 50`` above. Asking for
+        the exact objective where not one row of its blocks fits in the memory
+        budget (``sklearn.set_config(working_memory=...)``, or half the free
+        GPU memory) raises a ValueError saying the size needed, before
+        anything is allocated.
     device : None or str, default=None
         None: numpy. 'cpu', 'cuda' (or 'cuda:1', ...) or 'auto' (CUDA when
         available, else CPU): torch, float64, on that device (the 'deep'
@@ -75,6 +104,11 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     converged_ : bool
         False when L-BFGS-B stopped at ``max_iter`` (a ConvergenceWarning is
         issued then).
+    n_neighbors_softmax_ : int or None
+        The ``K`` used (None: the exact objective).
+    truncation_bound_ : float
+        Bound on ``|loss_ - exact loss| / n_samples`` at the learned map
+        (0.0 for the exact objective).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
@@ -100,6 +134,9 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         "init": init_constraint(),
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "n_neighbors_softmax": [
+            StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None
+        ],
         "device": [str, None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -112,6 +149,7 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         init="auto",
         max_iter=100,
         tol=1e-5,
+        n_neighbors_softmax="auto",
         device=None,
         verbose=0,
         random_state=None,
@@ -120,6 +158,7 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         self.init = init
         self.max_iter = max_iter
         self.tol = tol
+        self.n_neighbors_softmax = n_neighbors_softmax
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
@@ -142,10 +181,15 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         backend = get_backend(self.device, "NCA")
         X64 = X.astype(np.float64)
         n_components = resolve_n_components(self.n_components, X.shape[1])
+        K = self.n_neighbors_softmax
+        if K == "auto":
+            K = None if X.shape[0] <= AUTO_EXACT_MAX_SAMPLES else AUTO_N_NEIGHBORS
         L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state)
         progress = self._progress()
         result = fit_nca(
             X64, y_enc, L0, max_iter=self.max_iter, tol=self.tol, progress=progress,
-            backend=backend,
+            n_neighbors_softmax=K, backend=backend,
         )
+        self.n_neighbors_softmax_ = result.info["n_neighbors_softmax"]
+        self.truncation_bound_ = result.info["truncation_bound"]
         return self._store_result(result, progress)
