@@ -117,9 +117,10 @@ def fit_nca(X, y, L0, *, max_iter=100, tol=1e-5, progress=None, n_neighbors_soft
     while True:
         fun = truncated(candidates)
         progress.say(f"candidates {n_refresh}: K={K}, truncation bound {bound:.3g}")
-        opt = _lbfgs(fun, x, min(budget, max_iter - it), tol, callback)
+        round_budget = min(budget, max_iter - it)
+        opt = _lbfgs(fun, x, round_budget, tol, callback)
         x, loss_round = opt.x, opt.fun
-        round_converged = bool(opt.success and opt.nit < min(budget, max_iter - it))
+        round_converged = bool(opt.success and opt.nit < round_budget)
         candidates, bound = nca_candidates(x, Xb, n_components, K, backend)
         n_refresh += 1
         loss = truncated(candidates)(x)[0]
