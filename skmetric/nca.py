@@ -84,7 +84,10 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         None: numpy. 'cpu', 'cuda' (or 'cuda:1', ...) or 'auto' (CUDA when
         available, else CPU): torch, float64, on that device (the 'deep'
         extra; without torch an ImportError says so, and 'cuda' without a GPU
-        is a ValueError).
+        is a ValueError). On a CPU, None is the faster choice for the
+        truncated objective (one evaluation at n = 100,000, K = 50, 64
+        components: numpy 4.9 s, torch 11.7 s CPU); 'cpu' mainly checks the
+        torch path.
     verbose : int, default=0
         If > 0, print one line per iteration (``[NCA] iter k  loss ...``) to
         stdout.
