@@ -51,8 +51,11 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     - K) exp(-d_iK) / sum_{j <= K} exp(-d_ij)``, and the truncated objective
     differs from the exact one by at most ``sum_i m_i``; ``truncation_bound_``
     is that bound divided by ``n_samples`` (an error in expected accuracy).
-    Measured held-out 3-NN error (StandardScaler -> NCA -> 3-NN, digits, 3
-    stratified folds): exact 2.17 %, ``K = 50`` 1.84 %, ``K = 20`` 2.28 %.
+    Measured held-out 3-NN error (StandardScaler -> NCA -> 3-NN): digits, 3
+    stratified folds, exact 2.17 %, ``K = 50`` 1.84 %, ``K = 20`` 2.28 %;
+    ``make_classification`` (64 features, 10 classes), 5,000 training and
+    5,000 held-out points, 32 components: exact 17.08 % (144 s CPU, 611 MiB
+    peak RSS), ``K = 50`` 17.26 % (18 s CPU, 207 MiB), Euclidean 45.0 %.
 
     Device (``device``). None computes the objective with numpy; a device
     ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
