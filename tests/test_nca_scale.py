@@ -245,3 +245,17 @@ def test_device_without_torch_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"NCA with device='cuda' needs torch.*skmetric\[deep\]"):
         NCA(device="cuda").fit(X, y)
     NCA(max_iter=2).fit(X, y)  # numpy needs no torch
+
+
+def test_gpu_check_exits_cleanly_without_a_gpu(capsys, monkeypatch):
+    gpu_check = pytest.importorskip("benchmarks.gpu_check")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        pytest.skip("a GPU is present: the check itself would run")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert gpu_check.main([]) == 0
+    assert "torch is not installed" in capsys.readouterr().out
+    if torch is not None:
+        monkeypatch.setitem(sys.modules, "torch", torch)
+        assert gpu_check.main(["--n", "10"]) == 0
+        assert "no CUDA GPU" in capsys.readouterr().out
