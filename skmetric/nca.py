@@ -39,8 +39,9 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     Exact and truncated objective (``n_neighbors_softmax``). The exact
     softmax runs over all other points: rows of ``p`` are computed in blocks,
     so memory is O(n_samples * block) and never O(n_samples^2 *
-    n_features^2), but time is O(n_samples^2 * n_components) per evaluation.
-    The truncated softmax runs over each point's ``K``
+    n_features^2), but time is O(n_samples^2 * n_components) per evaluation
+    (measured 4.7 s CPU at n_samples = 10,000, d = 64, so about 8 min per
+    evaluation and over 10 h per fit at 100,000). The truncated softmax runs over each point's ``K``
     nearest points in the current embedding ``z = L x`` (found with
     :class:`~sklearn.neighbors.NearestNeighbors` after rounds of 5, 10, 20,
     ... iterations and at the end); points outside, same-class or not, are
@@ -56,6 +57,10 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     ``make_classification`` (64 features, 10 classes), 5,000 training and
     5,000 held-out points, 32 components: exact 17.08 % (144 s CPU, 611 MiB
     peak RSS), ``K = 50`` 17.26 % (18 s CPU, 207 MiB), Euclidean 45.0 %.
+    At n_samples = 100,000 (same data, d = 64, 16 components, ``K = 50``):
+    9.4 min CPU on 2 cores (85 iterations, converged; 27 min wall on a
+    machine shared with other jobs), 596 MiB peak RSS, final bound 8e-17,
+    held-out error 5.56 % (Euclidean 34.96 %).
 
     Device (``device``). None computes the objective with numpy; a device
     ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
