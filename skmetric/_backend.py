@@ -143,7 +143,10 @@ class Backend:
         return (B[index] @ A[:, :, None])[:, :, 0]
 
     def gather_matmul(self, index, weights, V):
-        """``out[i] = sum_j weights[i, j] * V[index[i, j]]``, i.e. ``S @ V`` (see :meth:`scatter_add`)."""
+        """``out[i] = sum_j weights[i, j] * V[index[i, j]]``, i.e. ``S @ V``.
+
+        ``S`` is the sparse matrix of :meth:`scatter_add`.
+        """
         if self.is_numpy:
             return self._sparse(index, weights, V.shape[0]) @ V
         return (weights[:, None, :] @ V[index])[:, 0, :]

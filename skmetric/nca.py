@@ -34,38 +34,10 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     the expected number of correctly classified training points. It is
     minimised as ``-f(L)`` with L-BFGS-B (scipy) from the initial map chosen by
     ``init`` (:func:`skmetric._nca_solver.fit_nca`). The objective and its
-    gradient live in :mod:`skmetric._nca_objective`.
-
-    Exact and truncated objective (``n_neighbors_softmax``). The exact
-    softmax runs over all other points: rows of ``p`` are computed in blocks,
-    so memory is O(n_samples * block) and never O(n_samples^2 *
-    n_features^2), but time is O(n_samples^2 * n_components) per evaluation
-    (measured 4.7 s CPU at n_samples = 10,000, d = 64, so about 8 min per
-    evaluation and over 10 h per fit at 100,000). The truncated softmax runs over each point's ``K``
-    nearest points in the current embedding ``z = L x`` (found with
-    :class:`~sklearn.neighbors.NearestNeighbors` after rounds of 5, 10, 20,
-    ... iterations and at the end); points outside, same-class or not, are
-    dropped, which costs O(n_samples * K * n_components) per evaluation.
-    The error this costs is bounded at the final map: every dropped point is
-    at least as far as the ``K``-th nearest, so the dropped softmax mass
-    ``m_i`` of point ``i`` is at most ``r_i / (1 + r_i)`` with ``r_i = (n - 1
-    - K) exp(-d_iK) / sum_{j <= K} exp(-d_ij)``, and the truncated objective
-    differs from the exact one by at most ``sum_i m_i``; ``truncation_bound_``
-    is that bound divided by ``n_samples`` (an error in expected accuracy).
-    Measured held-out 3-NN error (StandardScaler -> NCA -> 3-NN): digits, 3
-    stratified folds, exact 2.17 %, ``K = 50`` 1.84 %, ``K = 20`` 2.28 %;
-    ``make_classification`` (64 features, 10 classes), 5,000 training and
-    5,000 held-out points, 32 components: exact 17.08 % (144 s CPU, 611 MiB
-    peak RSS), ``K = 50`` 17.26 % (18 s CPU, 207 MiB), Euclidean 45.0 %.
-    At n_samples = 100,000 (same data, d = 64, 16 components, ``K = 50``):
-    9.4 min CPU on 2 cores (85 iterations, converged; 27 min wall on a
-    machine shared with other jobs), 596 MiB peak RSS, final bound 8e-17,
-    held-out error 5.56 % (Euclidean 34.96 %).
-
-    Device (``device``). None computes the objective with numpy; a device
-    ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
-    float64 torch tensors there (same results to round-off), while L-BFGS-B
-    still runs on the host.
+    gradient live in :mod:`skmetric._nca_objective`. For large ``n_samples``
+    the softmax can be truncated to each point's nearest candidates
+    (``n_neighbors_softmax``, error bounded, see Notes), and the objective can
+    run on a GPU (``device``).
 
     Parameters
     ----------
@@ -123,6 +95,41 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    Notes
+    -----
+    Exact and truncated objective (``n_neighbors_softmax``). The exact softmax
+    runs over all other points: rows of ``p`` are computed in blocks, so memory
+    is O(n_samples * block) and never O(n_samples^2 * n_features^2), but time
+    is O(n_samples^2 * n_components) per evaluation (measured 4.7 s CPU at
+    n_samples = 10,000, d = 64, so about 8 min per evaluation and over 10 h per
+    fit at 100,000). The truncated softmax runs over each point's ``K`` nearest
+    points in the current embedding ``z = L x`` (found with
+    :class:`~sklearn.neighbors.NearestNeighbors` after rounds of 5, 10, 20, ...
+    iterations and at the end); points outside, same-class or not, are dropped,
+    which costs O(n_samples * K * n_components) per evaluation.
+
+    The error this costs is bounded at the final map: every dropped point is at
+    least as far as the ``K``-th nearest, so the dropped softmax mass ``m_i``
+    of point ``i`` is at most ``r_i / (1 + r_i)`` with ``r_i = (n - 1 - K)
+    exp(-d_iK) / sum_{j <= K} exp(-d_ij)``, and the truncated objective differs
+    from the exact one by at most ``sum_i m_i``; ``truncation_bound_`` is that
+    bound divided by ``n_samples`` (an error in expected accuracy).
+
+    Measured held-out 3-NN error (StandardScaler -> NCA -> 3-NN): digits, 3
+    stratified folds, exact 2.17 %, ``K = 50`` 1.84 %, ``K = 20`` 2.28 %;
+    ``make_classification`` (64 features, 10 classes), 5,000 training and 5,000
+    held-out points, 32 components: exact 17.08 % (144 s CPU, 611 MiB peak
+    RSS), ``K = 50`` 17.26 % (18 s CPU, 207 MiB), Euclidean 45.0 %. At
+    n_samples = 100,000 (same data, d = 64, 16 components, ``K = 50``): 9.4 min
+    CPU on 2 cores (85 iterations, converged; 27 min wall on a machine shared
+    with other jobs), 596 MiB peak RSS, final bound 8e-17, held-out error 5.56
+    % (Euclidean 34.96 %).
+
+    Device (``device``). None computes the objective with numpy; a device
+    ('cpu', 'cuda', 'auto') computes distances, softmax and gradient with
+    float64 torch tensors there (same results to round-off), while L-BFGS-B
+    still runs on the host.
 
     References
     ----------
