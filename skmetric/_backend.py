@@ -67,7 +67,6 @@ class Backend:
     """
 
     def __init__(self, device=None, purpose="This computation"):
-        self.requested = device
         if device is None:
             self.xp, self.device = np, None
             return
