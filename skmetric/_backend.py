@@ -71,24 +71,7 @@ class Backend:
             self.xp, self.device = np, None
             return
         torch = import_torch(f"{purpose} with device={device!r}")
-        try:
-            dev = resolve_device(device)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise ValueError(f"Invalid device {device!r}: {exc}") from exc
-        if dev.type not in ("cpu", "cuda"):
-            raise ValueError(
-                f"device={device!r}: only 'cpu' and 'cuda' devices are supported "
-                "(float64 computations)."
-            )
-        if dev.type == "cuda":
-            n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-            if n_gpus == 0 or (dev.index is not None and dev.index >= n_gpus):
-                raise ValueError(
-                    f"device={device!r} needs a CUDA GPU, but torch sees "
-                    f"{n_gpus} (torch.cuda.is_available() is "
-                    f"{torch.cuda.is_available()}); use device='auto' to fall back "
-                    "to the CPU, or device=None for numpy."
-                )
+        dev = resolve_device(device)  # ValueError for unknown devices and missing GPUs
         self.xp, self.device = torch, dev
 
     @property

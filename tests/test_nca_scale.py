@@ -228,12 +228,12 @@ def test_kneighbors_on_device_agrees_with_sklearn():
 def test_device_errors(monkeypatch):
     torch = pytest.importorskip("torch")
     X, y = _blobs(n=30)
-    with pytest.raises(ValueError, match="Invalid device 'gpu0'"):
+    with pytest.raises(ValueError, match="device='gpu0' is not a device"):
         NCA(device="gpu0").fit(X, y)
     with pytest.raises(ValueError, match="device"):
         NCA(device=3).fit(X, y)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match="device='cuda' needs a CUDA GPU"):
+    with pytest.raises(ValueError, match="device='cuda' asks for a GPU, but torch sees no CUDA device"):
         NCA(device="cuda").fit(X, y)
     # 'auto' falls back to the CPU.
     assert Backend("auto").device.type == "cpu"
