@@ -22,6 +22,8 @@ weights ``w_ab`` (a sparse n x n matrix ``W``),
 ``2 (C Z).T X`` with ``Z = X L.T`` (no d x d matrix).
 """
 
+import contextlib
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -29,7 +31,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._psd import psd_project
 from ._solver import NO_PROGRESS, SolverResult
@@ -55,12 +57,51 @@ PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
 SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
-# Problems with n * d * max(n, n_components) up to this run single-threaded BLAS.
-SMALL_PROBLEM = 1 << 28
+# Products of at least this many flops use the caller's BLAS threads; the rest
+# of a fit (L-BFGS's own linear algebra included) runs single-threaded.
+PARALLEL_FLOPS = 1 << 28
 # A gathered pair costs about as much as this many GEMM entries (measured).
 GRAM_RATIO = 100
 # Pairs processed at once when gathering pair differences (memory bound).
 _PAIR_BLOCK = 1 << 16
+
+
+# --------------------------------------------------------------------------
+# BLAS threads
+# --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def blas_threads():
+    """The BLAS thread count in effect now (the caller's setting)."""
+    info = [lib["num_threads"] for lib in _blas_controller().info()
+            if lib["user_api"] == "blas"]
+    return max(info, default=1)
+
+
+def _product_threads(flops, threads):
+    """Context running BLAS with ``threads`` threads when ``flops`` is large.
+
+    A fit runs single-threaded (threads cost more than they gain on small
+    products, and on a busy machine multi-threaded OpenBLAS made L-BFGS-B's
+    own updates up to 50x slower); only products of at least
+    ``PARALLEL_FLOPS`` get the caller's threads back.
+    """
+    if threads is None or threads <= 1 or flops < PARALLEL_FLOPS:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=int(threads), user_api="blas")
+
+
+def _project(X, L, threads):
+    """``X @ L.T`` (with ``threads`` BLAS threads when large)."""
+    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], threads):
+        return X @ L.T
+
+
+def _single_threaded():
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------
@@ -137,7 +178,7 @@ def block_scores(Za_aug, Zb_aug):
 
 
 def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_state=None,
-                   rows=None, return_distances=False):
+                   rows=None, return_distances=False, threads=None):
     """Impostor pairs ``(i, l)``: ``y_l != y_i`` and ``d(i, l) < radius[i]``.
 
     ``radius[i] = max_j d(i, j) + 1`` (squared distances) gives every pair
@@ -151,7 +192,8 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     weight ``found / kept`` so the push term stays an unbiased estimate.
 
     ``rows`` restricts the search to impostors of those samples (default all);
-    ``return_distances`` also returns the (float32) squared distances.
+    ``return_distances`` also returns the (float32) squared distances;
+    ``threads`` BLAS threads for large blocks (None: as set by the caller).
 
     Returns
     -------
@@ -176,7 +218,8 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
         Zb_c = Zb[cols]
         for start, stop in row_blocks(rows_c.size, cols.size, chunk_size):
             r = rows_c[start:stop]
-            S = block_scores(Za[r], Zb_c)
+            with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], threads):
+                S = block_scores(Za[r], Zb_c)
             bound = sq[r] - thr[r]
             # flatnonzero on the raveled mask is much faster than 2-D nonzero.
             ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
@@ -225,10 +268,13 @@ class LMNNData:
     push_loss : {'hinge', 'smooth_hinge', 'squared_hinge'}
     imp_weights : ndarray of shape (n_pairs,) or None
         Per-pair weights of the push term (subsampling), default 1.
+    threads : int or None, default=None
+        BLAS threads for the large products of an evaluation (None: as set
+        by the caller).
     """
 
     def __init__(self, X, targets, imp_i, imp_l, push_weight=0.5,
-                 push_loss="smooth_hinge", imp_weights=None):
+                 push_loss="smooth_hinge", imp_weights=None, threads=None):
         self.X = X
         self.n = X.shape[0]
         self.targets = targets
@@ -239,6 +285,7 @@ class LMNNData:
         self.imp_i = np.asarray(imp_i, dtype=np.intp)
         self.imp_l = np.asarray(imp_l, dtype=np.intp)
         self.imp_w = None if imp_weights is None else np.asarray(imp_weights, float)
+        self.threads = threads
         self.push_weight = float(push_weight)
         self.push_loss = push_loss
         a = np.concatenate([self.ta, self.imp_i])
@@ -383,9 +430,12 @@ def evaluate_map(L, data):
     differences) is computed as ``2 (C Z).T X`` (see
     :meth:`LMNNData.evaluate_projected`).
     """
-    Z = data.X @ L.T
+    X = data.X
+    Z = _project(X, L, data.threads)
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
-    return Evaluation(loss, 2.0 * (CZ.T @ data.X), n_active)
+    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], data.threads):
+        grad = 2.0 * (CZ.T @ X)
+    return Evaluation(loss, grad, n_active)
 
 
 def evaluate_metric(M, data):
@@ -717,14 +767,11 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
         pass, -1 where a small class has fewer).
     """
     options = replace(options or LMNNOptions(), **changes)
-    n, d = X.shape
-    # BLAS threads cost more than they gain on the solver's small products
-    # (n x d x r): on a busy machine multi-threaded OpenBLAS made each
-    # evaluation up to 10x slower. Small problems run single-threaded, as
-    # scikit-learn's KMeans does; large ones keep the BLAS threads.
-    small = n * d * max(n, np.shape(L0)[0]) <= SMALL_PROBLEM
-    with threadpool_limits(limits=1 if small else None, user_api="blas"):
-        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS).fit(L0)
+    # The fit runs single-threaded except in large products (see
+    # _product_threads), which get the caller's BLAS threads.
+    threads = blas_threads()
+    with _single_threaded():
+        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads).fit(L0)
 
 
 class _ActiveSetFit:
@@ -734,8 +781,9 @@ class _ActiveSetFit:
     (``previous`` holds the last one's pairs); :meth:`fit` runs the passes.
     """
 
-    def __init__(self, X, y, options, progress):
+    def __init__(self, X, y, options, progress, threads=1):
         self.X = X
+        self.threads = threads
         self.y = y
         self.options = options
         self.progress = progress
@@ -753,17 +801,18 @@ class _ActiveSetFit:
         pair ever active; two searches bound the memory).
         """
         opt = self.options
-        Z = self.X @ L.T
+        Z = _project(self.X, L, self.threads)
         radius = target_sq_distances(Z, targets).max(axis=1) + 1.0
         imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
-                                         opt.max_impostors, self.rng)
+                                         opt.max_impostors, self.rng, threads=self.threads)
         prev, self.previous = self.previous, (imp_i, imp_l, w)
         if keep_previous and prev is not None and w is None and prev[2] is None:
             n = self.X.shape[0]
             key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
                              prev[0].astype(np.int64) * n + prev[1])
             imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
-        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w)
+        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w,
+                        threads=self.threads)
 
     def exact(self, L, targets, keep_previous=False):
         """Search the impostors at ``L`` and evaluate the true objective there.
