@@ -29,7 +29,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
@@ -48,6 +47,8 @@ __all__ = [
     "lmnn_loss_grad_metric",
     "lmnn_energy",
     "target_sq_distances",
+    "blas_threads",
+    "single_threaded_blas",
     "LMNNOptions",
     "fit_lmnn",
 ]
@@ -100,7 +101,8 @@ def _project(X, L, threads):
         return X @ L.T
 
 
-def _single_threaded():
+def single_threaded_blas():
+    """Context running BLAS single-threaded (as an LMNN fit does)."""
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
@@ -570,63 +572,105 @@ def _metric_factor(M):
     return M_psd, (np.sqrt(w)[:, None] * V.T)
 
 
-class _ScaledObjective:
-    """``x -> (loss, grad)`` for scipy, in the variable ``x = L / alpha``.
+class LBFGSMemory:
+    """The curvature pairs of L-BFGS, kept across the impostor searches of a pass.
 
-    A known evaluation at the start point ``x0`` (``first``) is served without
-    recomputing it; ``last`` is the most recent evaluation (scipy evaluates
-    the accepted iterate last, so it feeds the progress line of
-    :meth:`callback`).
+    Restarting L-BFGS after every search (as a call to scipy's L-BFGS-B
+    does) throws away its curvature estimate: each run began with a
+    gradient step, and the runs' tails made the fit several times longer.
+    Pairs ``(s, y)`` with too little curvature (``s.y <= 1e-10 |s| |y|``)
+    are skipped, which keeps the inverse Hessian estimate positive definite.
+
+    Parameters
+    ----------
+    size : int, default=10
+        Pairs kept.
     """
 
-    def __init__(self, data, shape, alpha, x0, on_iter, first=None):
-        self.data = data
-        self.on_iter = on_iter
-        self.shape = shape
-        self.alpha = alpha
-        self.x0 = x0
-        self.pending_first = first
-        self.last = first
+    def __init__(self, size=10):
+        self.size = size
+        self.pairs = []  # (s, y, 1 / s.y), oldest first
 
-    def __call__(self, x):
-        first, self.pending_first = self.pending_first, None
-        if first is not None and np.array_equal(x, self.x0):
-            ev = first
+    def __len__(self):
+        return len(self.pairs)
+
+    def clear(self):
+        self.pairs = []
+
+    def update(self, s, y):
+        sy = np.vdot(s, y)
+        if sy <= 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+            return
+        self.pairs.append((s, y, 1.0 / sy))
+        if len(self.pairs) > self.size:
+            self.pairs.pop(0)
+
+    def direction(self, g):
+        """``-H g`` by the two-loop recursion (``H`` the inverse Hessian estimate)."""
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * np.vdot(s, q)
+            q -= a * y
+            alphas.append(a)
+        s, y, _ = self.pairs[-1]
+        q *= np.vdot(s, y) / np.vdot(y, y)
+        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+            q += (a - rho * np.vdot(y, q)) * s
+        return -q
+
+
+def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
+    """L-BFGS on ``L`` with Armijo backtracking, from a warm start and memory.
+
+    With an empty ``memory`` the first step is along the negative gradient
+    with length 5% of ``||L||``, so a start never jumps far from the point
+    where the active set is valid; later steps try the quasi-Newton step
+    (length 1) first. Stops when the relative decrease of one iteration,
+    ``(f_k - f_k+1) / max(|f_k|, |f_k+1|, 1)``, is at most ``tol`` (the rule
+    of scipy's L-BFGS-B), or when no step decreases the loss (a stationary
+    point for practical use). ``first`` is the :class:`Evaluation` at ``L``
+    when the caller has it; ``on_iter(loss, n_active)`` is called after each
+    iteration.
+    """
+    memory = LBFGSMemory() if memory is None else memory
+    ev = first if first is not None else evaluate_map(L, data)
+    n_it = 0
+    while n_it < max_iter:
+        g = ev.grad
+        g_norm = np.linalg.norm(g)
+        if g_norm == 0.0:
+            return _Run(L, ev.loss, n_it, True)
+        p = memory.direction(g) if len(memory) else -g
+        slope = np.vdot(g, p)
+        if slope >= 0.0:  # not a descent direction: forget the curvature
+            memory.clear()
+            p, slope = -g, -g_norm ** 2
+        step = 1.0 if len(memory) else 0.05 * max(np.linalg.norm(L), 1e-12) / g_norm
+        for _ in range(30):
+            L_new = L + step * p
+            ev_new = evaluate_map(L_new, data)
+            decrease = ev.loss - ev_new.loss
+            if -decrease <= 1e-4 * step * slope:  # Armijo's sufficient decrease
+                break
+            # Minimiser of the quadratic through f(0), f'(0) and f(step),
+            # kept within [0.1, 0.5] of the step.
+            denom = 2.0 * (-decrease - slope * step)
+            trial = -slope * step * step / denom if denom > 0 else 0.5 * step
+            step = min(max(trial, 0.1 * step), 0.5 * step)
         else:
-            ev = evaluate_map((self.alpha * x).reshape(self.shape), self.data)
-        self.last = ev
-        return ev.loss, self.alpha * ev.grad.ravel()
-
-    def callback(self, intermediate_result):
-        """scipy's per-iteration callback: ``on_iter(loss, n_active)``."""
-        self.on_iter(intermediate_result.fun, self.last.n_active)
-
-
-def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None):
-    """L-BFGS on ``L`` from a warm start, in the variable ``x = L / alpha``.
-
-    scipy's L-BFGS-B takes a first step of unit norm; with ``alpha`` 5% of
-    ``||L||`` that step is 5% of the map, so a restart after an impostor
-    search never jumps far from the point where the active set is valid.
-    (L-BFGS is invariant to this scaling after its first step.)
-    ``first`` is the :class:`Evaluation` at ``L`` when the caller has it (the
-    true loss after a search): the run's first evaluation is then free.
-    ``on_iter(loss, n_active)`` is called after each iteration.
-    """
-    shape = L.shape
-    alpha = 0.05 * max(np.linalg.norm(L), 1e-12)
-    x0 = L.ravel() / alpha
-    objective = _ScaledObjective(data, shape, alpha, x0, on_iter, first)
-    res = minimize(
-        objective, x0, jac=True, method="L-BFGS-B", callback=objective.callback,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxls": 30},
-    )
-    # status 0: converged; 1: iteration limit; 2: line search could not
-    # improve (at a kink of the hinge) -- a stationary point for practical use.
-    return _Run((alpha * res.x).reshape(shape), float(res.fun), int(res.nit), res.status != 1)
+            return _Run(L, ev.loss, n_it, True)  # no decrease along p: stationary
+        n_it += 1
+        memory.update(L_new - L, ev_new.grad - g)
+        rel = decrease / max(abs(ev.loss), abs(ev_new.loss), 1.0)
+        L, ev = L_new, ev_new
+        on_iter(ev.loss, ev.n_active)
+        if rel <= tol:
+            return _Run(L, ev.loss, n_it, True)
+    return _Run(L, ev.loss, n_it, False)
 
 
-def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
+def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
     """Projected gradient on ``M`` with Barzilai-Borwein steps and backtracking.
 
     No learning rate to tune: the step starts at 1 / ||G|| and adapts. Each
@@ -770,7 +814,7 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
     # The fit runs single-threaded except in large products (see
     # _product_threads), which get the caller's BLAS threads.
     threads = blas_threads()
-    with _single_threaded():
+    with single_threaded_blas():
         return _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads).fit(L0)
 
 
@@ -855,6 +899,7 @@ class _ActiveSetFit:
                           f"{data.n_impostor_pairs} candidate impostor pairs, "
                           f"loss {ev.loss:.6e}")
         budget = opt.max_iter  # each pass gets the full iteration budget
+        memory = LBFGSMemory()  # kept across the searches of the pass
         n_rejected = 0
         # Short runs first: early steps change the metric most, and the
         # active set must follow them; the runs lengthen (doubling) up to
@@ -862,7 +907,7 @@ class _ActiveSetFit:
         run_len, max_len = min(FIRST_RUN, opt.refresh), opt.refresh
         while budget > 0:
             before = self.n_iter
-            run = self.run(L, data, min(run_len, budget), tol, self.on_iter, first=ev)
+            run = self.run(L, data, min(run_len, budget), tol, self.on_iter, ev, memory)
             budget -= max(self.n_iter - before, run.n_iter, 1)
             new_data, new_ev = self.exact(run.L, targets, keep_previous=True)
             if new_ev.loss > 1.5 * ev.loss and run_len > 1:
@@ -871,6 +916,7 @@ class _ActiveSetFit:
                 # and keep later runs shorter.
                 max_len = run_len = max(1, run_len // 2)
                 n_rejected += 1
+                memory.clear()
                 self.progress.say(f"step rejected (true loss {new_ev.loss:.6e}); "
                                   f"runs of <= {max_len}")
                 continue
