@@ -58,6 +58,9 @@ PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
 SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
+# Largest step of one L-BFGS iteration, relative to ||L||: the active set is
+# only valid near the point where it was searched (halved after a rejected run).
+MAX_STEP = 0.25
 # Products of at least this many flops use the caller's BLAS threads; the rest
 # of a fit (L-BFGS's own linear algebra included) runs single-threaded.
 PARALLEL_FLOPS = 1 << 28
@@ -620,16 +623,17 @@ class LBFGSMemory:
         return -q
 
 
-def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
+def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None,
+               trust=np.inf):
     """L-BFGS on ``L`` with Armijo backtracking, from a warm start and memory.
 
     With an empty ``memory`` the first step is along the negative gradient
     with length 5% of ``||L||``, so a start never jumps far from the point
     where the active set is valid; later steps try the quasi-Newton step
-    (length 1) first. Stops when the relative decrease of one iteration,
-    ``(f_k - f_k+1) / max(|f_k|, |f_k+1|, 1)``, is at most ``tol`` (the rule
-    of scipy's L-BFGS-B), or when no step decreases the loss (a stationary
-    point for practical use). ``first`` is the :class:`Evaluation` at ``L``
+    (length 1) first. Stops when one iteration decreases the loss by at most
+    ``min_decrease``, or when no step decreases it (a stationary point for
+    practical use). No step moves ``L`` by more than ``trust * ||L||`` (the
+    active set is valid near ``L`` only). ``first`` is the :class:`Evaluation` at ``L``
     when the caller has it; ``on_iter(loss, n_active)`` is called after each
     iteration.
     """
@@ -646,7 +650,9 @@ def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
         if slope >= 0.0:  # not a descent direction: forget the curvature
             memory.clear()
             p, slope = -g, -g_norm ** 2
-        step = 1.0 if len(memory) else 0.05 * max(np.linalg.norm(L), 1e-12) / g_norm
+        L_norm = max(np.linalg.norm(L), 1e-12)
+        step = 1.0 if len(memory) else 0.05 * L_norm / g_norm
+        step = min(step, trust * L_norm / max(np.linalg.norm(p), 1e-300))
         for _ in range(30):
             L_new = L + step * p
             ev_new = evaluate_map(L_new, data)
@@ -662,19 +668,20 @@ def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
             return _Run(L, ev.loss, n_it, True)  # no decrease along p: stationary
         n_it += 1
         memory.update(L_new - L, ev_new.grad - g)
-        rel = decrease / max(abs(ev.loss), abs(ev_new.loss), 1.0)
         L, ev = L_new, ev_new
         on_iter(ev.loss, ev.n_active)
-        if rel <= tol:
+        if decrease <= min_decrease:
             return _Run(L, ev.loss, n_it, True)
     return _Run(L, ev.loss, n_it, False)
 
 
-def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None, memory=None):
+def _projected_gradient_run(L, data, max_iter, min_decrease, on_iter, first=None,
+                            memory=None, trust=np.inf):
     """Projected gradient on ``M`` with Barzilai-Borwein steps and backtracking.
 
-    No learning rate to tune: the step starts at 1 / ||G|| and adapts. Each
-    iterate is projected onto the PSD cone (eigenvalue clipping).
+    No learning rate to tune: the step starts at 1 / ||G|| and adapts, capped
+    so that ``M`` moves by at most ``trust * ||M||``. Each iterate is
+    projected onto the PSD cone (eigenvalue clipping).
     """
     M = L.T @ L
     ev = evaluate_metric(M, data)
@@ -683,6 +690,9 @@ def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None, memory=
     n_it = 0
     converged = False
     for n_it in range(1, max_iter + 1):
+        # No step moves M by more than trust * ||M|| (the active set is valid
+        # near M only).
+        step = min(step, trust * np.linalg.norm(M) / max(np.linalg.norm(G), 1e-300))
         for _ in range(40):
             M_new, L_new = _metric_factor(M - step * G)
             ev = evaluate_metric(M_new, data)
@@ -693,10 +703,10 @@ def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None, memory=
             step *= 0.5
         sy = np.vdot(S, ev.grad - G)
         step = np.vdot(S, S) / sy if sy > 1e-300 else step * 2.0
-        rel = (f - ev.loss) / max(abs(f), 1e-300)
+        decrease = f - ev.loss
         M, f, G, L = M_new, ev.loss, ev.grad, L_new
         on_iter(f, ev.n_active)
-        if rel <= tol or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
+        if decrease <= min_decrease or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
             converged = True
             break
     return _Run(L, float(f), n_it, converged)
@@ -899,7 +909,14 @@ class _ActiveSetFit:
                           f"{data.n_impostor_pairs} candidate impostor pairs, "
                           f"loss {ev.loss:.6e}")
         budget = opt.max_iter  # each pass gets the full iteration budget
+        # The scale of the problem: the loss at the start of the pass (after
+        # the initial rescaling). The stopping rules are relative to it, not
+        # to the current loss, which can be tiny (near separable classes)
+        # and so never let a relative rule stop.
+        scale = max(abs(ev.loss), 1e-300)
+        min_decrease = tol * scale
         memory = LBFGSMemory()  # kept across the searches of the pass
+        trust = MAX_STEP
         n_rejected = 0
         # Short runs first: early steps change the metric most, and the
         # active set must follow them; the runs lengthen (doubling) up to
@@ -907,35 +924,45 @@ class _ActiveSetFit:
         run_len, max_len = min(FIRST_RUN, opt.refresh), opt.refresh
         while budget > 0:
             before = self.n_iter
-            run = self.run(L, data, min(run_len, budget), tol, self.on_iter, ev, memory)
+            run = self.run(L, data, min(run_len, budget), min_decrease, self.on_iter, ev,
+                           memory, trust)
             budget -= max(self.n_iter - before, run.n_iter, 1)
             new_data, new_ev = self.exact(run.L, targets, keep_previous=True)
-            if new_ev.loss > 1.5 * ev.loss and run_len > 1:
+            if new_ev.loss > 1.5 * ev.loss:
                 # The run left the region where the active set was valid (it
                 # shrank the metric past impostors it did not see): reject it
-                # and keep later runs shorter.
+                # and keep later runs shorter and their steps smaller.
                 max_len = run_len = max(1, run_len // 2)
+                trust /= 2.0
                 n_rejected += 1
                 memory.clear()
                 self.progress.say(f"step rejected (true loss {new_ev.loss:.6e}); "
                                   f"runs of <= {max_len}")
                 continue
             # Violations the old active set did not contain raise the loss.
-            missed = new_ev.loss > run.loss + tol * abs(run.loss) + 1e-12
-            rel = (ev.loss - new_ev.loss) / max(abs(ev.loss), 1e-300)
+            missed = new_ev.loss > run.loss + min_decrease + 1e-12
+            rel = (ev.loss - new_ev.loss) / scale
+            if new_ev.loss > ev.loss:
+                # The run's curvature pairs came from an active set that
+                # missed violations: they mislead the next runs.
+                memory.clear()
             L, data, ev = run.L, new_data, new_ev
             self.progress.say(f"impostor search: {data.n_impostor_pairs} candidate pairs, "
                               f"{ev.n_active} active triplets, loss {ev.loss:.6e}")
             if run.converged and not missed:
-                return L, ev, True, ("the solver's stopping rule was met and a fresh "
-                                     "impostor search found no new violation")
+                return L, ev, True, ("an iteration decreased the loss by less than tol "
+                                     "times the initial loss and a fresh impostor search "
+                                     "found no new violation")
             if 0 <= rel <= tol * 1e-2:
                 # The true objective (every impostor re-checked) no longer
                 # moves between searches: a stall at the optimum of the
                 # active-set iteration, whatever the length of the last run.
-                return L, ev, True, (f"the loss stalled: relative decrease {rel:.2g} "
-                                     f"between impostor searches, below tol / 100")
+                return L, ev, True, (f"the loss stalled: decrease {rel:.2g} of the "
+                                     f"initial loss between impostor searches, below "
+                                     f"tol / 100")
             run_len = min(2 * run_len, max_len)
+            if not missed:  # the active set was valid along the whole run
+                trust = min(2.0 * trust, MAX_STEP)
         message = f"reached max_iter={opt.max_iter} iterations"
         if n_rejected:
             message += f" ({n_rejected} solver runs rejected for leaving the active set)"

@@ -155,7 +155,10 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
     max_iter : int, default=1000
         Maximum solver iterations (per pass).
     tol : float, default=1e-5
-        Relative decrease of the loss below which the solver stops.
+        The solver stops when an iteration decreases the loss by less than
+        ``tol`` times the loss at the start of the pass (after the initial
+        rescaling: the scale of the problem), and a fresh impostor search
+        finds no violation the active set missed.
     push_weight : float in [0, 1], default=0.5
         ``mu``, the weight of the push (impostor) term against the pull term
         (0.5 in the paper).
