@@ -48,6 +48,7 @@ __all__ = [
     "lmnn_energy",
     "target_sq_distances",
     "blas_threads",
+    "check_memory",
     "single_threaded_blas",
     "LMNNOptions",
     "fit_lmnn",
@@ -58,6 +59,18 @@ PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
 SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
+# Large problems (n >= LARGE_N): the impostor search of all n**2 pairs is the
+# cost (about 35 s of CPU at n = 100,000, d = 64), so
+# * the fit starts from a fit on a random subsample of SUBSAMPLE_FRACTION of
+#   the points (at least LARGE_N // 2), with the full problem's objective;
+# * an exhaustive search keeps the candidate pairs within CANDIDATE_SLACK
+#   times each radius, and the searches between runs only re-check those,
+#   until L has moved by CANDIDATE_DRIFT (relative, Frobenius) from the point
+#   of that search; convergence is always confirmed by an exhaustive search.
+LARGE_N = 30_000
+SUBSAMPLE_FRACTION = 0.2
+CANDIDATE_SLACK = 1.5
+CANDIDATE_DRIFT = 0.1
 # Largest step of one L-BFGS iteration, relative to ||L||: the active set is
 # only valid near the point where it was searched (halved after a rejected run).
 MAX_STEP = 0.25
@@ -107,6 +120,50 @@ def _project(X, L, threads):
 def single_threaded_blas():
     """Context running BLAS single-threaded (as an LMNN fit does)."""
     return _blas_controller().limit(limits=1, user_api="blas")
+
+
+# --------------------------------------------------------------------------
+# memory
+# --------------------------------------------------------------------------
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impostors):
+    """Rough peak bytes of an LMNN fit.
+
+    The float64 copy of X; about six n x n_components arrays (projection,
+    Laplacian product, search copies); target pairs; the impostor pairs of two
+    searches with their per-evaluation temporaries (about 200 bytes a pair);
+    the search blocks (3 x 32 MiB).
+    """
+    n_pairs = min(max_impostors, n_samples * n_samples)
+    return int(8 * n_samples * n_features
+               + 6 * 8 * n_samples * n_components
+               + 64 * n_samples * n_neighbors
+               + 200 * n_pairs
+               + 3 * (1 << 25))
+
+
+def check_memory(n_samples, n_features, n_components, n_neighbors, max_impostors):
+    """Raise MemoryError, before any allocation, when a fit cannot fit in memory."""
+    need = memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impostors)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(
+            f"LMNN on {n_samples} samples x {n_features} features (n_components="
+            f"{n_components}, max_impostors={max_impostors}) needs about "
+            f"{need / 2**30:.1f} GiB, but only {avail / 2**30:.1f} GiB of memory are "
+            "available; lower n_components or max_impostors, or fit on fewer samples."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -845,20 +902,31 @@ class _ActiveSetFit:
         self.run = _lbfgs_run if options.solver == "lbfgs" else _projected_gradient_run
         self.n_iter = 0
         self.previous = None  # (imp_i, imp_l, weights) of the last search
+        self.large = X.shape[0] >= LARGE_N
+        # Large problems: candidate pairs of the last exhaustive search and
+        # the L it was made at; whether the last search was exhaustive.
+        self.candidates = None
+        self.exhaustive = True
 
-    def search(self, L, targets, keep_previous=False):
+    def search(self, L, targets, keep_previous=False, exhaustive=False):
         """The :class:`LMNNData` of the impostors of the metric ``L``.
 
         With ``keep_previous`` the previous search's pairs are added:
         impostors that leave the margin in one run and come back in the next
         stay in the set, so runs are not cut short (JMLR 2009 keeps every
-        pair ever active; two searches bound the memory).
+        pair ever active; two searches bound the memory). For large problems
+        the search re-checks the candidates of the last exhaustive search
+        unless ``exhaustive`` or ``L`` has moved too far from it.
         """
         opt = self.options
         Z = _project(self.X, L, self.threads)
         radius = target_sq_distances(Z, targets).max(axis=1) + 1.0
-        imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
-                                         opt.max_impostors, self.rng, threads=self.threads)
+        if not self.large:
+            imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
+                                             opt.max_impostors, self.rng,
+                                             threads=self.threads)
+        else:
+            imp_i, imp_l, w = self._large_search(L, Z, radius, exhaustive)
         prev, self.previous = self.previous, (imp_i, imp_l, w)
         if keep_previous and prev is not None and w is None and prev[2] is None:
             n = self.X.shape[0]
@@ -868,14 +936,51 @@ class _ActiveSetFit:
         return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w,
                         threads=self.threads)
 
-    def exact(self, L, targets, keep_previous=False):
+    def _large_search(self, L, Z, radius, exhaustive):
+        """Impostors from the candidate pairs, or an exhaustive search (large n)."""
+        opt = self.options
+        if self.candidates is not None and not exhaustive:
+            L_ref, cand_i, cand_l = self.candidates
+            drift = np.linalg.norm(L - L_ref) / max(np.linalg.norm(L_ref), 1e-300)
+            exhaustive = drift > CANDIDATE_DRIFT
+        else:
+            exhaustive = True
+        self.exhaustive = exhaustive
+        if exhaustive:
+            cand_i, cand_l, w = find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
+                                               opt.chunk_size, opt.max_impostors,
+                                               self.rng, threads=self.threads)
+            if w is not None:  # subsampled: not a complete candidate list
+                self.candidates = None
+                return cand_i, cand_l, w
+            self.candidates = (L.copy(), cand_i, cand_l)
+        d = pair_sq_distances(Z, cand_i, cand_l)
+        # The same slack as find_impostors, so both searches agree.
+        keep = d < radius[cand_i] * (1.0 + 1e-4) + 1e-4
+        return cand_i[keep], cand_l[keep], None
+
+    def exact(self, L, targets, keep_previous=False, exhaustive=False):
         """Search the impostors at ``L`` and evaluate the true objective there.
 
         Returns the new :class:`LMNNData` and the :class:`Evaluation` at ``L``
         (reused as the next run's first evaluation).
         """
-        data = self.search(L, targets, keep_previous)
+        data = self.search(L, targets, keep_previous, exhaustive)
         return data, evaluate_map(L, data)
+
+    def _warm_start(self, L, targets):
+        """Large problems: ``L`` fitted on a random subsample (same objective)."""
+        n = self.X.shape[0]
+        m = max(LARGE_N // 2, int(SUBSAMPLE_FRACTION * n))
+        idx = np.sort(self.rng.choice(n, m, replace=False))
+        sub = _ActiveSetFit(self.X[idx], self.y[idx], replace(self.options, n_passes=1),
+                            self.progress, self.threads)
+        sub.n_iter = self.n_iter
+        result = sub.fit(L)
+        self.n_iter = result.n_iter
+        self.progress.say(f"warm start: fitted on a subsample of {m} points "
+                          f"({result.n_iter} iterations)")
+        return result.components
 
     def on_iter(self, loss, n_active):
         self.n_iter += 1
@@ -892,6 +997,8 @@ class _ActiveSetFit:
                                    self.rng)
                 L = L * scale
                 self.progress.say(f"initial map rescaled by {scale:.4g} (exact line search)")
+                if self.large:
+                    L = self._warm_start(L, targets)
             L, ev, converged, message = self._pass(L, targets, p)
         if opt.n_passes > 1:
             message = f"pass {opt.n_passes} of {opt.n_passes}: {message}"
@@ -928,6 +1035,12 @@ class _ActiveSetFit:
                            memory, trust)
             budget -= max(self.n_iter - before, run.n_iter, 1)
             new_data, new_ev = self.exact(run.L, targets, keep_previous=True)
+            stalled = 0 <= (ev.loss - new_ev.loss) / scale <= tol * 1e-2
+            if not self.exhaustive and (run.converged or stalled):
+                # About to stop on a re-check of candidates: confirm with an
+                # exhaustive search (large problems).
+                new_data, new_ev = self.exact(run.L, targets, keep_previous=True,
+                                              exhaustive=True)
             if new_ev.loss > 1.5 * ev.loss:
                 # The run left the region where the active set was valid (it
                 # shrank the metric past impostors it did not see): reject it

@@ -14,6 +14,7 @@ from ._init import init_constraint, initialize_components, resolve_n_components
 from ._lmnn_solver import (
     PUSH_LOSSES,
     LMNNOptions,
+    check_memory,
     fit_lmnn,
     lmnn_energy,
     single_threaded_blas,
@@ -233,9 +234,11 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         self
         """
         X, y, _ = check_labeled_data(self, X, y, min_classes=2)
-        X = X.astype(np.float64)  # a copy: the user's X is never touched
         _check_neighbors(self.n_neighbors, y)
         n_components = resolve_n_components(self.n_components, X.shape[1])
+        check_memory(X.shape[0], X.shape[1], n_components, self.n_neighbors,
+                     self.max_impostors)
+        X = X.astype(np.float64)  # a copy: the user's X is never touched
         if self.solver == "projected_gradient" and n_components != X.shape[1]:
             raise ValueError(
                 "solver='projected_gradient' learns a full-rank M; use "
