@@ -930,6 +930,12 @@ class _ActiveSetFit:
         prev, self.previous = self.previous, (imp_i, imp_l, w)
         if keep_previous and prev is not None and w is None and prev[2] is None:
             n = self.X.shape[0]
+            if self.large:
+                # Only the previous pairs still near the margin: after a long
+                # move of L most of them are stale and would dominate the cost
+                # of every evaluation (600k pairs for 50k active triplets).
+                near = pair_sq_distances(Z, prev[0], prev[1]) < CANDIDATE_SLACK * radius[prev[0]]
+                prev = (prev[0][near], prev[1][near], None)
             key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
                              prev[0].astype(np.int64) * n + prev[1])
             imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
