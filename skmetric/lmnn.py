@@ -133,13 +133,24 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
     the runs short. The gradient is accumulated through a sparse pair
     weight matrix ``W`` in the projected space:
     ``2 (C Z).T X`` with ``Z = X L.T`` and ``C = diag(W 1 + W.T 1) - W - W.T``
-    (equal to ``2 L X.T C X``, without a d x d matrix). Small problems run
-    with single-threaded BLAS (thread start-up costs more than it gains on
-    their products).
-    Memory is O(n * k + active impostors + chunk_size * n). Before the first
-    iteration the initial map is rescaled by an exact line search along it
-    (the loss is not scale invariant, and the identity or PCA start is
-    usually at the wrong scale for the unit margin).
+    (equal to ``2 L X.T C X``, without a d x d matrix). The fit runs with
+    single-threaded BLAS except in large products (L-BFGS's own vector
+    updates and small products lose to thread synchronisation), and every
+    L-BFGS step is capped at a fraction of ``||L||`` (halved when a run
+    leaves the region where its active set was valid).
+    Memory is O(n * k + active impostors + chunk_size * n); a problem that
+    cannot fit in the available memory raises a MemoryError before the
+    data is copied. Before the first iteration the initial map is rescaled
+    by an exact line search along it (the loss is not scale invariant, and
+    the identity or PCA start is usually at the wrong scale for the unit
+    margin).
+
+    **Large data** (30,000 samples and more): the fit starts from a fit on
+    a random 20% subsample, and between exhaustive impostor searches it
+    re-checks only the candidate pairs of the last one (within 1.5 times
+    each radius) while ``L`` stays within 10% of where it was made; the
+    final convergence test is always an exhaustive search, so ``loss_`` and
+    ``converged_`` refer to the exact objective.
 
     Classes with at most ``n_neighbors`` members get fewer target neighbours
     (``members - 1``), with a warning; their points still act as impostors.
