@@ -26,7 +26,6 @@ from .base import BaseMahalanobis, LabelSupervisedMixin
 __all__ = ["LMNN", "LMNNClassifier"]
 
 
-
 class _LMNNParams:
     """The parameters LMNN and LMNNClassifier share (one ``__init__``).
 
