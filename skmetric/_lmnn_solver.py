@@ -64,12 +64,12 @@ FIRST_RUN = 4
 # * the fit starts from a fit on a random subsample of SUBSAMPLE_FRACTION of
 #   the points (at least LARGE_N // 2), with the full problem's objective;
 # * an exhaustive search keeps the candidate pairs within CANDIDATE_SLACK
-#   times each radius, and the searches between runs only re-check those,
+#   times each squared radius, and the searches between runs only re-check those,
 #   until L has moved by CANDIDATE_DRIFT (relative, Frobenius) from the point
 #   of that search; convergence is always confirmed by an exhaustive search.
 LARGE_N = 30_000
 SUBSAMPLE_FRACTION = 0.2
-CANDIDATE_SLACK = 1.5
+CANDIDATE_SLACK = 1.15  # (1.5 held 13x the pairs of the radius in 64-d)
 CANDIDATE_DRIFT = 0.1
 # Largest step of one L-BFGS iteration, relative to ||L||: the active set is
 # only valid near the point where it was searched (halved after a rejected run).

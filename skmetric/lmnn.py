@@ -146,8 +146,8 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
 
     **Large data** (30,000 samples and more): the fit starts from a fit on
     a random 20% subsample, and between exhaustive impostor searches it
-    re-checks only the candidate pairs of the last one (within 1.5 times
-    each radius) while ``L`` stays within 10% of where it was made; the
+    re-checks only the candidate pairs of the last one (within 1.15 times
+    each squared radius) while ``L`` stays within 10% of where it was made; the
     final convergence test is always an exhaustive search, so ``loss_`` and
     ``converged_`` refer to the exact objective.
 
