@@ -22,14 +22,15 @@ weights ``w_ab`` (a sparse n x n matrix ``W``),
 ``2 (C Z).T X`` with ``Z = X L.T`` (no d x d matrix).
 """
 
+import contextlib
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._psd import psd_project
 from ._solver import NO_PROGRESS, SolverResult
@@ -46,6 +47,9 @@ __all__ = [
     "lmnn_loss_grad_metric",
     "lmnn_energy",
     "target_sq_distances",
+    "blas_threads",
+    "check_memory",
+    "single_threaded_blas",
     "LMNNOptions",
     "fit_lmnn",
 ]
@@ -55,12 +59,111 @@ PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
 SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
-# Problems with n * d * max(n, n_components) up to this run single-threaded BLAS.
-SMALL_PROBLEM = 1 << 28
+# Large problems (n >= LARGE_N): the impostor search of all n**2 pairs is the
+# cost (about 35 s of CPU at n = 100,000, d = 64), so
+# * the fit starts from a fit on a random subsample of SUBSAMPLE_FRACTION of
+#   the points (at least LARGE_N // 2), with the full problem's objective;
+# * an exhaustive search keeps the candidate pairs within CANDIDATE_SLACK
+#   times each squared radius, and the searches between runs only re-check those,
+#   until L has moved by CANDIDATE_DRIFT (relative, Frobenius) from the point
+#   of that search; convergence is always confirmed by an exhaustive search.
+LARGE_N = 30_000
+SUBSAMPLE_FRACTION = 0.2
+CANDIDATE_SLACK = 1.15  # (1.5 held 13x the pairs of the radius in 64-d)
+CANDIDATE_DRIFT = 0.1
+# Largest step of one L-BFGS iteration, relative to ||L||: the active set is
+# only valid near the point where it was searched (halved after a rejected run).
+MAX_STEP = 0.25
+# Products of at least this many flops use the caller's BLAS threads; the rest
+# of a fit (L-BFGS's own linear algebra included) runs single-threaded.
+PARALLEL_FLOPS = 1 << 28
 # A gathered pair costs about as much as this many GEMM entries (measured).
 GRAM_RATIO = 100
 # Pairs processed at once when gathering pair differences (memory bound).
 _PAIR_BLOCK = 1 << 16
+
+
+# --------------------------------------------------------------------------
+# BLAS threads
+# --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def blas_threads():
+    """The BLAS thread count in effect now (the caller's setting)."""
+    info = [lib["num_threads"] for lib in _blas_controller().info()
+            if lib["user_api"] == "blas"]
+    return max(info, default=1)
+
+
+def _product_threads(flops, threads):
+    """Context running BLAS with ``threads`` threads when ``flops`` is large.
+
+    A fit runs single-threaded (threads cost more than they gain on small
+    products, and on a busy machine multi-threaded OpenBLAS made L-BFGS-B's
+    own updates up to 50x slower); only products of at least
+    ``PARALLEL_FLOPS`` get the caller's threads back.
+    """
+    if threads is None or threads <= 1 or flops < PARALLEL_FLOPS:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=int(threads), user_api="blas")
+
+
+def _project(X, L, threads):
+    """``X @ L.T`` (with ``threads`` BLAS threads when large)."""
+    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], threads):
+        return X @ L.T
+
+
+def single_threaded_blas():
+    """Context running BLAS single-threaded (as an LMNN fit does)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+# --------------------------------------------------------------------------
+# memory
+# --------------------------------------------------------------------------
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impostors):
+    """Rough peak bytes of an LMNN fit.
+
+    The float64 copy of X; about six n x n_components arrays (projection,
+    Laplacian product, search copies); target pairs; the impostor pairs of two
+    searches with their per-evaluation temporaries (about 200 bytes a pair);
+    the search blocks (3 x 32 MiB).
+    """
+    n_pairs = min(max_impostors, n_samples * n_samples)
+    return int(8 * n_samples * n_features
+               + 6 * 8 * n_samples * n_components
+               + 64 * n_samples * n_neighbors
+               + 200 * n_pairs
+               + 3 * (1 << 25))
+
+
+def check_memory(n_samples, n_features, n_components, n_neighbors, max_impostors):
+    """Raise MemoryError, before any allocation, when a fit cannot fit in memory."""
+    need = memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impostors)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise MemoryError(
+            f"LMNN on {n_samples} samples x {n_features} features (n_components="
+            f"{n_components}, max_impostors={max_impostors}) needs about "
+            f"{need / 2**30:.1f} GiB, but only {avail / 2**30:.1f} GiB of memory are "
+            "available; lower n_components or max_impostors, or fit on fewer samples."
+        )
 
 
 # --------------------------------------------------------------------------
@@ -137,7 +240,7 @@ def block_scores(Za_aug, Zb_aug):
 
 
 def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_state=None,
-                   rows=None, return_distances=False):
+                   rows=None, return_distances=False, threads=None):
     """Impostor pairs ``(i, l)``: ``y_l != y_i`` and ``d(i, l) < radius[i]``.
 
     ``radius[i] = max_j d(i, j) + 1`` (squared distances) gives every pair
@@ -151,7 +254,8 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     weight ``found / kept`` so the push term stays an unbiased estimate.
 
     ``rows`` restricts the search to impostors of those samples (default all);
-    ``return_distances`` also returns the (float32) squared distances.
+    ``return_distances`` also returns the (float32) squared distances;
+    ``threads`` BLAS threads for large blocks (None: as set by the caller).
 
     Returns
     -------
@@ -176,7 +280,8 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
         Zb_c = Zb[cols]
         for start, stop in row_blocks(rows_c.size, cols.size, chunk_size):
             r = rows_c[start:stop]
-            S = block_scores(Za[r], Zb_c)
+            with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], threads):
+                S = block_scores(Za[r], Zb_c)
             bound = sq[r] - thr[r]
             # flatnonzero on the raveled mask is much faster than 2-D nonzero.
             ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
@@ -225,10 +330,13 @@ class LMNNData:
     push_loss : {'hinge', 'smooth_hinge', 'squared_hinge'}
     imp_weights : ndarray of shape (n_pairs,) or None
         Per-pair weights of the push term (subsampling), default 1.
+    threads : int or None, default=None
+        BLAS threads for the large products of an evaluation (None: as set
+        by the caller).
     """
 
     def __init__(self, X, targets, imp_i, imp_l, push_weight=0.5,
-                 push_loss="smooth_hinge", imp_weights=None):
+                 push_loss="smooth_hinge", imp_weights=None, threads=None):
         self.X = X
         self.n = X.shape[0]
         self.targets = targets
@@ -239,6 +347,7 @@ class LMNNData:
         self.imp_i = np.asarray(imp_i, dtype=np.intp)
         self.imp_l = np.asarray(imp_l, dtype=np.intp)
         self.imp_w = None if imp_weights is None else np.asarray(imp_weights, float)
+        self.threads = threads
         self.push_weight = float(push_weight)
         self.push_loss = push_loss
         a = np.concatenate([self.ta, self.imp_i])
@@ -383,9 +492,12 @@ def evaluate_map(L, data):
     differences) is computed as ``2 (C Z).T X`` (see
     :meth:`LMNNData.evaluate_projected`).
     """
-    Z = data.X @ L.T
+    X = data.X
+    Z = _project(X, L, data.threads)
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
-    return Evaluation(loss, 2.0 * (CZ.T @ data.X), n_active)
+    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], data.threads):
+        grad = 2.0 * (CZ.T @ X)
+    return Evaluation(loss, grad, n_active)
 
 
 def evaluate_metric(M, data):
@@ -520,67 +632,113 @@ def _metric_factor(M):
     return M_psd, (np.sqrt(w)[:, None] * V.T)
 
 
-class _ScaledObjective:
-    """``x -> (loss, grad)`` for scipy, in the variable ``x = L / alpha``.
+class LBFGSMemory:
+    """The curvature pairs of L-BFGS, kept across the impostor searches of a pass.
 
-    A known evaluation at the start point ``x0`` (``first``) is served without
-    recomputing it; ``last`` is the most recent evaluation (scipy evaluates
-    the accepted iterate last, so it feeds the progress line of
-    :meth:`callback`).
+    Restarting L-BFGS after every search (as a call to scipy's L-BFGS-B
+    does) throws away its curvature estimate: each run began with a
+    gradient step, and the runs' tails made the fit several times longer.
+    Pairs ``(s, y)`` with too little curvature (``s.y <= 1e-10 |s| |y|``)
+    are skipped, which keeps the inverse Hessian estimate positive definite.
+
+    Parameters
+    ----------
+    size : int, default=10
+        Pairs kept.
     """
 
-    def __init__(self, data, shape, alpha, x0, on_iter, first=None):
-        self.data = data
-        self.on_iter = on_iter
-        self.shape = shape
-        self.alpha = alpha
-        self.x0 = x0
-        self.pending_first = first
-        self.last = first
+    def __init__(self, size=10):
+        self.size = size
+        self.pairs = []  # (s, y, 1 / s.y), oldest first
 
-    def __call__(self, x):
-        first, self.pending_first = self.pending_first, None
-        if first is not None and np.array_equal(x, self.x0):
-            ev = first
+    def __len__(self):
+        return len(self.pairs)
+
+    def clear(self):
+        self.pairs = []
+
+    def update(self, s, y):
+        sy = np.vdot(s, y)
+        if sy <= 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+            return
+        self.pairs.append((s, y, 1.0 / sy))
+        if len(self.pairs) > self.size:
+            self.pairs.pop(0)
+
+    def direction(self, g):
+        """``-H g`` by the two-loop recursion (``H`` the inverse Hessian estimate)."""
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * np.vdot(s, q)
+            q -= a * y
+            alphas.append(a)
+        s, y, _ = self.pairs[-1]
+        q *= np.vdot(s, y) / np.vdot(y, y)
+        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+            q += (a - rho * np.vdot(y, q)) * s
+        return -q
+
+
+def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None,
+               trust=np.inf):
+    """L-BFGS on ``L`` with Armijo backtracking, from a warm start and memory.
+
+    With an empty ``memory`` the first step is along the negative gradient
+    with length 5% of ``||L||``, so a start never jumps far from the point
+    where the active set is valid; later steps try the quasi-Newton step
+    (length 1) first. Stops when one iteration decreases the loss by at most
+    ``min_decrease``, or when no step decreases it (a stationary point for
+    practical use). No step moves ``L`` by more than ``trust * ||L||`` (the
+    active set is valid near ``L`` only). ``first`` is the :class:`Evaluation` at ``L``
+    when the caller has it; ``on_iter(loss, n_active)`` is called after each
+    iteration.
+    """
+    memory = LBFGSMemory() if memory is None else memory
+    ev = first if first is not None else evaluate_map(L, data)
+    n_it = 0
+    while n_it < max_iter:
+        g = ev.grad
+        g_norm = np.linalg.norm(g)
+        if g_norm == 0.0:
+            return _Run(L, ev.loss, n_it, True)
+        p = memory.direction(g) if len(memory) else -g
+        slope = np.vdot(g, p)
+        if slope >= 0.0:  # not a descent direction: forget the curvature
+            memory.clear()
+            p, slope = -g, -g_norm ** 2
+        L_norm = max(np.linalg.norm(L), 1e-12)
+        step = 1.0 if len(memory) else 0.05 * L_norm / g_norm
+        step = min(step, trust * L_norm / max(np.linalg.norm(p), 1e-300))
+        for _ in range(30):
+            L_new = L + step * p
+            ev_new = evaluate_map(L_new, data)
+            decrease = ev.loss - ev_new.loss
+            if -decrease <= 1e-4 * step * slope:  # Armijo's sufficient decrease
+                break
+            # Minimiser of the quadratic through f(0), f'(0) and f(step),
+            # kept within [0.1, 0.5] of the step.
+            denom = 2.0 * (-decrease - slope * step)
+            trial = -slope * step * step / denom if denom > 0 else 0.5 * step
+            step = min(max(trial, 0.1 * step), 0.5 * step)
         else:
-            ev = evaluate_map((self.alpha * x).reshape(self.shape), self.data)
-        self.last = ev
-        return ev.loss, self.alpha * ev.grad.ravel()
-
-    def callback(self, intermediate_result):
-        """scipy's per-iteration callback: ``on_iter(loss, n_active)``."""
-        self.on_iter(intermediate_result.fun, self.last.n_active)
-
-
-def _lbfgs_run(L, data, max_iter, tol, on_iter, first=None):
-    """L-BFGS on ``L`` from a warm start, in the variable ``x = L / alpha``.
-
-    scipy's L-BFGS-B takes a first step of unit norm; with ``alpha`` 5% of
-    ``||L||`` that step is 5% of the map, so a restart after an impostor
-    search never jumps far from the point where the active set is valid.
-    (L-BFGS is invariant to this scaling after its first step.)
-    ``first`` is the :class:`Evaluation` at ``L`` when the caller has it (the
-    true loss after a search): the run's first evaluation is then free.
-    ``on_iter(loss, n_active)`` is called after each iteration.
-    """
-    shape = L.shape
-    alpha = 0.05 * max(np.linalg.norm(L), 1e-12)
-    x0 = L.ravel() / alpha
-    objective = _ScaledObjective(data, shape, alpha, x0, on_iter, first)
-    res = minimize(
-        objective, x0, jac=True, method="L-BFGS-B", callback=objective.callback,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxls": 30},
-    )
-    # status 0: converged; 1: iteration limit; 2: line search could not
-    # improve (at a kink of the hinge) -- a stationary point for practical use.
-    return _Run((alpha * res.x).reshape(shape), float(res.fun), int(res.nit), res.status != 1)
+            return _Run(L, ev.loss, n_it, True)  # no decrease along p: stationary
+        n_it += 1
+        memory.update(L_new - L, ev_new.grad - g)
+        L, ev = L_new, ev_new
+        on_iter(ev.loss, ev.n_active)
+        if decrease <= min_decrease:
+            return _Run(L, ev.loss, n_it, True)
+    return _Run(L, ev.loss, n_it, False)
 
 
-def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
+def _projected_gradient_run(L, data, max_iter, min_decrease, on_iter, first=None,
+                            memory=None, trust=np.inf):
     """Projected gradient on ``M`` with Barzilai-Borwein steps and backtracking.
 
-    No learning rate to tune: the step starts at 1 / ||G|| and adapts. Each
-    iterate is projected onto the PSD cone (eigenvalue clipping).
+    No learning rate to tune: the step starts at 1 / ||G|| and adapts, capped
+    so that ``M`` moves by at most ``trust * ||M||``. Each iterate is
+    projected onto the PSD cone (eigenvalue clipping).
     """
     M = L.T @ L
     ev = evaluate_metric(M, data)
@@ -589,6 +747,9 @@ def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
     n_it = 0
     converged = False
     for n_it in range(1, max_iter + 1):
+        # No step moves M by more than trust * ||M|| (the active set is valid
+        # near M only).
+        step = min(step, trust * np.linalg.norm(M) / max(np.linalg.norm(G), 1e-300))
         for _ in range(40):
             M_new, L_new = _metric_factor(M - step * G)
             ev = evaluate_metric(M_new, data)
@@ -599,10 +760,10 @@ def _projected_gradient_run(L, data, max_iter, tol, on_iter, first=None):
             step *= 0.5
         sy = np.vdot(S, ev.grad - G)
         step = np.vdot(S, S) / sy if sy > 1e-300 else step * 2.0
-        rel = (f - ev.loss) / max(abs(f), 1e-300)
+        decrease = f - ev.loss
         M, f, G, L = M_new, ev.loss, ev.grad, L_new
         on_iter(f, ev.n_active)
-        if rel <= tol or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
+        if decrease <= min_decrease or np.linalg.norm(S) <= 1e-12 * max(np.linalg.norm(M), 1.0):
             converged = True
             break
     return _Run(L, float(f), n_it, converged)
@@ -717,14 +878,11 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
         pass, -1 where a small class has fewer).
     """
     options = replace(options or LMNNOptions(), **changes)
-    n, d = X.shape
-    # BLAS threads cost more than they gain on the solver's small products
-    # (n x d x r): on a busy machine multi-threaded OpenBLAS made each
-    # evaluation up to 10x slower. Small problems run single-threaded, as
-    # scikit-learn's KMeans does; large ones keep the BLAS threads.
-    small = n * d * max(n, np.shape(L0)[0]) <= SMALL_PROBLEM
-    with threadpool_limits(limits=1 if small else None, user_api="blas"):
-        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS).fit(L0)
+    # The fit runs single-threaded except in large products (see
+    # _product_threads), which get the caller's BLAS threads.
+    threads = blas_threads()
+    with single_threaded_blas():
+        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads).fit(L0)
 
 
 class _ActiveSetFit:
@@ -734,8 +892,9 @@ class _ActiveSetFit:
     (``previous`` holds the last one's pairs); :meth:`fit` runs the passes.
     """
 
-    def __init__(self, X, y, options, progress):
+    def __init__(self, X, y, options, progress, threads=1):
         self.X = X
+        self.threads = threads
         self.y = y
         self.options = options
         self.progress = progress
@@ -743,36 +902,91 @@ class _ActiveSetFit:
         self.run = _lbfgs_run if options.solver == "lbfgs" else _projected_gradient_run
         self.n_iter = 0
         self.previous = None  # (imp_i, imp_l, weights) of the last search
+        self.large = X.shape[0] >= LARGE_N
+        # Large problems: candidate pairs of the last exhaustive search and
+        # the L it was made at; whether the last search was exhaustive.
+        self.candidates = None
+        self.exhaustive = True
 
-    def search(self, L, targets, keep_previous=False):
+    def search(self, L, targets, keep_previous=False, exhaustive=False):
         """The :class:`LMNNData` of the impostors of the metric ``L``.
 
         With ``keep_previous`` the previous search's pairs are added:
         impostors that leave the margin in one run and come back in the next
         stay in the set, so runs are not cut short (JMLR 2009 keeps every
-        pair ever active; two searches bound the memory).
+        pair ever active; two searches bound the memory). For large problems
+        the search re-checks the candidates of the last exhaustive search
+        unless ``exhaustive`` or ``L`` has moved too far from it.
         """
         opt = self.options
-        Z = self.X @ L.T
+        Z = _project(self.X, L, self.threads)
         radius = target_sq_distances(Z, targets).max(axis=1) + 1.0
-        imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
-                                         opt.max_impostors, self.rng)
+        if not self.large:
+            imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
+                                             opt.max_impostors, self.rng,
+                                             threads=self.threads)
+        else:
+            imp_i, imp_l, w = self._large_search(L, Z, radius, exhaustive)
         prev, self.previous = self.previous, (imp_i, imp_l, w)
         if keep_previous and prev is not None and w is None and prev[2] is None:
             n = self.X.shape[0]
+            if self.large:
+                # Only the previous pairs still near the margin: after a long
+                # move of L most of them are stale and would dominate the cost
+                # of every evaluation (600k pairs for 50k active triplets).
+                near = pair_sq_distances(Z, prev[0], prev[1]) < CANDIDATE_SLACK * radius[prev[0]]
+                prev = (prev[0][near], prev[1][near], None)
             key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
                              prev[0].astype(np.int64) * n + prev[1])
             imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
-        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w)
+        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w,
+                        threads=self.threads)
 
-    def exact(self, L, targets, keep_previous=False):
+    def _large_search(self, L, Z, radius, exhaustive):
+        """Impostors from the candidate pairs, or an exhaustive search (large n)."""
+        opt = self.options
+        if self.candidates is not None and not exhaustive:
+            L_ref, cand_i, cand_l = self.candidates
+            drift = np.linalg.norm(L - L_ref) / max(np.linalg.norm(L_ref), 1e-300)
+            exhaustive = drift > CANDIDATE_DRIFT
+        else:
+            exhaustive = True
+        self.exhaustive = exhaustive
+        if exhaustive:
+            cand_i, cand_l, w = find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
+                                               opt.chunk_size, opt.max_impostors,
+                                               self.rng, threads=self.threads)
+            if w is not None:  # subsampled: not a complete candidate list
+                self.candidates = None
+                return cand_i, cand_l, w
+            self.candidates = (L.copy(), cand_i, cand_l)
+        d = pair_sq_distances(Z, cand_i, cand_l)
+        # The same slack as find_impostors, so both searches agree.
+        keep = d < radius[cand_i] * (1.0 + 1e-4) + 1e-4
+        return cand_i[keep], cand_l[keep], None
+
+    def exact(self, L, targets, keep_previous=False, exhaustive=False):
         """Search the impostors at ``L`` and evaluate the true objective there.
 
         Returns the new :class:`LMNNData` and the :class:`Evaluation` at ``L``
         (reused as the next run's first evaluation).
         """
-        data = self.search(L, targets, keep_previous)
+        data = self.search(L, targets, keep_previous, exhaustive)
         return data, evaluate_map(L, data)
+
+    def _warm_start(self, L, targets):
+        """Large problems: ``L`` fitted on a random subsample (same objective)."""
+        n = self.X.shape[0]
+        m = max(LARGE_N // 2, int(SUBSAMPLE_FRACTION * n))
+        idx = np.sort(self.rng.choice(n, m, replace=False))
+        sub = _ActiveSetFit(self.X[idx], self.y[idx], replace(self.options, n_passes=1),
+                            self.progress, self.threads)
+        sub.n_iter = self.n_iter
+        result = sub.fit(L)
+        self.n_iter = result.n_iter
+        self.progress.say(f"warm start: fitted on a subsample of {m} points "
+                          f"({result.n_iter} iterations)")
+        return result.components
 
     def on_iter(self, loss, n_active):
         self.n_iter += 1
@@ -789,6 +1003,8 @@ class _ActiveSetFit:
                                    self.rng)
                 L = L * scale
                 self.progress.say(f"initial map rescaled by {scale:.4g} (exact line search)")
+                if self.large:
+                    L = self._warm_start(L, targets)
             L, ev, converged, message = self._pass(L, targets, p)
         if opt.n_passes > 1:
             message = f"pass {opt.n_passes} of {opt.n_passes}: {message}"
@@ -806,6 +1022,14 @@ class _ActiveSetFit:
                           f"{data.n_impostor_pairs} candidate impostor pairs, "
                           f"loss {ev.loss:.6e}")
         budget = opt.max_iter  # each pass gets the full iteration budget
+        # The scale of the problem: the loss at the start of the pass (after
+        # the initial rescaling). The stopping rules are relative to it, not
+        # to the current loss, which can be tiny (near separable classes)
+        # and so never let a relative rule stop.
+        scale = max(abs(ev.loss), 1e-300)
+        min_decrease = tol * scale
+        memory = LBFGSMemory()  # kept across the searches of the pass
+        trust = MAX_STEP
         n_rejected = 0
         # Short runs first: early steps change the metric most, and the
         # active set must follow them; the runs lengthen (doubling) up to
@@ -813,34 +1037,51 @@ class _ActiveSetFit:
         run_len, max_len = min(FIRST_RUN, opt.refresh), opt.refresh
         while budget > 0:
             before = self.n_iter
-            run = self.run(L, data, min(run_len, budget), tol, self.on_iter, first=ev)
+            run = self.run(L, data, min(run_len, budget), min_decrease, self.on_iter, ev,
+                           memory, trust)
             budget -= max(self.n_iter - before, run.n_iter, 1)
             new_data, new_ev = self.exact(run.L, targets, keep_previous=True)
-            if new_ev.loss > 1.5 * ev.loss and run_len > 1:
+            stalled = 0 <= (ev.loss - new_ev.loss) / scale <= tol * 1e-2
+            if not self.exhaustive and (run.converged or stalled):
+                # About to stop on a re-check of candidates: confirm with an
+                # exhaustive search (large problems).
+                new_data, new_ev = self.exact(run.L, targets, keep_previous=True,
+                                              exhaustive=True)
+            if new_ev.loss > 1.5 * ev.loss:
                 # The run left the region where the active set was valid (it
                 # shrank the metric past impostors it did not see): reject it
-                # and keep later runs shorter.
+                # and keep later runs shorter and their steps smaller.
                 max_len = run_len = max(1, run_len // 2)
+                trust /= 2.0
                 n_rejected += 1
+                memory.clear()
                 self.progress.say(f"step rejected (true loss {new_ev.loss:.6e}); "
                                   f"runs of <= {max_len}")
                 continue
             # Violations the old active set did not contain raise the loss.
-            missed = new_ev.loss > run.loss + tol * abs(run.loss) + 1e-12
-            rel = (ev.loss - new_ev.loss) / max(abs(ev.loss), 1e-300)
+            missed = new_ev.loss > run.loss + min_decrease + 1e-12
+            rel = (ev.loss - new_ev.loss) / scale
+            if new_ev.loss > ev.loss:
+                # The run's curvature pairs came from an active set that
+                # missed violations: they mislead the next runs.
+                memory.clear()
             L, data, ev = run.L, new_data, new_ev
             self.progress.say(f"impostor search: {data.n_impostor_pairs} candidate pairs, "
                               f"{ev.n_active} active triplets, loss {ev.loss:.6e}")
             if run.converged and not missed:
-                return L, ev, True, ("the solver's stopping rule was met and a fresh "
-                                     "impostor search found no new violation")
+                return L, ev, True, ("an iteration decreased the loss by less than tol "
+                                     "times the initial loss and a fresh impostor search "
+                                     "found no new violation")
             if 0 <= rel <= tol * 1e-2:
                 # The true objective (every impostor re-checked) no longer
                 # moves between searches: a stall at the optimum of the
                 # active-set iteration, whatever the length of the last run.
-                return L, ev, True, (f"the loss stalled: relative decrease {rel:.2g} "
-                                     f"between impostor searches, below tol / 100")
+                return L, ev, True, (f"the loss stalled: decrease {rel:.2g} of the "
+                                     f"initial loss between impostor searches, below "
+                                     f"tol / 100")
             run_len = min(2 * run_len, max_len)
+            if not missed:  # the active set was valid along the whole run
+                trust = min(2.0 * trust, MAX_STEP)
         message = f"reached max_iter={opt.max_iter} iterations"
         if n_rejected:
             message += f" ({n_rejected} solver runs rejected for leaving the active set)"

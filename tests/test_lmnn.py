@@ -355,3 +355,45 @@ def test_energy_matches_direct_formula():
                 for j in T[i]:
                     e += mu * max(0, 1 + np.sum((Z[i] - Z[j]) ** 2) - d[i])
             assert np.isclose(E[t, c], e)
+
+
+def test_large_problem_path_is_exact_at_convergence_and_generalises(monkeypatch):
+    # The large-n path (subsample warm start, candidate re-checks between
+    # exhaustive searches), switched on for a small problem.
+    X, y = _noisy_data(5)
+    X_te, y_te = _noisy_data(6)
+    X, y = np.vstack([X, _noisy_data(7)[0]]), np.concatenate([y, y])
+    small = LMNN(max_iter=300, random_state=0).fit(X, y)
+    monkeypatch.setattr(solver, "LARGE_N", 60)
+    calls = []
+    real = solver.find_impostors
+
+    def spy(Z, y_, radius, *args, **kwargs):
+        calls.append(Z.shape[0])
+        return real(Z, y_, radius, *args, **kwargs)
+
+    monkeypatch.setattr(solver, "find_impostors", spy)
+    large = LMNN(max_iter=300, random_state=0).fit(X, y)
+    assert large.converged_
+    assert min(calls) < X.shape[0]  # the warm start ran on a subsample
+    # loss_ is the true objective at the result: every impostor counted.
+    ii, ll = np.nonzero(y[:, None] != y[None, :])
+    exact = LMNNData(X, large.target_neighbors_, ii, ll)
+    assert np.isclose(large.loss_, lmnn_loss_grad(large.components_.ravel(), exact)[0])
+    np.testing.assert_array_equal(large.target_neighbors_, small.target_neighbors_)
+    assert large.loss_ <= 1.05 * small.loss_
+    knn = KNeighborsClassifier(3)
+    acc_small = knn.fit(small.transform(X), y).score(small.transform(X_te), y_te)
+    acc_large = knn.fit(large.transform(X), y).score(large.transform(X_te), y_te)
+    assert acc_large >= acc_small - 0.05 and acc_large >= 0.85
+
+
+def test_too_large_problem_raises_memory_error_before_allocating(monkeypatch):
+    X, y = _blobs()
+    monkeypatch.setattr(solver, "available_memory", lambda: 1 << 20)
+    with pytest.raises(MemoryError, match=r"needs about .* GiB, but only .* available"):
+        LMNN(max_iter=5).fit(X, y)
+    monkeypatch.setattr(solver, "available_memory", lambda: None)  # unknown: no check
+    LMNN(max_iter=5).fit(X, y)
+    # 100,000 x 512 fits in 4 GiB by the estimate.
+    assert solver.memory_estimate(100_000, 512, 64, 3, 1_000_000) < 2**31
