@@ -119,7 +119,9 @@ DEVICE_ESTIMATORS = [e for e in all_estimators() if "device" in e.get_params()]
 )
 def test_bad_device_is_a_value_error(est, device, message):
     pytest.importorskip("torch")
+    images = type(est).__name__ in NOT_FEATURE_MATRIX  # image estimators; the rest take vectors
     X = np.random.RandomState(0).rand(12, 8, 8).astype(np.float32)
+    X = X if images else X.reshape(12, -1)
     y = np.repeat([0, 1, 2], 4)
     with pytest.raises(ValueError, match=message):
         clone(est).set_params(device=device).fit(X, y)
