@@ -22,7 +22,7 @@ from .report import FIGURES, parser
 
 # Fit time against n: these methods (and their peers) on digits subsamples.
 SCALING_METHODS = ("NCA", "scikit-learn NCA", "metric-learn NCA", "LMNN", "metric-learn LMNN",
-                   "MMC", "ITML")  # fmt: skip
+                   "MMC", "ITML")
 QUICK_SCALING_METHODS = ("NCA", "scikit-learn NCA")
 
 
@@ -30,24 +30,25 @@ def parse_args(argv=None):
     from .data import DEFAULT_DATASETS, DOWNLOADABLE
 
     on_off = argparse.BooleanOptionalAction
-    p = parser("python -m benchmarks", "k-NN error and fit time of every metric learner on every "
-               "data set, with metric-learn 0.7.0 and scikit-learn's NCA as peers on the same folds.")  # fmt: skip
+    p = parser("python -m benchmarks", "k-NN error and fit time of every metric learner on "
+               "every data set, with metric-learn 0.7.0 and scikit-learn's NCA as peers on the "
+               "same folds.")
     p.add_argument("--datasets", nargs="+", metavar="NAME", help=f"data sets (default: "
-                   f"{' '.join(DEFAULT_DATASETS)}; downloadable: {' '.join(DOWNLOADABLE)})")  # fmt: skip
+                   f"{' '.join(DEFAULT_DATASETS)}; downloadable: {' '.join(DOWNLOADABLE)})")
     p.add_argument("--methods", nargs="+", metavar="NAME", help="methods (default: all); quote "
-                   "names with spaces; --list shows them")  # fmt: skip
+                   "names with spaces; --list shows them")
     p.add_argument("--peers", action=on_off, default=True, help="run the peers")
     p.add_argument("--scaling", action=on_off, default=True, help="fit time against n on digits")
     p.add_argument("--plots", action=on_off, default=True, help="write PNG plots")
     p.add_argument("--n-jobs", type=int, default=-1, help="runs in parallel (joblib; default -1: "
-                   "all cores); --n-jobs 1 gives the cleanest timings")  # fmt: skip
+                   "all cores); --n-jobs 1 gives the cleanest timings")
     p.add_argument("--data-home", default=None, help="where downloadable data sets live")
     p.add_argument("--download", action="store_true",
-                   help="download MNIST / Fashion-MNIST / Omniglot if missing")  # fmt: skip
+                   help="download MNIST / Fashion-MNIST / Omniglot if missing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list methods and data sets, then exit")
     p.add_argument("--update-figures", action="store_true", help=f"also copy the error plot and "
-                   f"the table into {FIGURES} (the README's; not with --quick)")  # fmt: skip
+                   f"the table into {FIGURES} (the README's; not with --quick)")
     args = p.parse_args(argv)
     if args.update_figures and args.quick:
         p.error("--update-figures needs a full run (the README shows real results), not --quick.")
@@ -92,7 +93,7 @@ def tasks(args, methods, datasets):
         X, y = load_sklearn("digits")
         for n in scaling_sizes(args.quick):
             out += [(n * X.shape[1], runner.fit_on_subsample, m.name, X, y, n, args.seed,
-                     args.quick) for m in methods if m.name in scaling]  # fmt: skip
+                     args.quick) for m in methods if m.name in scaling]
     return out
 
 
@@ -113,7 +114,7 @@ def main(argv=None):
     rows = runner.execute(tasks(args, methods, datasets), args.n_jobs, not args.no_progress)
     scaling_rows = runner.ordered([r for r in rows if r.get("protocol") == "scaling"], methods)
     rows = runner.ordered([r for r in rows if r.get("protocol") != "scaling"], methods,
-                          [d.name for d in datasets])  # fmt: skip
+                          [d.name for d in datasets])
     summary = runner.add_ratios(runner.summarize(rows))
     meta = run_meta(args, methods, datasets, t_start, load_start)
     problems = summary + [r for r in scaling_rows if r["status"] != "ok"]
@@ -155,10 +156,10 @@ def run_notes(args, summary, datasets, skipped, rows):
     notes = registry.notes(args.quick)
     if args.quick:
         notes.insert(0, "--quick: subsampled data and few iterations; numbers are a smoke test, "
-                     "not results.")  # fmt: skip
+                     "not results.")
     notes += [f"{d.name}: {d.note} (prepared in {d.prep_time:.1f} s)." for d in datasets if d.note]
     notes += [f"{r['dataset']} / {r['method']}: {r['status']}" for r in summary
-              if r["status"] != "ok"]  # fmt: skip
+              if r["status"] != "ok"]
     notes += [f"skipped {name}: {why}" for name, why in skipped.items()]
     return notes + [f"warnings: {line}" for line in runner.warning_lines(rows)]
 
@@ -171,11 +172,12 @@ def write_all(args, rows, summary, scaling_rows, meta, text, skipped):
 
         meta["plots"] = [str(plots.error_by_method(summary, args.out / "error_by_method.png"))]
         if scaling_rows:
-            meta["plots"].append(str(plots.fit_time_vs_n(scaling_rows, args.out / "fit_time_vs_n.png")))
+            png = plots.fit_time_vs_n(scaling_rows, args.out / "fit_time_vs_n.png")
+            meta["plots"].append(str(png))
         meta["plots"].append(str(plots.digits_embedding(args.out / "digits_embedding.png",
-                                                        quick=args.quick, seed=args.seed)))  # fmt: skip
+                                                        quick=args.quick, seed=args.seed)))
     report.write(args.out, "results", rows, text, meta=meta, summary=summary, skipped=skipped,
-                 scaling=scaling_rows)  # fmt: skip
+                 scaling=scaling_rows)
     report.write_csv(summary, args.out / "results_summary.csv")
     report.write_csv(scaling_rows, args.out / "fit_time_vs_n.csv")
     if args.update_figures:

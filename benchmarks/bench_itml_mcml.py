@@ -66,7 +66,7 @@ def same_problem_check(name, seed=0):
     ours = ITMLPairs(bounds=np.sqrt(sq))
     t_ours = timed_fit(ours, pairs, lab)["fit_time_s"]
     row = {"dataset": name, "pairs": len(lab), "ours passes": ours.n_iter_,
-           "ours fit s": t_ours, "ours err %": knn_error(ours)}  # fmt: skip
+           "ours fit s": t_ours, "ours err %": knn_error(ours)}
     peer = metric_learn_estimator("ITML")
     if peer is not None:
         t_peer = timed_fit(peer, pairs, lab, bounds=sq.copy())["fit_time_s"]
@@ -74,13 +74,13 @@ def same_problem_check(name, seed=0):
         row.update({"peer passes": peer.n_iter_ + 1, "peer fit s": t_peer,
                     "peer err %": knn_error(peer),
                     "rel. diff of M": float(np.linalg.norm(M - Mp) / np.linalg.norm(Mp)),
-                    "speed ratio (peer/ours)": t_peer / t_ours})  # fmt: skip
+                    "speed ratio (peer/ours)": t_peer / t_ours})
     return row
 
 
 def main(argv=None):
     p = parser("python -m benchmarks.bench_itml_mcml", __doc__,
-               quick=f"only {', '.join(QUICK_DATASETS)}")  # fmt: skip
+               quick=f"only {', '.join(QUICK_DATASETS)}")
     p.add_argument("--datasets", nargs="+", help="iris, wine, breast_cancer, digits (default: all)")
     p.add_argument("--no-peer", action="store_true", help="skip metric-learn")
     p.add_argument("--no-mcml", action="store_true", help="skip MCML (slow on digits)")
@@ -97,13 +97,13 @@ def main(argv=None):
         rows = runner.run(methods, datasets, seed=args.seed, overrides=OVERRIDES)
         same = [] if args.no_peer else [same_problem_check(n, seed=args.seed) for n in names]
     table = report.pivot(runner.summarize(rows), ("error_mean", "fit_time_s", "warnings"),
-                         ("err %", "fit s", "warnings"))  # fmt: skip
+                         ("err %", "fit s", "warnings"))
     text = "\n\n".join([
         report.markdown_table(table),
         *(["ITML on identical pairs, bounds and order (fold 0):", report.markdown_table(same)]
           if same else []),
         *runner.warning_lines(rows),
-    ])  # fmt: skip
+    ])
     report.write(args.out, "bench_itml_mcml", rows, text, table=table, same_problem=same)
     print(text)
     print(f"\nwrote {args.out / 'bench_itml_mcml'}.csv/.json/.md")

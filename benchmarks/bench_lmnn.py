@@ -77,7 +77,7 @@ def scaling(sizes, seed=0, peer_cap_s=120.0, max_iter=1000, with_peer=True):
             fit = timed_fit(m.build(ctx), X, y, memory=True)
             rows.append(make_row(m, dataset="enlarged digits", n=n, d=64, **fit, status="ok"))
             print(f"  n={n} {m.name}: {fit['fit_time_s']:.2f} s, {fit['peak_mib']:.0f} MiB",
-                  flush=True)  # fmt: skip
+                  flush=True)
             if m.kind == "peer":
                 peer_last = (n, fit["fit_time_s"])
     return rows
@@ -91,7 +91,7 @@ def plot_scaling(rows, paths):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, label in [(axes[0], "fit_time_s", "fit time (s)"),
-                           (axes[1], "peak_mib", "peak memory (MiB, tracemalloc)")]:  # fmt: skip
+                           (axes[1], "peak_mib", "peak memory (MiB, tracemalloc)")]:
         for name, style in (("LMNN", "o-"), ("metric-learn LMNN", "s--")):
             mine = [r for r in rows if r["method"] == name]
             if mine:
@@ -125,7 +125,7 @@ def nips_table(n_splits=20):
         errs = {"euclidean": [], "lmnn": [], "lmnn_energy": [], "lmnn_3pass": []}
         for seed in range(n_splits):
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed,
-                                                  stratify=y)  # fmt: skip
+                                                  stratify=y)
             knn = KNeighborsClassifier(3)
 
             def knn_error(tr, te):
@@ -147,25 +147,25 @@ def nips_table(n_splits=20):
                      "ours_lmnn": 100 * np.mean(errs["lmnn"]),
                      "ours_lmnn_std": 100 * np.std(errs["lmnn"]),
                      "ours_lmnn_energy": 100 * np.mean(errs["lmnn_energy"]),
-                     "ours_lmnn_3pass": 100 * np.mean(errs["lmnn_3pass"])})  # fmt: skip
+                     "ours_lmnn_3pass": 100 * np.mean(errs["lmnn_3pass"])})
     return rows
 
 
 def main(argv=None):
     p = parser("python -m benchmarks.bench_lmnn", __doc__,
-               quick="iris and wine only, scaling up to n=5,000, 5 splits")  # fmt: skip
+               quick="iris and wine only, scaling up to n=5,000, 5 splits")
     p.add_argument("--parts", default="compare,scaling,nips",
-                   help="comma-separated subset of compare,scaling,nips")  # fmt: skip
+                   help="comma-separated subset of compare,scaling,nips")
     p.add_argument("--datasets", nargs="+", default=["iris", "wine", "breast_cancer", "digits"],
                    help="data sets for the comparison (also: digits_cnn, 256-d CNN features of "
-                   "digits 5-9; trains the small CNN first)")  # fmt: skip
+                   "digits 5-9; trains the small CNN first)")
     p.add_argument("--max-iter", type=int, default=None, help="cap both LMNNs at this many "
-                   "iterations in the comparison (metric-learn also min_iter=min(50, cap))")  # fmt: skip
+                   "iterations in the comparison (metric-learn also min_iter=min(50, cap))")
     p.add_argument("--no-peer", action="store_true", help="skip metric-learn")
     p.add_argument("--sizes", default="1000,2000,5000,10000,20000,50000",
-                   help="training sizes for the scaling run")  # fmt: skip
+                   help="training sizes for the scaling run")
     p.add_argument("--peer-cap", type=float, default=120.0,
-                   help="skip metric-learn when its projected fit time exceeds this (s)")  # fmt: skip
+                   help="skip metric-learn when its projected fit time exceeds this (s)")
     p.add_argument("--splits", type=int, default=20, help="random splits for the NIPS table")
     args = p.parse_args(argv)
     from . import report
@@ -177,9 +177,9 @@ def main(argv=None):
         sizes, splits = [s for s in sizes if s <= 5000], min(splits, 5)
     if "compare" in parts:
         rows, table = compare(datasets, args.seed, not args.no_peer, args.max_iter)
-        cap = "default caps" if args.max_iter is None else f"both capped at max_iter={args.max_iter}"
+        cap = f"both capped at max_iter={args.max_iter}" if args.max_iter else "default caps"
         text = (f"### LMNN vs metric-learn 0.7.0 (3-NN error %, mean fit time per fold s; {cap})"
-                f"\n\n{report.markdown_table(table)}\n")  # fmt: skip
+                f"\n\n{report.markdown_table(table)}\n")
         report.write(args.out, "lmnn_compare", rows, text, table=table)
         print(text)
     if "scaling" in parts:
@@ -187,7 +187,7 @@ def main(argv=None):
         report.write(args.out, "lmnn_scaling", rows)
         full = max(sizes) >= 50_000  # only a full run replaces the README figure
         plot_scaling(rows, [args.out / "lmnn_scaling.png"]
-                     + ([report.FIGURES / "lmnn_scaling.png"] if full else []))  # fmt: skip
+                     + ([report.FIGURES / "lmnn_scaling.png"] if full else []))
         print(report.markdown_table(rows, ["method", "n", "fit_time_s", "peak_mib", "n_iter"]))
     if "nips" in parts:
         rows = nips_table(splits)

@@ -71,7 +71,7 @@ def objective_check(name, seed=0):
     row = {"dataset": name, "n_constraints": n_constraints(y)}
     # Xing's problem itself (regularization=0): this compares solvers.
     learners = {"ours": MMCPairs(validation_fraction=0, regularization=0, random_state=seed),
-                "peer": metric_learn_estimator("MMC", random_state=seed)}  # fmt: skip
+                "peer": metric_learn_estimator("MMC", random_state=seed)}
     for who, est in learners.items():
         if est is None:
             continue
@@ -97,7 +97,8 @@ def default_mu(summary):
     for r in summary:
         if r["method"] in ("MMC", "MMC diagonal"):
             n = 2 * n_constraints(load_sklearn(r["dataset"])[1])
-            out[f"{r['dataset']} {r['method']}"] = auto_regularization(r["d"], n, r["method"] != "MMC")
+            diagonal = r["method"] != "MMC"
+            out[f"{r['dataset']} {r['method']}"] = auto_regularization(r["d"], n, diagonal)
     return out
 
 
@@ -114,12 +115,12 @@ def plot(summary, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     panels = (("error_mean", "3-NN error (%)", "3-NN test error (3-fold CV)", methods),
               ("fit_time_s", "fit time per fold (s, log scale)",
-               "Fit time at the same number of constraints", methods[1:]))  # fmt: skip
+               "Fit time at the same number of constraints", methods[1:]))
     w = 0.8 / len(methods)
     for ax, (key, ylabel, title, shown) in zip(axes, panels):
         for i, m in enumerate(shown):
             vals = [next((r[key] for r in ok if r["dataset"] == d and r["method"] == m), 0)
-                    for d in names]  # fmt: skip
+                    for d in names]
             x = np.arange(len(names)) + (i - (len(shown) - 1) / 2) * w
             ax.bar(x, vals, w, label=m, color=COLORS[m])
         ax.set_xticks(np.arange(len(names)), names)
@@ -136,7 +137,7 @@ def main(argv=None):
     p.add_argument("--datasets", nargs="+", help="iris, wine, breast_cancer, digits (default: all)")
     p.add_argument("--no-peer", action="store_true", help="skip metric-learn")
     p.add_argument("--folds", type=int, default=3, choices=(1, 2, 3),
-                   help="evaluate only the first N of the 3 folds (for slow peer runs)")  # fmt: skip
+                   help="evaluate only the first N of the 3 folds (for slow peer runs)")
     args = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -150,7 +151,7 @@ def main(argv=None):
     for name in names:
         with threadpool_limits(limits=1):
             rows += runner.run(methods, [data.load(name, seed=args.seed)], seed=args.seed,
-                               overrides=OVERRIDES, n_folds=args.folds)  # fmt: skip
+                               overrides=OVERRIDES, n_folds=args.folds)
             if not args.no_peer:
                 objectives.append(objective_check(name, seed=args.seed))
         summary = runner.add_ratios(runner.summarize(rows))
@@ -168,7 +169,7 @@ def main(argv=None):
                "err % = 3-NN error on fold 0's test part with each metric learned from those "
                "pairs."] if objectives else []),
             *runner.warning_lines(rows),
-        ])  # fmt: skip
+        ])
         report.write(args.out, "bench_mmc", rows, text, table=table, objective=objectives)
         plot(summary, args.out / "bench_mmc.png")
     print(text)

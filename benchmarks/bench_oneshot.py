@@ -23,18 +23,16 @@ them, predict the class whose support is most similar):
    other half.
 
 Every model is scored on exactly the same episodes as the raw-pixel 1-NN
-baseline (Euclidean distance on the 8x8 pixels; also on the upscaled 16x16
-pixels): each row records a digest of its episodes, and a model scored on
-other episodes stops the run. Retrieval metrics (precision@1, recall@k,
-mAP@R) of each embedding within the held-out images go in the same rows.
-The models are registry methods (``data='episodes'``). When Omniglot is
-available, the paper's 20-way protocol runs on its evaluation alphabets
-(paper: 92% Siamese, 21.7% raw 1-NN); otherwise it is skipped with a message.
-
-Measured (full run with ``--images``, 2 CPU cores, about 25 min): the
-README's one-shot section. Writes ``oneshot_<quick|full>.csv`` / ``.json`` /
-``.md`` and a PNG into ``--out``, and (full run) the README figures
-benchmarks/figures/oneshot_digits.png and font_glyphs.png.
+baseline (8x8 pixels; also upscaled to 16x16): each row records a digest of
+its episodes, and a model scored on other episodes stops the run. Retrieval
+metrics (precision@1, recall@k, mAP@R) of each embedding within the held-out
+images go in the same rows. The models are registry methods
+(``data='episodes'``). When Omniglot is available, the paper's 20-way
+protocol runs on its evaluation alphabets (paper: 92% Siamese, 21.7% raw
+1-NN). Measured results (full run with ``--images``, about 25 min on 2 CPU
+cores): the README's one-shot section. Writes ``oneshot_<quick|full>.csv`` /
+``.json`` / ``.md`` and a PNG into ``--out``; a full run also the README
+figures benchmarks/figures/oneshot_digits.png and font_glyphs.png.
 """
 
 import functools
@@ -50,7 +48,8 @@ UPSCALE = 16  # the from-scratch models see the digits bilinearly upscaled to 16
 # The from-scratch model (16x16), and the CE-pretrained init's fine-tuning.
 TRANSFER = dict(augment=True, n_pairs=2000, embedding_dim=64)
 PRETRAIN = dict(epochs=15, random_state=0)
-PRETRAINED_SIAMESE = dict(loss="binomial_deviance", lr=1e-3, max_epochs=10, n_pairs=2000, augment=True)
+PRETRAINED_SIAMESE = dict(loss="binomial_deviance", lr=1e-3, max_epochs=10, n_pairs=2000,
+                          augment=True)
 # The held-out-class model: a binomial deviance Siamese net trained on the
 # fold's training digits together with ~1,600 letter classes drawn from fonts
 # (skmetric.datasets.make_font_glyphs, the same 8x8 format as the digits): many
@@ -61,7 +60,7 @@ MAIN = dict(loss="binomial_deviance", n_pairs=100_000, batch_size=256, max_epoch
 MAIN_QUICK = dict(MAIN, n_pairs=20_000, max_epochs=2)
 GLYPHS = dict(n_per_class=20, random_state=0)
 GLYPHS_QUICK = dict(n_per_class=5, max_classes=300, random_state=0)
-SEEDS = (0, 1, 2)  # training is noisy (a fold moves by several points between seeds): report the mean
+SEEDS = (0, 1, 2)  # training is noisy (a fold moves by points between seeds): report the mean
 SAME_EPISODES_SEED = 0
 # Registry names of the one-shot methods (benchmarks.registry, data='episodes').
 RAW, RAW_UP = "raw pixels 1-NN", f"raw pixels 1-NN ({UPSCALE}x{UPSCALE})"
@@ -83,14 +82,15 @@ def loss_method(loss):
 
 # Every one-shot method, as the registry lists them (data='episodes').
 METHODS = (RAW, RAW_UP, GLYPH_METHOD, DIGITS_ONLY_METHOD, FROZEN_METHOD, TRANSFER_METHOD,
-           OMNIGLOT_METHOD, *map(scratch_method, LOSSES), *map(loss_method, LOSSES))  # fmt: skip
+           OMNIGLOT_METHOD, *map(scratch_method, LOSSES), *map(loss_method, LOSSES))
 
 
 # ------------------------- the models (registry factories) ----------------- #
 def siamese(loss, quick, seed=0, **params):
     from skmetric.deep.siamese import SiameseNet
 
-    kw = dict(loss=loss, max_epochs=4 if quick else 10, n_pairs=2000, embedding_dim=64, random_state=seed)
+    kw = dict(loss=loss, max_epochs=4 if quick else 10, n_pairs=2000, embedding_dim=64,
+              random_state=seed)
     return SiameseNet(**{**kw, **params})
 
 
@@ -141,7 +141,8 @@ class CEPretrained:
         if self.fine_tune:
             enc = copy.deepcopy(self.encoder_).requires_grad_(True)  # fine-tune a copy
             params = dict(PRETRAINED_SIAMESE, max_epochs=4 if self.quick else 10)
-            self.estimator_ = siamese(params.pop("loss"), self.quick, encoder=enc, **params).fit(X, y)
+            net = siamese(params.pop("loss"), self.quick, encoder=enc, **params)
+            self.estimator_ = net.fit(X, y)
         return self
 
     def transform(self, X):
@@ -166,7 +167,7 @@ def model(ctx, name):
         return Prepared(size=UPSCALE)
     if name == OMNIGLOT_METHOD:
         return siamese("koch", quick, seed, augment=True, max_epochs=2 if quick else 50,
-                       n_pairs=2000 if quick else 30000)  # fmt: skip
+                       n_pairs=2000 if quick else 30000)
     for loss in LOSSES:
         if name == scratch_method(loss):
             return Prepared(siamese(loss, quick, seed, **TRANSFER), size=UPSCALE)
@@ -268,7 +269,8 @@ def episodes_digest(episodes):
 
     import numpy as np
 
-    return hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in episodes[:3])).hexdigest()[:12]
+    data = b"".join(np.ascontiguousarray(a).tobytes() for a in episodes[:3])
+    return hashlib.sha1(data).hexdigest()[:12]
 
 
 def score(fitted, episodes, retrieval, n_ways, n_episodes, row):
@@ -286,9 +288,9 @@ def score(fitted, episodes, retrieval, n_ways, n_episodes, row):
     rows = []
     for n_way in n_ways:
         acc, ep = ev.one_shot_accuracy(fitted, X, y, n_way, n_episodes, classes=classes,
-                                       random_state=SAME_EPISODES_SEED, return_episodes=True)  # fmt: skip
+                                       random_state=SAME_EPISODES_SEED, return_episodes=True)
         rows.append({**row, "n_way": n_way, "accuracy": acc, "error": 1 - acc, "status": "ok",
-                     "episodes": episodes_digest(ep), **extra})  # fmt: skip
+                     "episodes": episodes_digest(ep), **extra})
     return rows
 
 
@@ -310,8 +312,9 @@ def run_protocol(methods, train, episodes, retrieval, n_ways, n_episodes, quick,
             print(f"  {fields.get('fold')}: {m.name} (seed {seed}): {accs}", flush=True)
         if m.name == GLYPH_METHOD and len(members) > 1:
             fit_s = sum(r["fit_time_s"] for r in rows if r["method"] == GLYPH_METHOD
-                        and r["fold"] == fields.get("fold") and r["n_way"] == n_ways[0])  # fmt: skip
-            row = {**make_row(m, **fields), "method": ENSEMBLE_METHOD, "fit_time_s": fit_s, "seed": "all"}
+                        and r["fold"] == fields.get("fold") and r["n_way"] == n_ways[0])
+            row = {**make_row(m, **fields), "method": ENSEMBLE_METHOD, "fit_time_s": fit_s}
+            row["seed"] = "all"
             rows += score(Committee(members), episodes, retrieval, n_ways, n_episodes, row)
     if len({(r["n_way"], r["episodes"]) for r in rows}) != len(n_ways):
         raise AssertionError("the methods were scored on different episodes")
@@ -325,9 +328,10 @@ def held_out_classes(X, y, methods, folds, n_ways, n_episodes, quick, seeds):
     rows = []
     for held in folds:
         train, test = ~np.isin(y, held), np.isin(y, held)
+        fold = "held out " + ",".join(map(str, held))
         rows += run_protocol(methods, (X[train], y[train]), (X, y, held), (X[test], y[test]),
                              n_ways, n_episodes, quick, seeds, dataset="digits",
-                             protocol="held-out classes", fold="held out " + ",".join(map(str, held)))  # fmt: skip
+                             protocol="held-out classes", fold=fold)
     return rows
 
 
@@ -342,7 +346,8 @@ def held_out_images(X, y, methods, n_ways, n_episodes, quick):
         train[members[: members.size // 2]] = True
     test = (X[~train], y[~train])
     return run_protocol(methods, (X[train], y[train]), (*test, None), test, n_ways, n_episodes,
-                        quick, (0,), dataset="digits", protocol="held-out images", fold="50% | 50%")  # fmt: skip
+                        quick, (0,), dataset="digits", protocol="held-out images",
+                        fold="50% | 50%")
 
 
 def omniglot(methods, quick, n_episodes):
@@ -358,14 +363,15 @@ def omniglot(methods, quick, n_episodes):
     # Strokes are black on white: invert so that ink is 1 (as the paper's nets see it).
     return run_protocol(methods, (255 - Xb, yb), (255 - Xe, ye, None), None, [20], n_episodes,
                         quick, (0,), dataset="omniglot", protocol="omniglot",
-                        fold="background | evaluation")  # fmt: skip
+                        fold="background | evaluation")
 
 
 # ------------------------------ tables and plots --------------------------- #
 def _mean(rows, key="accuracy", **match):
     import numpy as np
 
-    v = [r[key] for r in rows if r.get(key) is not None and all(r.get(k) == x for k, x in match.items())]
+    v = [r[key] for r in rows
+         if r.get(key) is not None and all(r.get(k) == x for k, x in match.items())]
     return float(np.mean(v)) if v else None
 
 
@@ -395,8 +401,8 @@ def table(rows, protocol, n_ways, by_fold=False, retrieval=False):
         elif by_fold:
             for n in n_ways:
                 cells = {f: _mean(mine, method=m, fold=f, n_way=n) for f in folds}
-                out.append({"method": m, "N": f"{n}-way",
-                            **{f: "" if v is None else f"{100 * v:.1f}%" for f, v in cells.items()}})  # fmt: skip
+                cells = {f: "" if v is None else f"{100 * v:.1f}%" for f, v in cells.items()}
+                out.append({"method": m, "N": f"{n}-way", **cells})
         else:
             accs = {f"{n}-way": f"{100 * _mean(mine, method=m, n_way=n):.1f}%" for n in n_ways}
             fit = _mean(mine, "fit_time_s", method=m, n_way=n_ways[0])
@@ -431,10 +437,12 @@ def plot_glyph_samples(path, n_classes=10, n_per_class=6):
         axes[k, 0].text(0.5, 0.5, chars[k], fontsize=13, ha="center", va="center")
         for j in range(n_per_class):
             axes[k, j + 1].imshow(G[k * n_per_class + j], cmap="gray_r", vmin=0, vmax=1)
-            axes[k, j + 1 + n_per_class].imshow(D[np.flatnonzero(t == k % 10)[j]], cmap="gray_r", vmin=0, vmax=1)
+            digit = D[np.flatnonzero(t == k % 10)[j]]
+            axes[k, j + 1 + n_per_class].imshow(digit, cmap="gray_r", vmin=0, vmax=1)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle("Left: letter classes drawn by make_font_glyphs (8x8).  Right: scikit-learn digits.", fontsize=9)
+    fig.suptitle("Left: letter classes drawn by make_font_glyphs (8x8).  "
+                 "Right: scikit-learn digits.", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -456,12 +464,12 @@ def plot(rows, ways_classes, ways_images, path, note=""):
             ax.plot(n_ways, 100 * np.array(acc), label=m, **_STYLES.get(m, dict(marker="o")))
         ax.plot(n_ways, [100 / n for n in n_ways], color="#bbbbbb", ls=":", label="chance")
         ax.set(xlabel="N-way", ylabel="one-shot accuracy (%)", xticks=n_ways,
-               ylim=(30 if protocol == "held-out classes" else 0, 100))  # fmt: skip
+               ylim=(30 if protocol == "held-out classes" else 0, 100))
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("SiameseNet vs raw-pixel 1-NN, N-way one-shot on scikit-learn digits (same episodes)"
-                 + note, fontsize=10)
+    fig.suptitle("SiameseNet vs raw-pixel 1-NN, N-way one-shot on scikit-learn digits "
+                 "(same episodes)" + note, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -471,30 +479,35 @@ def summary_text(rows, folds, ways_classes, ways_images):
     lines = [f"## Held-out classes (the paper's protocol), mean over folds {folds}, same episodes:",
              table(rows, "held-out classes", ways_classes),
              "Retrieval within the held-out classes (embedding vs raw pixels, leave-one-out):",
-             table(rows, "held-out classes", ways_classes, retrieval=True)]  # fmt: skip
+             table(rows, "held-out classes", ways_classes, retrieval=True)]
     for n in ways_classes:
         for method in (GLYPH_METHOD, ENSEMBLE_METHOD, DIGITS_ONLY_METHOD):
             d = differences(rows, method, n)
             if d.size:
-                lines.append(f"{method} minus raw 1-NN, {n}-way: mean {100 * d.mean():+.1f} points over "
-                             f"{d.size} fits (per fold and seed: {', '.join(f'{100 * v:+.1f}' for v in d)})")
+                each = ", ".join(f"{100 * v:+.1f}" for v in d)
+                lines.append(f"{method} minus raw 1-NN, {n}-way: mean {100 * d.mean():+.1f} points "
+                             f"over {d.size} fits (per fold and seed: {each})")
     lines += ["Per fold (one-shot accuracy, same episodes):",
-              table(rows, "held-out classes", ways_classes, by_fold=True)]  # fmt: skip
+              table(rows, "held-out classes", ways_classes, by_fold=True)]
     if any(r["protocol"] == "held-out images" for r in rows):
         lines += ["## Held-out images of the training classes (50/50 split per class, 8x8 input)",
-                  table(rows, "held-out images", ways_images), "Retrieval within the held-out images:",
-                  table(rows, "held-out images", ways_images, retrieval=True)]  # fmt: skip
+                  table(rows, "held-out images", ways_images),
+                  "Retrieval within the held-out images:",
+                  table(rows, "held-out images", ways_images, retrieval=True)]
     if any(r["protocol"] == "omniglot" for r in rows):
-        lines += ["## Omniglot 20-way (paper: 92.0% Siamese, 21.7% raw 1-NN)", table(rows, "omniglot", [20])]
+        lines += ["## Omniglot 20-way (paper: 92.0% Siamese, 21.7% raw 1-NN)",
+                  table(rows, "omniglot", [20])]
     return "\n\n".join(lines)
 
 
 def main(argv=None):
-    p = parser("python -m benchmarks.bench_oneshot", __doc__, quick="one fold, fewer epochs and episodes")
+    p = parser("python -m benchmarks.bench_oneshot", __doc__,
+               quick="one fold, fewer epochs and episodes")
     p.add_argument("--scratch", action="store_true",
                    help="also train the from-scratch 16x16 binomial deviance Siamese net per fold")
     p.add_argument("--all-losses", action="store_true",
-                   help="also train from-scratch Koch, contrastive and binomial deviance models per fold")
+                   help="also train from-scratch Koch, contrastive and binomial deviance "
+                   "models per fold")
     p.add_argument("--ce-init", action="store_true",
                    help="also score a CE-pretrained CNN (frozen, and as a Siamese init)")
     p.add_argument("--images", action="store_true",
@@ -515,18 +528,22 @@ def main(argv=None):
     ways_classes, ways_images = [2, 3], [2, 5, 10]
     print(f"Digits one-shot ({'quick' if quick else 'full'}): {n_episodes} episodes per N and fold")
     names = [RAW, RAW_UP, GLYPH_METHOD, DIGITS_ONLY_METHOD,
-             *((FROZEN_METHOD, TRANSFER_METHOD) if args.ce_init else ()), *map(scratch_method, scratch)]  # fmt: skip
-    rows = held_out_classes(X, y, registry.select(names), folds, ways_classes, n_episodes, quick, seeds)
+             *((FROZEN_METHOD, TRANSFER_METHOD) if args.ce_init else ()),
+             *map(scratch_method, scratch)]
+    rows = held_out_classes(X, y, registry.select(names), folds, ways_classes, n_episodes, quick,
+                            seeds)
     if args.images:
         methods = registry.select([RAW, *map(loss_method, LOSSES)])
         rows += held_out_images(X, y, methods, ways_images, n_episodes, quick)
     rows += omniglot(registry.select([RAW, OMNIGLOT_METHOD]), quick, 100 if quick else 400)
-    text = "\n\n".join([summary_text(rows, folds, ways_classes, ways_images), *runner.warning_lines(rows)])
+    text = summary_text(rows, folds, ways_classes, ways_images)
+    text = "\n\n".join([text, *runner.warning_lines(rows)])
     print("\n" + text)
     tag = "quick" if quick else "full"
     report.write(args.out, f"oneshot_{tag}", rows, text)
     png = args.out / f"oneshot_digits_{tag}.png"
-    plot(rows, ways_classes, ways_images, png, note="\nquick run: 1 fold, 200 episodes" if quick else "")
+    note = "\nquick run: 1 fold, 200 episodes" if quick else ""
+    plot(rows, ways_classes, ways_images, png, note=note)
     if not quick:
         import shutil
 

@@ -143,7 +143,7 @@ def summary(search):
         )
     stopped = round(sum((1 - r["converged"]) * n_folds for r in rows))
     line = (f"LMNN: {stopped} of {len(rows) * n_folds} cross-validation fits stopped on max_iter "
-            "(their ConvergenceWarnings are counted here, not printed)")  # fmt: skip
+            "(their ConvergenceWarnings are counted here, not printed)")
     return rows, line
 
 
@@ -186,10 +186,10 @@ def main(argv=None):
     elapsed = time.perf_counter() - t0
     rows, warned = summary(search)
     text = (f"{markdown_table(rows)}\n\nbest: {search.best_params_} (accuracy "
-            f"{search.best_score_:.3f}); {where}, {elapsed:.1f} s\n{warned}\n")  # fmt: skip
+            f"{search.best_score_:.3f}); {where}, {elapsed:.1f} s\n{warned}\n")
     print(text)
     write(args.out, "grid_search", rows, text, backend=where, seconds=elapsed,
-          best_params=search.best_params_, warnings=warned)  # fmt: skip
+          best_params=search.best_params_, warnings=warned)
     return 0
 
 

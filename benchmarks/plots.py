@@ -149,7 +149,7 @@ def digits_embedding(path, quick=False, seed=0):
 
 
 def image_grid(query_images, neighbour_images, correct, path, row_titles=None, title=None,
-               col_titles=None):  # fmt: skip
+               col_titles=None):
     """A grid: one row per query, the query then its neighbours (green frame: the query's
     class, red: another; ``col_titles`` name the neighbour columns, default #1..#k).
 

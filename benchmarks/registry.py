@@ -155,33 +155,9 @@ class SubsampleFit(TransformerMixin, BaseEstimator):
         return self.estimator_.transform(X)
 
 
-# ----------------------------- vector methods ------------------------------ #
-def _pca(ctx):
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=0.95, random_state=ctx.seed)
-
-
-def _lda(ctx):
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-    return LinearDiscriminantAnalysis()
-
-
-def _sk_nca(ctx):
-    from sklearn.neighbors import NeighborhoodComponentsAnalysis
-
-    return NeighborhoodComponentsAnalysis(**ctx.cap("nca_max_iter"), random_state=ctx.seed)
-
-
-def _rca_chunks(ctx):
-    # At most one chunklet per 4 training points, so every class can host its share.
-    return int(min(ctx.settings["rca_chunks"], ctx.n_train // 4))
-
-
-def _ours(name, params=lambda ctx: {}):
-    """skmetric class ``name``; ``params(ctx)`` gives its keyword arguments."""
-    return lambda ctx: _sk(name)(**params(ctx))
+# -------------------------------- factories -------------------------------- #
+def _none(ctx):
+    return {}
 
 
 def _seeded(cap_key=None, **fixed):
@@ -189,48 +165,22 @@ def _seeded(cap_key=None, **fixed):
     return lambda ctx: {**(ctx.cap(cap_key) if cap_key else {}), "random_state": ctx.seed, **fixed}
 
 
-def _mcml(ctx):
-    est = _sk("MCML")(**ctx.cap("mcml_max_iter"), random_state=ctx.seed)
-    return SubsampleFit(est, max_samples=ctx.settings["mcml_max_samples"], random_state=ctx.seed)
+def _build(cls, params=_none, module=None):
+    """Build ``cls`` (skmetric's, or ``module``'s) with the keyword arguments ``params(ctx)``."""
+    if module is None:
+        return lambda ctx: _sk(cls)(**params(ctx))
+    import importlib
+
+    return lambda ctx: getattr(importlib.import_module(module), cls)(**params(ctx))
 
 
-def _lmnn_params(ctx):
-    return {"n_neighbors": N_NEIGHBORS, **_seeded("lmnn_max_iter")(ctx)}
-
-
-def _siamese(ctx):
-    return _sk("SiameseNet")(
-        max_epochs=ctx.settings["siamese_epochs"], random_state=ctx.seed, device=DEVICE
-    )
-
-
-# ------------------------------ image methods ------------------------------ #
-def _cnn(ctx):
-    cls = _sk("CNNFeatureExtractor")
-    if ctx.backbone is None:
-        # Downloadable image data sets: ImageNet weights (their users have a network).
-        return cls(backbone="resnet18", weights="DEFAULT", device=DEVICE)
-    return cls(backbone=ctx.backbone, weights=None, input_size=ctx.input_size, device=DEVICE)
-
-
-def _cnn_then(build):
-    def cnn_pipeline(ctx):
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(_cnn(ctx), StandardScaler(), build(ctx))
-
-    return cnn_pipeline
-
-
-# ---------------------------------- peers ---------------------------------- #
-def _peer(name, params):
-    """A metric-learn class by name; ``params(ctx)`` gives its keyword arguments."""
+def _peer(cls, params):
+    """A metric-learn class by name (through the keyword adapter)."""
 
     def build(ctx):
         from .peers import metric_learn_estimator
 
-        est = metric_learn_estimator(name, **params(ctx))
+        est = metric_learn_estimator(cls, **params(ctx))
         if est is None:
             raise MissingMethod("metric-learn is not installed (pip install 'skmetric[bench]').")
         return est
@@ -238,127 +188,106 @@ def _peer(name, params):
     return build
 
 
-def _ml_lmnn_params(ctx):
+def ours(name, cls, params=_none, **meta):
+    """A skmetric method: class ``cls`` built with ``params(ctx)``."""
+    return Method(name, _build(cls, params), "skmetric", requires=(cls,), **meta)
+
+
+def peer(name, cls, params, of, **meta):
+    """A metric-learn method compared with skmetric method ``of``."""
+    return Method(name, _peer(cls, params), "peer", peer_of=of, **meta)
+
+
+def _rca_params(ctx, chunks="num_chunks"):
+    # At most one chunklet per 4 training points, so every class can host its share.
+    n = int(min(ctx.settings["rca_chunks"], ctx.n_train // 4))
+    return {chunks: n, "chunk_size": 2, "random_state": ctx.seed}
+
+
+def _mcml(ctx):
+    est = _sk("MCML")(**_seeded("mcml_max_iter")(ctx))
+    return SubsampleFit(est, max_samples=ctx.settings["mcml_max_samples"], random_state=ctx.seed)
+
+
+def _lmnn_params(ctx, peer=False):
     caps = ctx.cap("lmnn_max_iter")
-    if caps:
+    if caps and peer:  # metric-learn's min_iter would otherwise exceed a small cap
         caps["min_iter"] = min(50, caps["max_iter"])
     return {"n_neighbors": N_NEIGHBORS, **caps, "random_state": ctx.seed}
 
 
-_lmnn = _ours("LMNN", _lmnn_params)
-_mmc_params = _seeded("mmc_max_iter")
-
-METHODS = [
-    Method("Euclidean kNN", lambda ctx: None, "baseline"),
-    Method("PCA", _pca, "baseline"),
-    Method("LDA", _lda, "baseline"),
-    Method("NCA", _ours("NCA", _seeded("nca_max_iter")), "skmetric", requires=("NCA",)),
-    Method("scikit-learn NCA", _sk_nca, "peer", peer_of="NCA"),
-    Method("metric-learn NCA", _peer("NCA", _seeded("nca_max_iter")), "peer", peer_of="NCA"),
-    Method(
-        "RCA",
-        _ours("RCA", lambda c: dict(num_chunks=_rca_chunks(c), chunk_size=2, random_state=c.seed)),
-        "skmetric",
-        requires=("RCA",),
-    ),
-    Method(
-        "metric-learn RCA",
-        _peer(
-            "RCA_Supervised",
-            lambda c: dict(n_chunks=_rca_chunks(c), chunk_size=2, random_state=c.seed),
-        ),
-        "peer",
-        peer_of="RCA",
-    ),
-    Method("MCML", _mcml, "skmetric", requires=("MCML",)),
-    Method("ITML", _ours("ITML", _seeded("itml_max_iter")), "skmetric", requires=("ITML",)),
-    Method(
-        "metric-learn ITML",
-        _peer("ITML_Supervised", _seeded("itml_max_iter")),
-        "peer",
-        peer_of="ITML",
-    ),
-    Method("MMC", _ours("MMC", _mmc_params), "skmetric", requires=("MMC",)),
-    Method(
-        "MMC exact",  # Xing's problem itself, no pull towards the prior
-        _ours("MMC", _seeded("mmc_max_iter", regularization=0)),
-        "skmetric",
-        requires=("MMC",),
-        default=False,
-    ),
-    Method(
-        "MMC diagonal",
-        _ours("MMC", _seeded("mmc_max_iter", diagonal=True)),
-        "skmetric",
-        requires=("MMC",),
-        default=False,
-    ),
-    Method(
-        "metric-learn MMC",
-        _peer("MMC_Supervised", _mmc_params),
-        "peer",
-        peer_of="MMC",
-        # Its inner loop of up to 10,000 projections (each a d x d eigendecomposition)
-        # ran for more than 4 minutes on 200 x 256 CNN features.
-        max_features=64,
-        max_features_reason="metric-learn MMC's projection loop takes minutes per fold for d > 64",
-    ),
-    Method("LMNN", _lmnn, "skmetric", requires=("LMNN",)),
-    Method("metric-learn LMNN", _peer("LMNN", _ml_lmnn_params), "peer", peer_of="LMNN"),
-    Method("LFDA", _ours("LFDA"), "skmetric", requires=("LFDA",)),
-    Method("metric-learn LFDA", _peer("LFDA", lambda c: {}), "peer", peer_of="LFDA"),
-    Method(
-        "energy-based LMNN",
-        _ours("LMNNClassifier", _lmnn_params),
-        "skmetric",
-        classifier=True,
-        requires=("LMNNClassifier",),
-    ),
-    Method("SiameseNet", _siamese, "skmetric", "deep", requires=("SiameseNet",)),
-    Method(
-        "CNN features + LMNN",
-        _cnn_then(_lmnn),
-        "skmetric",
-        "deep",
-        data="images",
-        requires=("CNNFeatureExtractor", "LMNN"),
-    ),
-    Method(
-        "CNN features + SiameseNet",
-        _cnn_then(_siamese),
-        "skmetric",
-        "deep",
-        data="images",
-        requires=("CNNFeatureExtractor", "SiameseNet"),
-    ),
-]
+def _siamese_params(ctx):
+    return dict(max_epochs=ctx.settings["siamese_epochs"], random_state=ctx.seed, device=DEVICE)
 
 
-def _episodes(name):
-    """A one-shot model of :mod:`benchmarks.bench_oneshot` (the episode protocol)."""
+def _cnn_then(cls, params):
+    """CNNFeatureExtractor (the data set's frozen backbone) -> StandardScaler -> ``cls``."""
 
-    def build(ctx):
-        from .bench_oneshot import model
+    def cnn_pipeline(ctx):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
-        return model(ctx, name)
+        cnn = _sk("CNNFeatureExtractor")
+        if ctx.backbone is None:  # downloadable image data: ImageNet weights (users have a network)
+            cnn = cnn(backbone="resnet18", weights="DEFAULT", device=DEVICE)
+        else:
+            cnn = cnn(backbone=ctx.backbone, weights=None, input_size=ctx.input_size, device=DEVICE)
+        return make_pipeline(cnn, StandardScaler(), _build(cls, params)(ctx))
 
-    return build
+    return cnn_pipeline
 
 
 def _episode_methods():
+    """The one-shot models of :mod:`benchmarks.bench_oneshot` (its episode protocol)."""
     from . import bench_oneshot as bo
+
+    def build(name):
+        return lambda ctx: bo.model(ctx, name)
 
     out = [Method(bo.RAW, lambda ctx: None, "baseline", data="episodes", default=False)]
     for name in bo.METHODS[1:]:
-        kind, family = ("baseline", "classic") if name == bo.RAW_UP else ("skmetric", "deep")
-        out.append(Method(name, _episodes(name), kind, family, data="episodes", default=False,
-                          requires=() if name == bo.RAW_UP else ("SiameseNet",)))  # fmt: skip
+        meta = {} if name == bo.RAW_UP else dict(family="deep", requires=("SiameseNet",))
+        kind = "baseline" if name == bo.RAW_UP else "skmetric"
+        out.append(Method(name, build(name), kind, data="episodes", default=False, **meta))
     return out
 
 
-METHODS += _episode_methods()
-
-
+METHODS = [
+    Method("Euclidean kNN", lambda ctx: None, "baseline"),
+    Method("PCA", _build("PCA", lambda c: dict(n_components=0.95, random_state=c.seed),
+                         "sklearn.decomposition"), "baseline"),
+    Method("LDA", _build("LinearDiscriminantAnalysis", module="sklearn.discriminant_analysis"),
+           "baseline"),
+    ours("NCA", "NCA", _seeded("nca_max_iter")),
+    Method("scikit-learn NCA", _build("NeighborhoodComponentsAnalysis", _seeded("nca_max_iter"),
+                                      "sklearn.neighbors"), "peer", peer_of="NCA"),
+    peer("metric-learn NCA", "NCA", _seeded("nca_max_iter"), "NCA"),
+    ours("RCA", "RCA", _rca_params),
+    peer("metric-learn RCA", "RCA_Supervised", lambda c: _rca_params(c, "n_chunks"), "RCA"),
+    Method("MCML", _mcml, "skmetric", requires=("MCML",)),
+    ours("ITML", "ITML", _seeded("itml_max_iter")),
+    peer("metric-learn ITML", "ITML_Supervised", _seeded("itml_max_iter"), "ITML"),
+    ours("MMC", "MMC", _seeded("mmc_max_iter")),
+    # Xing's problem itself (no pull towards the prior), and the diagonal metric.
+    ours("MMC exact", "MMC", _seeded("mmc_max_iter", regularization=0), default=False),
+    ours("MMC diagonal", "MMC", _seeded("mmc_max_iter", diagonal=True), default=False),
+    # Its inner loop of up to 10,000 projections (each a d x d eigendecomposition)
+    # ran for more than 4 minutes on 200 x 256 CNN features.
+    peer("metric-learn MMC", "MMC_Supervised", _seeded("mmc_max_iter"), "MMC", max_features=64,
+         max_features_reason="metric-learn MMC's projection loop takes minutes per fold "
+         "for d > 64"),
+    ours("LMNN", "LMNN", _lmnn_params),
+    peer("metric-learn LMNN", "LMNN", lambda c: _lmnn_params(c, peer=True), "LMNN"),
+    ours("LFDA", "LFDA"),
+    peer("metric-learn LFDA", "LFDA", _none, "LFDA"),
+    ours("energy-based LMNN", "LMNNClassifier", _lmnn_params, classifier=True),
+    ours("SiameseNet", "SiameseNet", _siamese_params, family="deep"),
+    Method("CNN features + LMNN", _cnn_then("LMNN", _lmnn_params), "skmetric", "deep",
+           data="images", requires=("CNNFeatureExtractor", "LMNN")),
+    Method("CNN features + SiameseNet", _cnn_then("SiameseNet", _siamese_params), "skmetric",
+           "deep", data="images", requires=("CNNFeatureExtractor", "SiameseNet")),
+    *_episode_methods(),
+]
 _BY_NAME = {m.name: m for m in METHODS}
 
 

@@ -88,7 +88,8 @@ def pivot(summary, values=("error_mean", "fit_time_s"), labels=("err %", "fit s"
             row[f"{method} {label}"] = r[v]
     for (ds, method), r in ok.items():
         if r["kind"] == "peer" and (ds, r["peer_of"]) in ok:
-            out[ds][f"speed-up vs {method}"] = r["fit_time_s"] / ok[(ds, r["peer_of"])]["fit_time_s"]
+            ours = ok[(ds, r["peer_of"])]
+            out[ds][f"speed-up vs {method}"] = r["fit_time_s"] / ours["fit_time_s"]
     return list(out.values())
 
 

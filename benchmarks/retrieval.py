@@ -38,9 +38,11 @@ def load_catalogue(dataset="digits", quick=False, seed=0, data_home=None, downlo
         images, y, backbone = data.digits_transfer(
             quick=quick, seed=seed, max_samples=300 if quick else None
         )
-        return images, y, skmetric.CNNFeatureExtractor(backbone=backbone, weights=None, device=DEVICE)
+        cnn = skmetric.CNNFeatureExtractor(backbone=backbone, weights=None, device=DEVICE)
+        return images, y, cnn
     if dataset == "fashion_mnist":
-        images, y = data.load_downloadable(dataset, 600 if quick else 3000, seed, data_home, download)
+        n = 600 if quick else 3000
+        images, y = data.load_downloadable(dataset, n, seed, data_home, download)
         extractor = skmetric.CNNFeatureExtractor(
             backbone="resnet18", weights="DEFAULT", input_size=64 if quick else None, device=DEVICE
         )
@@ -65,7 +67,7 @@ def ranked(Zc, Zq):
 
 
 def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RESULTS, quick=False,
-                      seed=0, data_home=None, download=False):  # fmt: skip
+                      seed=0, data_home=None, download=False):
     """Run the example; returns a dict with the metrics and the PNG path.
 
     The catalogue is 70 % of the images (stratified), the queries the rest;
@@ -84,7 +86,7 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RE
 
     images, y, extractor = load_catalogue(dataset, quick, seed, data_home, download)
     idx_cat, idx_q = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y,
-                                      random_state=seed)  # fmt: skip
+                                      random_state=seed)
     extractor.fit(images[idx_cat])
     scaler = StandardScaler().fit(extractor.transform(images[idx_cat]))
     F_cat = scaler.transform(extractor.transform(images[idx_cat]))
@@ -92,7 +94,8 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RE
     y_cat, y_q = y[idx_cat], y[idx_q]
     model = make_learner(learner, quick, seed)
     timed_fit(model, F_cat, y_cat)  # warnings counted, not printed
-    spaces = {"Euclidean": (F_cat, F_q), LEARNERS[learner]: (model.transform(F_cat), model.transform(F_q))}
+    spaces = {"Euclidean": (F_cat, F_q),
+              LEARNERS[learner]: (model.transform(F_cat), model.transform(F_q))}
 
     metrics, ap_r, order = {}, {}, {}
     for name, (Zc, Zq) in spaces.items():
@@ -119,16 +122,17 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RE
             titles.append(f"{name}\nAP@R {ap_r[name][q]:.2f}")
     title = (f"{dataset}: catalogue items at ranks 1..R={R} for the queries where the rankings "
              "differ most\n" + "; ".join(f"{n}: precision@{k} {metrics[n][f'precision@{k}']:.3f}, "
-                                         f"mAP@R {metrics[n]['mAP@R']:.3f}" for n in names))  # fmt: skip
+                                         f"mAP@R {metrics[n]['mAP@R']:.3f}" for n in names))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     png = plots.image_grid(np.array(queries), np.array(rows_imgs), np.array(rows_ok),
-                           out / f"retrieval_{dataset}_{learner}.png", row_titles=titles, title=title,
-                           col_titles=[f"rank {r}" for r in ranks])  # fmt: skip
+                           out / f"retrieval_{dataset}_{learner}.png", row_titles=titles,
+                           title=title,
+                           col_titles=[f"rank {r}" for r in ranks])
     result = {"dataset": dataset, "learner": learner, "k": k, "n_catalogue": int(len(idx_cat)),
               "n_queries": int(len(idx_q)), "metrics": metrics, "png": str(png),
               "shown": [{"query": int(q), "class": int(y_q[q]),
-                         **{f"AP@R {n}": float(ap_r[n][q]) for n in names}} for q in shown]}  # fmt: skip
+                         **{f"AP@R {n}": float(ap_r[n][q]) for n in names}} for q in shown]}
     report.write(out, f"retrieval_{dataset}_{learner}", result["shown"], **result)
     return result
 
@@ -147,15 +151,16 @@ def main(argv=None):
 
     try:
         res = retrieval_example(args.dataset, args.learner, args.k, args.n_queries, args.out,
-                                args.quick, args.seed, args.data_home, args.download)  # fmt: skip
+                                args.quick, args.seed, args.data_home, args.download)
     except DatasetUnavailable as exc:
         print(f"error: {exc}\nThe example runs on digits without any download: --dataset digits",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return 2
     rows = [{"metric": key, **{name: round(v[key], 4) for name, v in res["metrics"].items()}}
-            for key in next(iter(res["metrics"].values()))]  # fmt: skip
+            for key in next(iter(res["metrics"].values()))]
     print(markdown_table(rows))
-    print(f"\n{res['n_queries']} queries against a catalogue of {res['n_catalogue']}; grid: {res['png']}")
+    print(f"\n{res['n_queries']} queries against a catalogue of {res['n_catalogue']}; "
+          f"grid: {res['png']}")
     return 0
 
 

@@ -21,7 +21,7 @@ from . import registry
 COLUMNS = (
     "method", "dataset", "fold", "error", "fit_time_s", "cpu_time_s", "n_iter", "converged",
     "warnings", "first_warning", "status", "kind", "family", "peer_of", "n", "d",
-)  # fmt: skip
+)
 
 
 def make_row(method=None, **fields):
@@ -144,7 +144,7 @@ def execute(tasks, n_jobs=1, progress=False):
 
 
 def evaluation_tasks(methods, datasets, n_splits=registry.N_SPLITS, seed=0, quick=False,
-                     overrides=None, n_folds=None):  # fmt: skip
+                     overrides=None, n_folds=None):
     """The tasks of :func:`run`: every applicable (method, data set) pair."""
     from .data import stratified_folds
 
@@ -159,7 +159,7 @@ def evaluation_tasks(methods, datasets, n_splits=registry.N_SPLITS, seed=0, quic
 
 
 def run(methods, datasets, n_splits=registry.N_SPLITS, seed=0, quick=False, overrides=None,
-        n_folds=None, n_jobs=1, progress=False):  # fmt: skip
+        n_folds=None, n_jobs=1, progress=False):
     """Every method on every data set's stratified folds (the same folds for all).
 
     ``overrides`` change :func:`registry.settings`; ``n_folds`` keeps only the

@@ -62,10 +62,10 @@ def protocol_rows():
     bo.font_glyphs.cache_clear()
     X, y = load_digits_images()
     names = [bo.RAW, bo.RAW_UP, bo.GLYPH_METHOD, bo.DIGITS_ONLY_METHOD,
-             bo.scratch_method("binomial_deviance")]  # fmt: skip
+             bo.scratch_method("binomial_deviance")]
     try:
         rows = bo.held_out_classes(X, y, registry.select(names), bo.FOLDS, [2, 3], 60,
-                                   quick=True, seeds=(0, 1, 2))  # fmt: skip
+                                   quick=True, seeds=(0, 1, 2))
     finally:
         mp.undo()
         bo.font_glyphs.cache_clear()
@@ -103,17 +103,18 @@ def test_per_fold_rows_exist_with_numbers_in_range(protocol_rows):
 
 def test_differences_pair_each_fit_with_its_folds_baseline():
     def row(fold, method, acc, n_way=2):
-        return dict(protocol="held-out classes", fold=fold, method=method, n_way=n_way, accuracy=acc)
+        return dict(protocol="held-out classes", fold=fold, method=method, n_way=n_way,
+                    accuracy=acc)
 
-    rows = [row("a", bo.RAW, 0.8), row("b", bo.RAW, 0.9),
-            row("a", "m", 0.85), row("a", "m", 0.75), row("b", "m", 0.95), row("b", "m", 0.5, n_way=3)]  # fmt: skip
+    rows = [row("a", bo.RAW, 0.8), row("b", bo.RAW, 0.9), row("a", "m", 0.85),
+            row("a", "m", 0.75), row("b", "m", 0.95), row("b", "m", 0.5, n_way=3)]
     np.testing.assert_allclose(bo.differences(rows, "m", 2), [0.05, -0.05, 0.05])
 
 
 def test_fold_table_averages_over_seeds():
     rows = [dict(protocol="held-out classes", fold="s", method="m", n_way=2, accuracy=a, seed=s)
-            for s, a in enumerate((0.8, 0.9))]  # fmt: skip
-    rows.append(dict(protocol="held-out classes", fold="t", method="m", n_way=2, accuracy=0.5, seed=0))
+            for s, a in enumerate((0.8, 0.9))]
+    rows.append(dict(rows[0], fold="t", accuracy=0.5))
     lines = bo.table(rows, "held-out classes", [2], by_fold=True).splitlines()
     assert lines[0] == "| method | N | s | t |"
     assert lines[2] == "| m | 2-way | 85.0% | 50.0% |"  # the mean of the two seeds on fold s

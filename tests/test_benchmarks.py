@@ -34,7 +34,7 @@ def test_quick_run_succeeds_and_writes_everything(quick_run, capsys):
     code, out = quick_run
     assert code == 0
     for name in ("results.csv", "results_summary.csv", "results.json", "results.md",
-                 "fit_time_vs_n.csv"):  # fmt: skip
+                 "fit_time_vs_n.csv"):
         assert (out / name).stat().st_size > 0
     for png in ("error_by_method.png", "fit_time_vs_n.png", "digits_embedding.png"):
         path = out / png
@@ -96,7 +96,7 @@ def test_quick_run_json_and_markdown(quick_run):
 
 def test_runs_are_reproducible(tmp_path):
     args = ["--datasets", "iris", "wine", "--methods", "NCA", "RCA", "--no-plots",
-            "--no-scaling", "--no-progress"]  # fmt: skip
+            "--no-scaling", "--no-progress"]
     assert bench.main([*args, "--n-jobs", "1", "--out", str(tmp_path / "a")]) == 0
     assert bench.main([*args, "--n-jobs", "2", "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "results.json").read_text())["rows"]
@@ -116,7 +116,7 @@ def test_runs_are_reproducible(tmp_path):
 # Every script: the same options, --help before any heavy import, one schema
 # --------------------------------------------------------------------------- #
 SCRIPTS = ("__main__", "bench_mmc", "bench_itml_mcml", "bench_lmnn", "bench_oneshot",
-           "grid_search", "retrieval")  # fmt: skip
+           "grid_search", "retrieval")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -148,7 +148,8 @@ def test_scripts_write_rows_of_the_one_schema(tmp_path):
     for stem, methods in (("bench_mmc", bench_mmc.METHODS), ("lmnn_compare", bench_lmnn.METHODS)):
         rows = _csv(tmp_path / f"{stem}.csv")
         assert tuple(rows[0])[: len(runner.COLUMNS)] == runner.COLUMNS
-        assert {r["method"] for r in rows} == {m for m in methods if not m.startswith("metric-learn")}
+        ours = {m for m in methods if not m.startswith("metric-learn")}
+        assert {r["method"] for r in rows} == ours
         assert all(r["status"] == "ok" and 0 <= float(r["error"]) <= 1 for r in rows)
         assert "| dataset |" in (tmp_path / f"{stem}.md").read_text()
     assert {r["fold"] for r in _csv(tmp_path / "bench_mmc.csv")} == {"0"}  # --folds 1
@@ -205,7 +206,7 @@ def test_missing_class_fails_loudly(monkeypatch):
 def test_add_ratios_pairs_methods_with_their_peers():
     def row(method, kind, fit_time, peer_of=None, status="ok"):
         return dict(dataset="d", method=method, kind=kind, peer_of=peer_of, fit_time_s=fit_time,
-                    status=status)  # fmt: skip
+                    status=status)
 
     rows = [
         row("NCA", "skmetric", 1.0),
@@ -230,7 +231,7 @@ def test_unavailable_data_set_is_skipped_with_a_message(tmp_path, capsys):
     pytest.importorskip("torchvision")
     code = bench.main(["--datasets", "iris", "fashion_mnist", "--methods", "PCA", "--n-jobs", "1",
                        "--no-plots", "--no-scaling", "--no-progress", "--data-home", str(tmp_path),
-                       "--out", str(tmp_path / "r")])  # fmt: skip
+                       "--out", str(tmp_path / "r")])
     assert code == 0
     assert "[skip] fashion_mnist is not available" in capsys.readouterr().err
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
