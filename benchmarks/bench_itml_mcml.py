@@ -37,42 +37,32 @@ def same_problem_check(name, seed=0):
     round-off and the timings compare the loops alone.
     """
     import numpy as np
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import StandardScaler
     from sklearn.utils import check_random_state
 
     from skmetric import ITMLPairs
     from skmetric._itml_solver import bounds_from_percentiles
-    from skmetric.constraints import pairs_from_indices, sample_pairs
 
-    from .data import load_sklearn, stratified_folds
+    from .data import fold0_pairs
     from .peers import metric_learn_estimator
-    from .runner import timed_fit
+    from .runner import knn_error, timed_fit
 
-    X, y = load_sklearn(name)
-    train, test = stratified_folds(X, y, n_splits=3, seed=seed)[0]
-    scaler = StandardScaler().fit(X[train])
-    Xs, Xt = scaler.transform(X[train]), scaler.transform(X[test])
-    idx, lab = sample_pairs(y[train], 20 * np.unique(y).size ** 2, random_state=seed)
-    pairs = pairs_from_indices(Xs, idx)
-    sq = bounds_from_percentiles(
-        pairs.reshape(-1, Xs.shape[1]), np.eye(Xs.shape[1]), check_random_state(seed)
-    )
+    Xs, Xt, ys, yt, pairs, lab = fold0_pairs(name, seed)
+    d = Xs.shape[1]
+    sq = bounds_from_percentiles(pairs.reshape(-1, d), np.eye(d), check_random_state(seed))
 
-    def knn_error(est):
-        knn = KNeighborsClassifier(n_neighbors=3).fit(est.transform(Xs), y[train])
-        return 100 * (1 - knn.score(est.transform(Xt), y[test]))
+    def error(est):
+        return knn_error(est.transform(Xs), ys, est.transform(Xt), yt)
 
-    ours = ITMLPairs(bounds=np.sqrt(sq))
+    ours = ITMLPairs(bounds=np.sqrt(sq), random_state=seed)  # seeded: repeatable
     t_ours = timed_fit(ours, pairs, lab)["fit_time_s"]
     row = {"dataset": name, "pairs": len(lab), "ours passes": ours.n_iter_,
-           "ours fit s": t_ours, "ours err %": knn_error(ours)}
-    peer = metric_learn_estimator("ITML")
+           "ours fit s": t_ours, "ours err %": error(ours)}
+    peer = metric_learn_estimator("ITML", random_state=seed)
     if peer is not None:
         t_peer = timed_fit(peer, pairs, lab, bounds=sq.copy())["fit_time_s"]
         M, Mp = ours.get_mahalanobis_matrix(), peer.get_mahalanobis_matrix()
         row.update({"peer passes": peer.n_iter_ + 1, "peer fit s": t_peer,
-                    "peer err %": knn_error(peer),
+                    "peer err %": error(peer),
                     "rel. diff of M": float(np.linalg.norm(M - Mp) / np.linalg.norm(Mp)),
                     "speed ratio (peer/ours)": t_peer / t_ours})
     return row

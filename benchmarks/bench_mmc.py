@@ -49,26 +49,18 @@ def objective_check(name, seed=0):
     without the noise of different pair draws.
     """
     import numpy as np
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import StandardScaler
 
     from skmetric import MMCPairs, components_from_metric
     from skmetric._mmc_solver import dissimilar_constraint, pair_differences, similar_objective
-    from skmetric.constraints import pairs_from_indices, sample_pairs
 
-    from .data import load_sklearn, stratified_folds
+    from .data import fold0_pairs
     from .peers import metric_learn_estimator
-    from .runner import timed_fit
+    from .runner import knn_error, timed_fit
 
-    X, y = load_sklearn(name)
-    train, test = stratified_folds(X, y, n_splits=3, seed=seed)[0]
-    scaler = StandardScaler().fit(X[train])
-    Xs, Xtest = scaler.transform(X[train]), scaler.transform(X[test])
-    idx, lab = sample_pairs(y[train], n_constraints(y), random_state=seed)
-    pairs = pairs_from_indices(Xs, idx)
+    Xs, Xt, ys, yt, pairs, lab = fold0_pairs(name, seed)
     diff_s, diff_d = pair_differences(pairs, lab)
     A = diff_s.T @ diff_s
-    row = {"dataset": name, "n_constraints": n_constraints(y)}
+    row = {"dataset": name, "n_constraints": n_constraints(ys)}
     # Xing's problem itself (regularization=0): this compares solvers.
     learners = {"ours": MMCPairs(validation_fraction=0, regularization=0, random_state=seed),
                 "peer": metric_learn_estimator("MMC", random_state=seed)}
@@ -79,8 +71,7 @@ def objective_check(name, seed=0):
         M = est.get_mahalanobis_matrix()
         row[f"{who} f/g^2"] = similar_objective(M, A)[0] / dissimilar_constraint(M, diff_d)[0] ** 2
         L = components_from_metric(M, strict=False)
-        knn = KNeighborsClassifier(n_neighbors=3).fit(Xs @ L.T, y[train])
-        row[f"{who} err %"] = 100 * (1 - knn.score(Xtest @ L.T, y[test]))
+        row[f"{who} err %"] = knn_error(Xs @ L.T, ys, Xt @ L.T, yt)
         row[f"{who} rank"] = int(np.linalg.matrix_rank(L, tol=1e-6 * np.abs(L).max()))
     if "peer f/g^2" in row:
         row["peer / ours"] = row["peer f/g^2"] / row["ours f/g^2"]

@@ -62,6 +62,24 @@ def stratified_subsample(y, n, seed):
     return np.sort(idx)
 
 
+def fold0_pairs(name, seed=0):
+    """Fold 0 of a data set, scaled on its training part, with ``20 * n_classes**2`` pairs
+    of each kind drawn from that part (both libraries' default), for the solver checks.
+
+    Returns (X_train, X_test, y_train, y_test, pairs, pair_labels).
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    from skmetric.constraints import pairs_from_indices, sample_pairs
+
+    X, y = load_sklearn(name)
+    train, test = stratified_folds(X, y, n_splits=3, seed=seed)[0]
+    scaler = StandardScaler().fit(X[train])
+    Xs, Xt = scaler.transform(X[train]), scaler.transform(X[test])
+    idx, lab = sample_pairs(y[train], 20 * np.unique(y).size ** 2, random_state=seed)
+    return Xs, Xt, y[train], y[test], pairs_from_indices(Xs, idx), lab
+
+
 @functools.lru_cache(maxsize=4)
 def pretrained_digits_backbone(quick, seed):
     """The small CNN pretrained on the source digit classes, frozen afterwards.

@@ -35,33 +35,15 @@ def cnn_lmnn_pipeline(backbone, input_size=None, lmnn_max_iter=50, seed=0):
 
     from .registry import DEVICE
 
-    return Pipeline(
-        [
-            (
-                "cnn",
-                skmetric.CNNFeatureExtractor(
-                    backbone=backbone, weights=None, input_size=input_size, device=DEVICE
-                ),
-            ),
-            ("scale", StandardScaler()),
-            ("lmnn", skmetric.LMNN(max_iter=lmnn_max_iter, random_state=seed)),
-            ("knn", KNeighborsClassifier(n_neighbors=3)),
-        ]
-    )
+    cnn = skmetric.CNNFeatureExtractor(backbone=backbone, weights=None, input_size=input_size,
+                                       device=DEVICE)
+    lmnn = skmetric.LMNN(max_iter=lmnn_max_iter, random_state=seed)
+    knn = KNeighborsClassifier(n_neighbors=3)
+    return Pipeline([("cnn", cnn), ("scale", StandardScaler()), ("lmnn", lmnn), ("knn", knn)])
 
 
-def grid_search(
-    images,
-    y,
-    backbone,
-    param_grid=None,
-    cv=3,
-    n_jobs=2,
-    seed=0,
-    input_size=None,
-    lmnn_max_iter=50,
-    verbose=0,
-):
+def grid_search(images, y, backbone, param_grid=None, cv=3, n_jobs=2, seed=0, input_size=None,
+                lmnn_max_iter=50, verbose=0):
     """Fit ``GridSearchCV`` over the CNN -> LMNN -> k-NN pipeline.
 
     Parallelism follows the active joblib backend: processes by default,

@@ -8,6 +8,12 @@ extra columns a protocol adds (``peak_mib``, ``n_way``, ``accuracy``, ...).
 one row with ``fold`` None and the reason in ``status``. Warnings raised
 during a fit are counted in the row, not printed; :func:`warning_lines`
 summarises them, one line per method.
+
+What comes next fits this shape: a new learner is one registry entry; an
+unseen-class protocol is a function like :func:`evaluate` that holds classes
+out and adds ``accuracy`` / ``mAP@R`` columns (as bench_oneshot's episodes
+do); a scaling run in a child process adds ``peak_rss_mib``; GPU rows add a
+``device`` column.
 """
 
 import time
@@ -71,6 +77,14 @@ def timed_fit(model, X, y=None, memory=False, **fit_params):
         w = caught[0]
         out["first_warning"] = f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"
     return out
+
+
+def knn_error(Z_train, y_train, Z_test, y_test):
+    """3-NN test error (%) in an embedding."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=registry.N_NEIGHBORS).fit(Z_train, y_train)
+    return 100 * (1 - knn.score(Z_test, y_test))
 
 
 def failure(exc):
