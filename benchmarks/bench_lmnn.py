@@ -24,6 +24,7 @@ import sys
 from .report import parser
 
 METHODS = ("Euclidean kNN", "LMNN", "metric-learn LMNN")
+SCALING_PANELS = (("fit_time_s", "fit time (s)"), ("peak_mib", "peak memory (MiB, tracemalloc)"))
 # Weinberger, Blitzer & Saul (NIPS 2005), Table 1: 3-NN test error (%).
 PAPER = {"wine": {"euclidean": 30.1, "lmnn": 2.6}, "iris": {"euclidean": 4.3, "lmnn": 4.7}}
 
@@ -81,31 +82,6 @@ def scaling(sizes, seed=0, peer_cap_s=120.0, max_iter=1000, with_peer=True):
             if m.kind == "peer":
                 peer_last = (n, fit["fit_time_s"])
     return rows
-
-
-def plot_scaling(rows, paths):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in [(axes[0], "fit_time_s", "fit time (s)"),
-                           (axes[1], "peak_mib", "peak memory (MiB, tracemalloc)")]:
-        for name, style in (("LMNN", "o-"), ("metric-learn LMNN", "s--")):
-            mine = [r for r in rows if r["method"] == name]
-            if mine:
-                label_m = "skmetric LMNN" if name == "LMNN" else "metric-learn 0.7.0 LMNN"
-                ax.loglog([r["n"] for r in mine], [r[key] for r in mine], style, label=label_m)
-        ax.set(xlabel="training samples n", ylabel=label)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle("LMNN scaling: digits enlarged with shifts and noise (d=64, k=3)")
-    fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return paths
 
 
 def nips_table(n_splits=20):
@@ -185,9 +161,12 @@ def main(argv=None):
     if "scaling" in parts:
         rows = scaling(sizes, args.seed, peer_cap_s=args.peer_cap, with_peer=not args.no_peer)
         report.write(args.out, "lmnn_scaling", rows)
+        from .plots import fit_time_vs_n
+
         full = max(sizes) >= 50_000  # only a full run replaces the README figure
-        plot_scaling(rows, [args.out / "lmnn_scaling.png"]
-                     + ([report.FIGURES / "lmnn_scaling.png"] if full else []))
+        for path in [args.out] + ([report.FIGURES] if full else []):
+            fit_time_vs_n(rows, path / "lmnn_scaling.png", SCALING_PANELS, "training samples n",
+                          "LMNN scaling: digits enlarged with shifts and noise (d=64, k=3)")
         print(report.markdown_table(rows, ["method", "n", "fit_time_s", "peak_mib", "n_iter"]))
     if "nips" in parts:
         rows = nips_table(splits)

@@ -58,40 +58,32 @@ def error_by_method(rows, path):
     return path
 
 
-def fit_time_vs_n(scaling_rows, path):
-    """Fit time against the number of training points (digits subsamples), log-log."""
+def fit_time_vs_n(scaling_rows, path, panels=(("fit_time_s", "fit time (s)"),),
+                  xlabel="training points n (digits, 64 features)",
+                  title="Fit time against n (dashed: peers)"):
+    """One log-log panel per (row key, label) in ``panels`` against n, a line per method
+    (a peer dashed, in its skmetric method's colour)."""
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    methods = list(dict.fromkeys(r["method"] for r in scaling_rows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 + 4.5 * len(panels), 4.2), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colour_of, n_peers = {}, {}
-    for m in methods:
-        rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
-        if not rows:
-            continue
-        kind = rows[0]["kind"]
-        anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
-        colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
-        # Several peers of one method: same colour, their own markers.
-        rank = n_peers.get(anchor, 0) if kind == "peer" else None
-        if kind == "peer":
-            n_peers[anchor] = rank + 1
-        marker = "o" if rank is None else "s^vD"[rank % 4]
-        ax.plot(
-            [r["n"] for r in rows],
-            [r["fit_time_s"] for r in rows],
-            marker=marker,
-            ls="--" if kind == "peer" else "-",
-            color=colour_of[anchor],
-            label=m,
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training points n (digits, 64 features)")
-    ax.set_ylabel("fit time (s)")
-    ax.set_title("Fit time against n (dashed: peers)")
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        colour_of, n_peers = {}, {}
+        for m in dict.fromkeys(r["method"] for r in scaling_rows):
+            rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
+            if not rows:
+                continue
+            peer = rows[0]["kind"] == "peer"
+            anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
+            colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
+            # Several peers of one method: same colour, their own markers.
+            rank = n_peers[anchor] = n_peers.get(anchor, -1) + 1 if peer else -1
+            ax.plot([r["n"] for r in rows], [r[key] for r in rows], label=m,
+                    marker="o" if rank < 0 else "s^vD"[rank % 4], ls="--" if peer else "-",
+                    color=colour_of[anchor])
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.grid(which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
