@@ -117,8 +117,8 @@ def main(argv=None):
                           [d.name for d in datasets])
     summary = runner.add_ratios(runner.summarize(rows))
     meta = run_meta(args, methods, datasets, t_start, load_start)
-    problems = summary + [r for r in scaling_rows if r["status"] != "ok"]
-    text = report.main_text(summary, meta, run_notes(args, problems, datasets, skipped, rows))
+    notes = run_notes(args, summary + scaling_rows, datasets, skipped, rows)
+    text = report.main_text(summary, meta, notes)
     write_all(args, rows, summary, scaling_rows, meta, text, skipped)
     print(text)
     failed = [r for r in summary + scaling_rows if r["status"].startswith("failed")]
@@ -151,6 +151,7 @@ def run_meta(args, methods, datasets, t_start, load_start):
 
 
 def run_notes(args, summary, datasets, skipped, rows):
+    """The notes under the table: settings, data, runs that did not run or failed, warnings."""
     from . import registry, runner
 
     notes = registry.notes(args.quick)
@@ -158,8 +159,9 @@ def run_notes(args, summary, datasets, skipped, rows):
         notes.insert(0, "--quick: subsampled data and few iterations; numbers are a smoke test, "
                      "not results.")
     notes += [f"{d.name}: {d.note} (prepared in {d.prep_time:.1f} s)." for d in datasets if d.note]
-    notes += [f"{r['dataset']} / {r['method']}: {r['status']}" for r in summary
-              if r["status"] != "ok"]
+    problems = [r for r in summary if r["status"] != "ok"]
+    problems.sort(key=lambda r: not r["status"].startswith("not run"))  # not run, then failed
+    notes += [f"{r['dataset']} / {r['method']}: {r['status']}" for r in problems]
     notes += [f"skipped {name}: {why}" for name, why in skipped.items()]
     return notes + [f"warnings: {line}" for line in runner.warning_lines(rows)]
 

@@ -135,8 +135,8 @@ def test_help_answers_before_importing_torch_or_the_learners(script):
     )
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == "[]", res.stdout + res.stderr
-    assert time.perf_counter() - t0 < 3.0
+    assert res.stdout.strip() == "[]", res.stdout + res.stderr  # the real check
+    assert time.perf_counter() - t0 < 10.0  # < 1 s on an idle machine; loose for a loaded one
 
 
 def test_scripts_write_rows_of_the_one_schema(tmp_path):
