@@ -52,6 +52,9 @@ class PCANet:
         return -np.linalg.norm(E[::2] - E[1::2], axis=1)
 
 
+FOLDS = bo.FOLDS[1:]  # two class folds keep the test short
+
+
 @pytest.fixture(scope="module")
 def protocol_rows():
     from skmetric.datasets import load_digits_images
@@ -64,8 +67,8 @@ def protocol_rows():
     names = [bo.RAW, bo.RAW_UP, bo.GLYPH_METHOD, bo.DIGITS_ONLY_METHOD,
              bo.scratch_method("binomial_deviance")]
     try:
-        rows = bo.held_out_classes(X, y, registry.select(names), bo.FOLDS, [2, 3], 60,
-                                   quick=True, seeds=(0, 1, 2))
+        rows = bo.held_out_classes(X, y, registry.select(names), FOLDS, [2, 3], 60,
+                                   quick=True, seeds=(0, 1))
     finally:
         mp.undo()
         bo.font_glyphs.cache_clear()
@@ -77,19 +80,19 @@ def test_every_method_of_a_fold_is_scored_on_the_same_episodes(protocol_rows):
     digests = {}
     for r in rows:
         digests.setdefault((r["fold"], r["n_way"]), set()).add(r["episodes"])
-    assert len(digests) == len(bo.FOLDS) * 2
+    assert len(digests) == len(FOLDS) * 2
     assert all(len(d) == 1 for d in digests.values())  # one draw per fold and N, for all
     assert len({d.pop() for d in digests.values()}) == len(digests)  # and they differ
 
 
 def test_per_fold_rows_exist_with_numbers_in_range(protocol_rows):
     rows, methods = protocol_rows
-    for held in bo.FOLDS:
+    for held in FOLDS:
         fold = "held out " + ",".join(map(str, held))
         for m in methods:
             for n_way in (2, 3):
                 mine = [r for r in rows if (r["fold"], r["method"], r["n_way"]) == (fold, m, n_way)]
-                assert len(mine) == (3 if m == bo.GLYPH_METHOD else 1), (fold, m, n_way)
+                assert len(mine) == (2 if m == bo.GLYPH_METHOD else 1), (fold, m, n_way)
                 for r in mine:
                     assert 1 / n_way - 0.2 < r["accuracy"] <= 1.0
                     assert r["error"] == pytest.approx(1 - r["accuracy"])
@@ -98,7 +101,7 @@ def test_per_fold_rows_exist_with_numbers_in_range(protocol_rows):
                     if m not in (bo.RAW, bo.RAW_UP):
                         assert r["fit_time_s"] > 0 and r["kind"] == "skmetric"
     seeds = {r["seed"] for r in rows if r["method"] == bo.GLYPH_METHOD}
-    assert seeds == {0, 1, 2}
+    assert seeds == {0, 1}
 
 
 def test_differences_pair_each_fit_with_its_folds_baseline():
