@@ -6,7 +6,11 @@ as the energy-based LMNN, the final estimator itself; for the one-shot
 episodes, the embedding). Its metadata say who made it (``kind``: baseline,
 skmetric or peer, with ``peer_of``), its ``family`` (classic or deep) and the
 ``data`` it applies to (vectors, images, or image classes for one-shot
-episodes). Scripts select methods by name; a new learner is one entry here.
+episodes). Scripts select methods by name; a new learner is one entry here,
+e.g. ``ours("SDML", "SDML", _seeded("sdml_max_iter"))`` beside its peer
+``peer("metric-learn SDML", "SDML_Supervised", _seeded("sdml_max_iter"), "SDML")``
+(with the cap added to :func:`settings`); ``default=False`` keeps an entry
+out of ``python -m benchmarks`` until it should be in the README's table.
 
 Settings shared by a method and its peers (iteration caps) live in
 :func:`settings`, so a time ratio compares like with like; a script changes
