@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-FAMILY_COLOURS = {"baseline": "#9e9e9e", "skmetric": "#1f77b4", "peer": "#ff7f0e"}
+KIND_COLOURS = {"baseline": "#9e9e9e", "skmetric": "#1f77b4", "peer": "#ff7f0e"}
 
 
 def error_by_method(rows, path):
@@ -37,7 +37,7 @@ def error_by_method(rows, path):
                 y,
                 r["error_mean"],
                 xerr=r["error_std"],
-                color=FAMILY_COLOURS[r["family"]],
+                color=KIND_COLOURS[r["kind"]],
                 height=0.7,
                 error_kw={"elinewidth": 0.8, "capsize": 2},
             )
@@ -49,8 +49,8 @@ def error_by_method(rows, path):
     axes[0][0].set_yticks(range(len(methods)))
     axes[0][0].set_yticklabels(methods)
     axes[0][0].invert_yaxis()
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLOURS.values()]
-    fig.legend(handles, list(FAMILY_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in KIND_COLOURS.values()]
+    fig.legend(handles, list(KIND_COLOURS), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("3-NN error over 3 stratified folds (mean ± std)", fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=120)
@@ -58,40 +58,32 @@ def error_by_method(rows, path):
     return path
 
 
-def fit_time_vs_n(scaling_rows, path):
-    """Fit time against the number of training points (digits subsamples), log-log."""
+def fit_time_vs_n(scaling_rows, path, panels=(("fit_time_s", "fit time (s)"),),
+                  xlabel="training points n (digits, 64 features)",
+                  title="Fit time against n (dashed: peers)"):
+    """One log-log panel per (row key, label) in ``panels`` against n, a line per method
+    (a peer dashed, in its skmetric method's colour)."""
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    methods = list(dict.fromkeys(r["method"] for r in scaling_rows))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3 + 4.5 * len(panels), 4.2), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colour_of, n_peers = {}, {}
-    for m in methods:
-        rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
-        if not rows:
-            continue
-        family = rows[0]["family"]
-        anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
-        colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
-        # Several peers of one method: same colour, their own markers.
-        rank = n_peers.get(anchor, 0) if family == "peer" else None
-        if family == "peer":
-            n_peers[anchor] = rank + 1
-        marker = "o" if rank is None else "s^vD"[rank % 4]
-        ax.plot(
-            [r["n"] for r in rows],
-            [r["fit_time"] for r in rows],
-            marker=marker,
-            ls="--" if family == "peer" else "-",
-            color=colour_of[anchor],
-            label=m,
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training points n (digits, 64 features)")
-    ax.set_ylabel("fit time (s)")
-    ax.set_title("Fit time against n (dashed: peers)")
-    ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        colour_of, n_peers = {}, {}
+        for m in dict.fromkeys(r["method"] for r in scaling_rows):
+            rows = [r for r in scaling_rows if r["method"] == m and r["status"] == "ok"]
+            if not rows:
+                continue
+            peer = rows[0]["kind"] == "peer"
+            anchor = rows[0]["peer_of"] or m  # a peer shares its skmetric method's colour
+            colour_of.setdefault(anchor, colours[len(colour_of) % len(colours)])
+            # Several peers of one method: same colour, their own markers.
+            rank = n_peers[anchor] = n_peers.get(anchor, -1) + 1 if peer else -1
+            ax.plot([r["n"] for r in rows], [r[key] for r in rows], label=m,
+                    marker="o" if rank < 0 else "s^vD"[rank % 4], ls="--" if peer else "-",
+                    color=colour_of[anchor])
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+        ax.grid(which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -111,6 +103,8 @@ def digits_embedding(path, quick=False, seed=0):
 
     import skmetric
 
+    from .runner import timed_fit
+
     X, y = load_digits(return_X_y=True)
     if quick:
         X, _, y, _ = train_test_split(X, y, train_size=400, stratify=y, random_state=seed)
@@ -119,7 +113,8 @@ def digits_embedding(path, quick=False, seed=0):
     Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
     before = PCA(n_components=2, random_state=seed).fit(Xtr).transform(Xte)  # unsupervised
     nca = skmetric.NCA(n_components=2, max_iter=10 if quick else 100, random_state=seed)
-    after = nca.fit(Xtr, ytr).transform(Xte)
+    timed_fit(nca, Xtr, ytr)  # its convergence warning is counted, not printed
+    after = nca.transform(Xte)
 
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -145,8 +140,10 @@ def digits_embedding(path, quick=False, seed=0):
     return Path(path)
 
 
-def image_grid(query_images, neighbour_images, correct, path, row_titles=None, title=None):
-    """A grid: one row per query, the query then its neighbours (red frame: wrong class).
+def image_grid(query_images, neighbour_images, correct, path, row_titles=None, title=None,
+               col_titles=None):
+    """A grid: one row per query, the query then its neighbours (green frame: the query's
+    class, red: another; ``col_titles`` name the neighbour columns, default #1..#k).
 
     ``neighbour_images`` is (n_rows, k, H, W[, C]); ``correct`` is (n_rows, k) booleans.
     """
@@ -171,8 +168,8 @@ def image_grid(query_images, neighbour_images, correct, path, row_titles=None, t
         if row_titles is not None:
             axes[i, 0].set_ylabel(row_titles[i], fontsize=7, rotation=0, ha="right", va="center")
     axes[0, 0].set_title("query", fontsize=8)
-    for j in range(1, k + 1):
-        axes[0, j].set_title(f"#{j}", fontsize=8)
+    for j, name in enumerate(col_titles or [f"#{j}" for j in range(1, k + 1)], start=1):
+        axes[0, j].set_title(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

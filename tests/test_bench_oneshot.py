@@ -1,5 +1,6 @@
-"""The one-shot benchmark's bookkeeping: glyph classes never collide with digit
-labels, and differences are taken against the baseline of the same fold."""
+"""The one-shot benchmark: glyph classes never collide with digit labels, every
+method of a fold is scored on the same episodes, rows carry real numbers, and
+differences and tables are taken against the baseline of the same fold."""
 
 import numpy as np
 import pytest
@@ -8,33 +9,118 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
 
 from benchmarks import bench_oneshot as bo  # noqa: E402
+from benchmarks import registry  # noqa: E402
 
 
-def test_glyph_labels_are_offset_past_the_digits(monkeypatch):
+@pytest.fixture
+def tiny_glyphs(monkeypatch):
     monkeypatch.setattr(bo, "GLYPHS_QUICK", dict(n_per_class=2, max_classes=4, random_state=0))
     bo.font_glyphs.cache_clear()
+    yield
+    bo.font_glyphs.cache_clear()
+
+
+def test_glyph_labels_are_offset_past_the_digits(tiny_glyphs):
     X = np.zeros((6, 8, 8), np.float32)
     y = np.array([3, 3, 4, 4, 9, 9])
     Xt, yt = bo.with_glyphs(X, y, quick=True)
-    bo.font_glyphs.cache_clear()
     assert Xt.shape == (14, 8, 8) and np.array_equal(yt[:6], y)
     assert yt[6:].min() == 10 and np.unique(yt[6:]).size == 4
     # The caller's arrays are untouched.
     assert np.array_equal(y, [3, 3, 4, 4, 9, 9]) and not X.any()
 
 
-def test_differences_pair_each_fit_with_its_folds_baseline():
-    def row(split, method, acc, n_way=2):
-        return dict(protocol="held-out classes", split=split, method=method, n_way=n_way, accuracy=acc)
+class PCANet:
+    """A stand-in for SiameseNet (fits in milliseconds): a PCA embedding that scores
+    pairs by minus their distance, so the protocol's pair_score path runs."""
 
-    rows = [row("a", "raw pixels 1-NN", 0.8), row("b", "raw pixels 1-NN", 0.9),
-            row("a", "m", 0.85), row("a", "m", 0.75), row("b", "m", 0.95), row("b", "m", 0.5, n_way=3)]
+    def __init__(self, seed=0):
+        self.seed = seed
+
+    def fit(self, X, y):
+        from sklearn.decomposition import PCA
+
+        self.pca_ = PCA(n_components=6, random_state=self.seed).fit(X.reshape(len(X), -1))
+        self.n_iter_ = 1
+        return self
+
+    def transform(self, X):
+        return self.pca_.transform(X.reshape(len(X), -1))
+
+    def pair_score(self, pairs):
+        E = self.transform(pairs.reshape(-1, *pairs.shape[2:]))
+        return -np.linalg.norm(E[::2] - E[1::2], axis=1)
+
+
+FOLDS = bo.FOLDS[1:]  # two class folds keep the test short
+
+
+@pytest.fixture(scope="module")
+def protocol_rows():
+    from skmetric.datasets import load_digits_images
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(bo, "siamese", lambda loss, quick, seed=0, **params: PCANet(seed))
+    mp.setattr(bo, "GLYPHS_QUICK", dict(n_per_class=2, max_classes=4, random_state=0))
+    bo.font_glyphs.cache_clear()
+    X, y = load_digits_images()
+    names = [bo.RAW, bo.RAW_UP, bo.GLYPH_METHOD, bo.DIGITS_ONLY_METHOD,
+             bo.scratch_method("binomial_deviance")]
+    try:
+        rows = bo.held_out_classes(X, y, registry.select(names), FOLDS, [2, 3], 60,
+                                   quick=True, seeds=(0, 1))
+    finally:
+        mp.undo()
+        bo.font_glyphs.cache_clear()
+    return rows, [*names, bo.ENSEMBLE_METHOD]
+
+
+def test_every_method_of_a_fold_is_scored_on_the_same_episodes(protocol_rows):
+    rows, methods = protocol_rows
+    digests = {}
+    for r in rows:
+        digests.setdefault((r["fold"], r["n_way"]), set()).add(r["episodes"])
+    assert len(digests) == len(FOLDS) * 2
+    assert all(len(d) == 1 for d in digests.values())  # one draw per fold and N, for all
+    assert len({d.pop() for d in digests.values()}) == len(digests)  # and they differ
+
+
+def test_per_fold_rows_exist_with_numbers_in_range(protocol_rows):
+    rows, methods = protocol_rows
+    for held in FOLDS:
+        fold = "held out " + ",".join(map(str, held))
+        for m in methods:
+            for n_way in (2, 3):
+                mine = [r for r in rows if (r["fold"], r["method"], r["n_way"]) == (fold, m, n_way)]
+                assert len(mine) == (2 if m == bo.GLYPH_METHOD else 1), (fold, m, n_way)
+                for r in mine:
+                    assert 1 / n_way - 0.2 < r["accuracy"] <= 1.0
+                    assert r["error"] == pytest.approx(1 - r["accuracy"])
+                    assert 0.0 < r["mAP@R"] <= r["precision@1"] <= 1.0
+                    assert r["dataset"] == "digits" and r["status"] == "ok"
+                    if m not in (bo.RAW, bo.RAW_UP):
+                        assert r["fit_time_s"] > 0 and r["kind"] == "skmetric"
+    seeds = {r["seed"] for r in rows if r["method"] == bo.GLYPH_METHOD}
+    assert seeds == {0, 1}
+
+
+def test_differences_pair_each_fit_with_its_folds_baseline():
+    def row(fold, method, acc, n_way=2):
+        return dict(protocol="held-out classes", fold=fold, method=method, n_way=n_way,
+                    accuracy=acc)
+
+    rows = [row("a", bo.RAW, 0.8), row("b", bo.RAW, 0.9), row("a", "m", 0.85),
+            row("a", "m", 0.75), row("b", "m", 0.95), row("b", "m", 0.5, n_way=3)]
     np.testing.assert_allclose(bo.differences(rows, "m", 2), [0.05, -0.05, 0.05])
 
 
 def test_fold_table_averages_over_seeds():
-    rows = [dict(protocol="held-out classes", split="s", method="m", n_way=2, accuracy=a) for a in (0.8, 0.9)]
-    assert "85.0%" in bo.fold_table(rows, [2])
+    rows = [dict(protocol="held-out classes", fold="s", method="m", n_way=2, accuracy=a, seed=s)
+            for s, a in enumerate((0.8, 0.9))]
+    rows.append(dict(rows[0], fold="t", accuracy=0.5))
+    lines = bo.table(rows, "held-out classes", [2], by_fold=True).splitlines()
+    assert lines[0] == "| method | N | s | t |"
+    assert lines[2] == "| m | 2-way | 85.0% | 50.0% |"  # the mean of the two seeds on fold s
 
 
 def test_committee_distance_is_the_mean_cosine():
