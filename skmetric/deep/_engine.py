@@ -61,6 +61,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .._optional import import_torch, resolve_device
+from .._solver import Progress
 
 __all__ = [
     "EARLY_STOPPING_CONSTRAINTS",
@@ -208,8 +209,10 @@ class ProgressBar(Callback):
         if self.bar_ is not None:
             self.bar_.set_postfix(shown)
             self.bar_.update(1)
-        else:
-            print(", ".join(f"{k}={v}" for k, v in shown.items()))
+        else:  # the shared voice: [ClassName] iter k  loss ...
+            record = net.history_[-1]
+            extra = {k: v for k, v in shown.items() if k != "train_loss"}
+            Progress(net, 1).iter(record["epoch"], record.get("train_loss", float("nan")), **extra)
 
     def on_train_end(self, net):
         if getattr(self, "bar_", None) is not None:
