@@ -169,6 +169,7 @@ def run_notes(args, summary, datasets, skipped, rows):
 def write_all(args, rows, summary, scaling_rows, meta, text, skipped):
     from . import report
 
+    args.out.mkdir(parents=True, exist_ok=True)  # plots are written before the tables
     if args.plots:
         from . import plots
 
