@@ -17,6 +17,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._init import PRIOR_OPTIONS as _ALL_PRIORS
 from ._init import initialize_metric
 from ._psd import _eigh, symmetrize
 from ._sdml_solver import fit_sdml
@@ -26,7 +27,8 @@ from .constraints import pairs_from_indices, sample_pairs
 
 __all__ = ["SDML", "SDMLPairs"]
 
-PRIOR_OPTIONS = ("auto", "identity", "covariance", "pca", "random")
+# The shared prior strategies, less 'lda' (it needs class labels, which pairs lack).
+PRIOR_OPTIONS = tuple(p for p in _ALL_PRIORS if p != "lda")
 
 _REFERENCE = """G.-J. Qi, X.-S. Hua, Y. Rui, J. Tang and H.-J. Zhang. An efficient
     sparse metric learning in high-dimensional space via L1-penalized
