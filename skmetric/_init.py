@@ -232,7 +232,8 @@ def initialize_metric(init, X, y=None, random_state=None, scale=1.0):
     if init == "auto":
         init = "identity"
     if init == "covariance":
-        cov = sample_covariance(X, what="prior='covariance'")
+        cov = sample_covariance(X, what="prior='covariance'",
+                                hint="Use another prior (e.g. 'identity'), or fit on varied data.")
         return np.linalg.pinv(cov, hermitian=True)
     if init in ("pca", "lda"):
         # A metric from a reduced map would be rank deficient; keep full rank by
@@ -326,7 +327,8 @@ def unscale_result(result, scale):
     return replace(result, components=result.components / scale, metric=metric, info=info)
 
 
-def sample_covariance(X, what="the covariance metric", allow_zero=False):
+def sample_covariance(X, what="the covariance metric", allow_zero=False,
+                      hint="Fit on varied data."):
     """The sample covariance of ``X``, with round-off variance set to zero.
 
     A feature whose spread is within round-off of its magnitude (a constant
@@ -339,7 +341,8 @@ def sample_covariance(X, what="the covariance metric", allow_zero=False):
     ValueError
         When no feature varies (all samples are identical) and not
         ``allow_zero``: the covariance is zero and its inverse would make
-        every distance 0. ``what`` names that inverse in the message.
+        every distance 0. ``what`` names that inverse in the message and
+        ``hint`` says what to do.
     """
     X = np.asarray(X, dtype=np.float64)
     Xc = X - X.mean(axis=0)
@@ -347,9 +350,9 @@ def sample_covariance(X, what="the covariance metric", allow_zero=False):
     Xc[:, np.max(np.abs(Xc), axis=0) <= noise] = 0.0
     if not allow_zero and not np.any(Xc):
         raise ValueError(
-            f"X has zero variance (all {X.shape[0]} samples are identical), so its "
-            f"covariance is zero and {what} would give every distance 0. Fit on varied "
-            "data (or, for Covariance, pass reg > 0 for a scaled Euclidean metric)."
+            f"X has no variance (zero variance: all {X.shape[0]} samples are identical, "
+            f"up to round-off), so its covariance is zero and {what} would give every "
+            f"distance 0. {hint}"
         )
     cov = np.atleast_2d(np.cov(Xc, rowvar=False))
     return (cov + cov.T) / 2.0

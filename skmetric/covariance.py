@@ -94,7 +94,10 @@ def fit_covariance(X, reg=0.0):
     """
     # reg is in the units of X's variance: the rescaled problem (X / s) uses reg / s**2.
     s = data_scale(X) if reg == 0 else 1.0
-    cov = sample_covariance(X / s, "the Covariance metric", allow_zero=reg > 0)
+    cov = sample_covariance(
+        X / s, "the Covariance metric", allow_zero=reg > 0,
+        hint="Pass reg > 0 for a scaled Euclidean metric, or fit on varied data.",
+    )
     cov.flat[:: cov.shape[0] + 1] += reg
     M = np.linalg.pinv(cov, hermitian=True)
     result = SolverResult(
