@@ -39,6 +39,7 @@ __all__ = [
     "initialize_components",
     "initialize_metric",
     "data_scale",
+    "check_float32_range",
     "unscale_result",
     "sample_covariance",
     "MAX_SCALE_EXPONENT",
@@ -283,21 +284,9 @@ def data_scale(X, estimator=None):
         When the spread is beyond ``2 ** +-MAX_SCALE_EXPONENT`` (about
         ``1e+-153``), saying so and how to rescale.
     """
-    X = np.asarray(X)
-    X = X.reshape(-1, X.shape[-1]) if X.ndim != 2 and X.size else X
-    if X.size == 0:
+    magnitude, spread = _magnitude_and_spread(X)
+    if spread == 0.0:
         return 1.0
-    magnitude = float(np.max(np.abs(X)))
-    if magnitude == 0.0 or not np.isfinite(magnitude):
-        return 1.0
-    with np.errstate(under="ignore"):
-        Y = X / magnitude  # in [-1, 1]: no overflow below
-        rel = float(np.sqrt(np.mean((Y - Y.mean(axis=0)) ** 2)))
-    if rel <= 64 * np.finfo(np.float64).eps:
-        # No spread beyond round-off: all samples equal; keep the magnitude.
-        spread = magnitude
-    else:
-        spread = rel * magnitude
     exponent = int(np.round(np.log2(spread)))
     if abs(exponent) > MAX_SCALE_EXPONENT:
         name = f"{type(estimator).__name__}: " if estimator is not None else ""
@@ -308,6 +297,55 @@ def data_scale(X, estimator=None):
             "e.g. with sklearn.preprocessing.StandardScaler."
         )
     return float(np.ldexp(1.0, exponent))
+
+
+def _magnitude_and_spread(X):
+    """``(max |X|, RMS spread of the features)``, computed without overflow.
+
+    The spread of data whose samples are all equal (up to round-off) is
+    taken as their magnitude; both are 0.0 for empty or all-zero data.
+    """
+    X = np.asarray(X)
+    X = X.reshape(-1, X.shape[-1]) if X.ndim != 2 and X.size else X
+    if X.size == 0:
+        return 0.0, 0.0
+    magnitude = float(np.max(np.abs(X)))
+    if magnitude == 0.0 or not np.isfinite(magnitude):
+        return magnitude, 0.0
+    with np.errstate(under="ignore"):
+        Y = X / magnitude  # in [-1, 1]: no overflow below
+        rel = float(np.sqrt(np.mean((Y - Y.mean(axis=0)) ** 2)))
+    if rel <= 64 * np.finfo(np.float64).eps:
+        return magnitude, magnitude  # no spread beyond round-off: keep the magnitude
+    return magnitude, rel * magnitude
+
+
+def check_float32_range(X, estimator=None):
+    """Refuse vectors that float32 (a network's dtype) cannot hold.
+
+    A network is not scale-invariant, so it cannot fit on rescaled data
+    instead; values beyond float32's range would become inf, and a spread
+    below its smallest normal number would vanish (every sample the same).
+
+    Raises
+    ------
+    ValueError
+        Saying the magnitude and to rescale X (e.g. with StandardScaler).
+    """
+    magnitude, spread = _magnitude_and_spread(np.asarray(X, dtype=np.float64))
+    info = np.finfo(np.float32)
+    if magnitude > info.max / 16:
+        flow = f"overflow float32 (max {info.max:.1e})"
+    elif 0.0 < spread < info.tiny * 2**10:
+        flow = f"underflow float32 (smallest normal {info.tiny:.1e})"
+    else:
+        return
+    name = f"{type(estimator).__name__}: " if estimator is not None else ""
+    raise ValueError(
+        f"{name}X has values of magnitude {magnitude:.0e} (RMS spread {spread:.0e}), which "
+        f"{flow}, the network's dtype. Rescale X, e.g. with "
+        "sklearn.preprocessing.StandardScaler."
+    )
 
 
 def unscale_result(result, scale):
