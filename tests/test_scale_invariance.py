@@ -167,9 +167,9 @@ def _cells():
         for s in SCALES:
             if name in DEEP and s not in EXTREME:
                 continue
-            marks = ()
+            marks = (pytest.mark.deep,) if name in DEEP else ()
             if (name, s) in XFAIL:
-                marks = (pytest.mark.xfail(reason=XFAIL[(name, s)], strict=True),)
+                marks += (pytest.mark.xfail(reason=XFAIL[(name, s)], strict=True),)
             yield pytest.param(name, s, id=f"{name}-{s:g}", marks=marks)
 
 
@@ -275,3 +275,67 @@ def test_no_overflow_warning_at_extreme_scales():
             with np.errstate(over="raise", invalid="raise"):
                 skmetric.NCA(max_iter=5, random_state=0).fit(X_TRAIN * s, Y_TRAIN)
                 skmetric.MCML(max_iter=5).fit(X_TRAIN * s, Y_TRAIN)
+
+
+# -- init='lda' on rank-deficient data (issue 15, bug 1) --------------------------
+
+
+def _rank_deficient():
+    """5 classes in 3 features of rank 2: LDA finds only 2 directions."""
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(5), 8)
+    Z = rng.randn(5, 2)[y] * 3 + rng.randn(40, 2)
+    return np.c_[Z, Z[:, 0] - 2 * Z[:, 1]], y
+
+
+def test_lda_init_completes_missing_rows():
+    X, y = _rank_deficient()
+    L = initialize_components("lda", X, y, 3)
+    assert L.shape == (3, 3) and np.all(np.isfinite(L))
+    assert np.linalg.matrix_rank(L) == 3
+    # The added row is orthogonal to the two discriminant ones and weighs like them.
+    lda_rows = L[:2]
+    assert np.allclose(lda_rows @ L[2], 0, atol=1e-8 * np.linalg.norm(L))
+    assert np.linalg.norm(L[2]) == pytest.approx(np.linalg.norm(lda_rows, axis=1).mean())
+    # Full-rank data: LDA's own rows, unchanged.
+    Xf = np.c_[X[:, :2], np.random.RandomState(1).randn(40)]
+    assert initialize_components("lda", Xf, y, 3).shape == (3, 3)
+
+
+def _init_learners():
+    """Registry learners with an init (or prior) that accepts 'lda'."""
+    out = []
+    for name in NAMES:
+        if name in TUPLE_ESTIMATORS or name == "MLKR":  # 'lda' needs class labels
+            continue
+        params = make_estimator(getattr(skmetric, name)).get_params()
+        for key in ("init", "prior"):
+            if key in params:
+                out.append(pytest.param(name, key, id=f"{name}-{key}"))
+    return out
+
+
+@pytest.mark.parametrize("n_components", [3, None])
+@pytest.mark.parametrize("name, key", _init_learners())
+def test_lda_init_on_rank_deficient_data_gives_every_row(name, key, n_components):
+    X, y = _rank_deficient()
+    est = seeded(make_estimator(getattr(skmetric, name)))
+    try:
+        est.set_params(**{key: "lda"})
+        if "n_components" in est.get_params():
+            est.set_params(n_components=n_components)
+        est.fit(X, y)
+    except skmetric_invalid_param() as err:
+        pytest.skip(f"{name} does not take {key}='lda': {err}")
+    C = np.asarray(est.components_)
+    assert C.shape[-1] == 3 and np.all(np.isfinite(C))
+    if "n_components" in est.get_params():
+        assert C.shape[-2] == 3, f"{name} returned {C.shape[-2]} rows for n_components={n_components}"
+    acc = KNeighborsClassifier(3).fit(X @ C.reshape(-1, 3).T, y).score(X @ C.reshape(-1, 3).T, y)
+    assert acc > 0.5
+
+
+def skmetric_invalid_param():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    return InvalidParameterError
