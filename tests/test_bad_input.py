@@ -23,10 +23,6 @@ def _data(n_per_class=15, n_features=4, n_classes=3, seed=0):
     return X, y
 
 
-def _needs_y(est):
-    return est.__sklearn_tags__().target_tags.required
-
-
 
 @pytest.mark.parametrize("est", REGRESSORS, ids=[type(e).__name__ for e in REGRESSORS])
 def test_constant_target_raises(est):

@@ -13,11 +13,11 @@ Cells that still fail are marked xfail(strict=True) with the reason: the
 learner's own file must call the shared scale step (see ``XFAIL``).
 """
 
+import re
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 
 import skmetric
@@ -181,7 +181,7 @@ def test_learns_the_same_at_any_scale(name, s):
     except ValueError as err:
         if s not in EXTREME:
             raise
-        assert err.args and __import__("re").search(REFUSAL, str(err)), str(err)
+        assert err.args and re.search(REFUSAL, str(err)), str(err)
         return
     components = getattr(est, "components_", None)
     if components is not None:
