@@ -140,7 +140,7 @@ def lmnn_scaling_figure(rows, path, cap_s=None):
             ax.grid(which="both", alpha=0.3)
         ax_row[0].set_title(title, fontsize=9, loc="left")
         ax_row[-1].legend(fontsize=7, loc="lower right")
-    cap = f"; metric-learn skipped where projected > {cap_s:.0f} s" if cap_s else ""
+    cap = f"; metric-learn skipped where its projected CPU time > {cap_s:.0f} s" if cap_s else ""
     fig.suptitle("LMNN scaling, one child process per point (k=3, peak RSS via wait4)"
                  + cap, fontsize=10)
     fig.tight_layout()
