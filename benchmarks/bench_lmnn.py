@@ -324,7 +324,7 @@ def scaling_table(rows):
     return markdown_table(table)
 
 
-def knn_metric_timing(seed=0, quick=False, repeats=3):
+def knn_metric_timing(seed=0, quick=False, repeats=7):
     """(d) Predict time of 3-NN under the learned metric, each way scikit-learn can run it.
 
     Returns rows: wall and CPU seconds of ``predict`` on the held-out points,

@@ -100,9 +100,10 @@ def lmnn_scaling_figure(rows, path, cap_s=None):
     stars on the d=512 row; skipped or failed peer points are listed in the panel.
     """
     path = Path(path)
+    star = any(r.get("features") == "resnet512" for r in rows)
     groups = [("d = 64: digits enlarged with shifts and noise", ("digits64",)),
-              ("d = 512: CNN-like vectors (star: resnet18 features of digits)",
-               ("cnn512", "resnet512"))]
+              ("d = 512: CNN-like vectors" + (" (star: resnet18 features of digits)"
+                                               if star else ""), ("cnn512", "resnet512"))]
     groups = [g for g in groups if any(r.get("features") in g[1] for r in rows)]
     cols = (("fit_time_s", "fit wall time (s)"), ("cpu_time_s", "fit CPU time (s)"),
             ("peak_rss_mib", "peak RSS of the child (MiB)"))
@@ -139,7 +140,7 @@ def lmnn_scaling_figure(rows, path, cap_s=None):
             ax.set(xscale="log", yscale="log", xlabel="training points n", ylabel=ylabel)
             ax.grid(which="both", alpha=0.3)
         ax_row[0].set_title(title, fontsize=9, loc="left")
-        ax_row[-1].legend(fontsize=7, loc="lower right")
+        ax_row[-1].legend(fontsize=7, loc="best")
     cap = f"; metric-learn skipped where its projected CPU time > {cap_s:.0f} s" if cap_s else ""
     fig.suptitle("LMNN scaling, one child process per point (k=3, peak RSS via wait4)"
                  + cap, fontsize=10)
