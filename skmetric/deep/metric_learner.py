@@ -18,8 +18,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .._optional import import_optional, import_torch
-from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
-from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed
 from ._images import random_affine
 from .losses._base import PairLoss
 from .losses.pml import NEEDS_POSITIVES, make_metric_loss, make_miner
@@ -173,6 +173,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         "normalize": ["boolean"],
         "augment": ["boolean"],
         **EARLY_STOPPING_CONSTRAINTS,
+        **VALIDATION_CONSTRAINTS,
     }
 
     def __init__(
@@ -182,6 +183,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         embedding_dim=64,
         hidden_layer_sizes=(128,),
         conv_channels=None,
+        encoder_init="pca",
         loss="multi_similarity",
         loss_params=None,
         miner=None,
@@ -190,11 +192,12 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         normalize=True,
         augment=False,
         optimizer="adam",
-        lr=1e-3,
+        lr=1e-4,
         weight_decay=0.0,
         batch_size=32,
         max_epochs=20,
-        validation_fraction=0.0,
+        validation="auto",
+        validation_fraction=0.2,
         n_iter_no_change=5,
         tol=1e-4,
         callbacks=None,
@@ -217,6 +220,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 f"needs: a batch holds m_per_class={m} samples of at least 2 classes, "
                 f"so batch_size must be at least {2 * m}."
             )
+        if self.batch_size % m:
+            lower, upper = self.batch_size - self.batch_size % m, self.batch_size - self.batch_size % m + m
+            raise ValueError(
+                f"batch_size={self.batch_size} is not a multiple of m_per_class={m}: a batch "
+                f"holds m_per_class samples of each of its classes. Use batch_size={lower} "
+                f"or {upper}."
+            )
         if isinstance(self.loss, str) and self.loss in NEEDS_POSITIVES and counts.min() < 2:
             single = self.classes_[counts < 2]
             raise ValueError(
@@ -224,8 +234,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 f"class(es) {list(single[:5])} have a single sample; remove them or use "
                 "loss='proxy_anchor' or 'arcface'."
             )
-        batch = min(self.batch_size - self.batch_size % m, m * n_classes)
-        return batch
+        return min(self.batch_size, m * n_classes)
 
     # ---------------------------------------------------------- the network
     def _initialize_module(self):
@@ -296,13 +305,20 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         self
         """
         Xn, y_enc = self._validate_fit_input(X, y)
-        self.batch_size_ = self._check_sampling(y_enc)
+        self._check_sampling(y_enc)
         import_optional("pytorch_metric_learning", "DeepMetricLearner")
         rng = check_random_state(self.random_state)
-        idx_train, idx_val = stratified_split(y_enc, self.validation_fraction, rng)
+        idx_train, idx_val, self.validation_kind_ = self._split_for_validation(y_enc, rng)
+        if idx_val is not None and np.unique(y_enc[idx_val]).size < 2:
+            idx_val, self.validation_kind_ = None, None
+            idx_train = np.arange(y_enc.shape[0])
+        if idx_val is not None:
+            self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
+        # The training classes fill the batches (fewer once classes are held out).
+        self.batch_size_ = min(self.batch_size, self.m_per_class * np.unique(y_enc[idx_train]).size)
         train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng, "batch_size": self.batch_size_}
         valid = None
-        if idx_val is not None and np.unique(y_enc[idx_val]).size >= 2:
+        if idx_val is not None:
             yv = y_enc[idx_val]
             # Fewer classes may have validation samples: the batches shrink to fit them.
             batch = min(self.batch_size_, self.m_per_class * np.unique(yv).size)
@@ -310,7 +326,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 yv, self.m_per_class, batch, max(len(yv), batch), np.random.RandomState(_VALID_SEED)
             )
             valid = {"X": Xn[idx_val], "y": yv, "order": order, "batch_size": batch}
-        self._fit_engine(train, valid, draw_seed(rng))
+            if self.validation_kind_ == "class_disjoint":
+                valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
+        self._init_data = train["X"]
+        try:
+            self._fit_engine(train, valid, draw_seed(rng))
+        finally:
+            del self._init_data
         return self
 
 

@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .._optional import import_torch
 from .._validation import check_pairs
 from ..constraints import sample_pairs
-from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
-from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed
 from ._images import random_affine
 from .losses import LOSSES, PairLoss, get_loss
 
@@ -165,6 +165,7 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "augment": ["boolean"],
         **EARLY_STOPPING_CONSTRAINTS,
+        **VALIDATION_CONSTRAINTS,
     }
 
     def __init__(
@@ -174,15 +175,17 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         embedding_dim=64,
         hidden_layer_sizes=(128,),
         conv_channels=None,
-        loss="koch",
+        encoder_init="pca",
+        loss="binomial_deviance",
         optimizer="adam",
-        lr=1e-3,
+        lr=1e-4,
         weight_decay=0.0,
         batch_size=32,
         max_epochs=30,
         n_pairs=2000,
         augment=False,
-        validation_fraction=0.1,
+        validation="auto",
+        validation_fraction=0.2,
         n_iter_no_change=5,
         tol=1e-4,
         callbacks=None,
@@ -242,9 +245,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
 
     # -------------------------------------------------------------- training
     def _split_validation(self, y, rng):
-        idx_train, idx_val = stratified_split(y, self.validation_fraction, rng)
-        if idx_val is None:
-            return idx_train, None
+        idx_train, idx_val, kind = self._split_for_validation(y, rng)
+        if kind != "stratified":
+            return idx_train, idx_val, kind
 
         def ok(lab):
             return lab.size > 0 and np.unique(lab).size >= 2 and np.bincount(lab).max() >= 2
@@ -257,8 +260,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
                 "validation or early stopping.",
                 UserWarning,
             )
-            return np.arange(y.shape[0]), None
-        return idx_train, idx_val
+            return np.arange(y.shape[0]), None, None
+        return idx_train, idx_val, kind
 
     def iter_batches(self, data, training):
         """Batches ``(xa, xb, target)`` of pairs: fresh balanced pairs each training epoch."""
@@ -282,7 +285,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
             yield xa, xb, t
 
     def on_epoch_record(self, record, valid_data):
-        """Adds the validation pair accuracy for losses with their own probability."""
+        """Adds the one-shot score and, for losses with their own probability, the pair accuracy."""
+        super().on_epoch_record(record, valid_data)
         if valid_data is not None and self._has_native_proba():
             logit = self._scores_of(valid_data["X"], valid_data["pairs"])[0]  # Koch: the logit
             record["valid_accuracy"] = float(np.mean((logit >= 0) == (valid_data["labels"] > 0)))
@@ -305,7 +309,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         """
         Xn, y_enc = self._validate_fit_input(X, y, min_class_size=2)
         rng = check_random_state(self.random_state)
-        idx_train, idx_val = self._split_validation(y_enc, rng)
+        idx_train, idx_val, self.validation_kind_ = self._split_validation(y_enc, rng)
+        if idx_val is not None:
+            self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
         seed = draw_seed(rng)
         train = {"X": Xn, "y": y_enc[idx_train], "idx": idx_train, "rng": rng}
         valid = None
@@ -313,9 +319,19 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
             n_val_pairs = max(2, int(round(self.n_pairs * self.validation_fraction)) // 2)
             vi, labels = sample_pairs(y_enc[idx_val], n_val_pairs, random_state=rng)
             valid = {"X": Xn, "pairs": idx_val[vi], "labels": labels}
-        self._fit_engine(train, valid, seed)
+            if self.validation_kind_ == "class_disjoint":
+                valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
+        self._init_data = Xn[idx_train]
+        try:
+            self._fit_engine(train, valid, seed)
+        finally:
+            del self._init_data
         self._calibrate(Xn, y_enc, idx_train, valid, rng)
         return self
+
+    def _pair_similarity(self, Ea, Eb):
+        """The loss's own pair score (before calibration) of embedded pairs."""
+        return self._scores_from_embeddings(Ea, Eb)[0]
 
     def _has_native_proba(self):
         return type(self.loss_).pair_logit is not PairLoss.pair_logit
