@@ -138,8 +138,8 @@ def test_validation_split_and_early_stopping():
     y[10] = 6
     y[11] = 6
     model = DeepMetricLearner(
-        loss="proxy_anchor", validation="stratified", validation_fraction=0.2, n_iter_no_change=1, tol=1e9,
-        **{**TINY, "max_epochs": 4, "batch_size": 20},
+        loss="proxy_anchor", validation_fraction=0.2, n_iter_no_change=1, tol=1e9,
+        **{**TINY, "max_epochs": 4, "batch_size": 20, "validation": "stratified"},
     ).fit(X, y)
     assert model.n_iter_ == 2 and model.best_epoch_ == 1
     assert np.isfinite(model.validation_scores_).all() and len(model.validation_scores_) == 2

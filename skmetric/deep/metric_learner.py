@@ -78,6 +78,11 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         Hidden layers of the default MLP encoder.
     conv_channels : tuple of int or None, default=None
         Channels of the default convnet.
+    encoder_init : {'pca', 'random'}, default='pca'
+        'pca': the default encoder starts at the PCA projection of the input
+        (a :class:`~skmetric.deep.encoders.PCASkipEncoder`; raw-input
+        geometry), 'random': the plain network. As in
+        :class:`~skmetric.deep.siamese.SiameseNet`.
     loss : str or loss object, default='multi_similarity'
         'triplet' (Schroff et al., 2015), 'multi_similarity' (Wang et al.,
         2019), 'proxy_anchor' (Kim et al., 2020), 'arcface' (Deng et al.,
@@ -91,21 +96,30 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         Picks the informative pairs or triplets of each training batch.
     miner_params : dict or None, default=None
     m_per_class : int, default=4
-        Samples of each class in a batch. A batch holds ``batch_size //
-        m_per_class`` classes (at most the number of classes), so
-        ``batch_size`` must be at least ``2 * m_per_class``.
+        Samples of each class in a batch. A batch holds ``batch_size /
+        m_per_class`` classes (at most the number of training classes), so
+        ``batch_size`` must be a multiple of ``m_per_class`` (a ValueError
+        otherwise) and at least ``2 * m_per_class``.
     normalize : bool, default=True
         L2-normalise the embeddings (in training and in ``transform``).
     augment : bool, default=False
         Random affine distortions of training images.
     optimizer, lr, weight_decay, max_epochs, batch_size, callbacks, device, random_state, verbose
         The training engine's parameters (as in
-        :class:`~skmetric.deep.siamese.SiameseNet`). An epoch draws about
-        as many samples as there are training samples.
-    validation_fraction : float, default=0.0
-        Fraction of the samples (stratified) held out for a validation loss
-        each epoch (on fixed class-balanced batches); with
-        ``n_iter_no_change`` it stops early and restores the best weights.
+        :class:`~skmetric.deep.siamese.SiameseNet`; ``lr`` defaults to
+        1e-4 for the same reason). An epoch draws about as many samples as
+        there are training samples.
+    validation : {'auto', 'class_disjoint', 'stratified'} or None, default='auto'
+        As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
+        classes are held out (when ``y`` has at least 4 classes; otherwise
+        no validation), each epoch and the untrained weights are scored by
+        one-shot accuracy on them (Euclidean distance of the embeddings),
+        and the best weights are kept. 'class_disjoint' raises a ValueError
+        with fewer than 4 classes; 'stratified' monitors the loss on fixed
+        class-balanced batches of held-out samples.
+    validation_fraction : float, default=0.2
+        Fraction of the classes ('class_disjoint') or of each class's
+        samples ('stratified') held out; 0 disables validation.
     n_iter_no_change : int or None, default=5
     tol : float, default=1e-4
     **kwargs
@@ -121,10 +135,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     classes_ : ndarray
     embedding_dim_ : int
     batch_size_ : int
-        The batch size used: ``batch_size`` rounded down to a multiple of
-        ``m_per_class`` and to at most ``m_per_class * n_classes``.
-    history_, loss_curve_, validation_scores_, n_iter_, best_epoch_
-        The engine's training record.
+        The batch size used: ``batch_size``, or ``m_per_class`` times the
+        number of training classes when that is smaller.
+    history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
+        The engine's training record (``best_epoch_ = 0``: the untrained
+        weights were kept).
+    validation_kind_, validation_classes_
+        As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
     n_features_in_ : int
         Vector input only.
