@@ -1,0 +1,346 @@
+"""LMNN's array work on torch tensors (``LMNN(device=...)``).
+
+:func:`skmetric._lmnn_solver.fit_lmnn` keeps its solver loop (L-BFGS or
+projected gradient on the host, the active-set book-keeping, the step and
+stopping rules) and asks an *ops* object for the array work of a fit:
+
+* ``project(X, L)``: the embedding ``Z = X L^T``;
+* ``select_targets(Z, y, k)``: target neighbours;
+* ``target_sq_distances(Z, targets)`` and ``pair_sq_distances(Z, a, b)``;
+* ``find_impostors(Z, y, radius, ...)``: the row-blocked impostor search;
+* ``data(X, targets, imp_i, imp_l, ...)``: the objective on a fixed active
+  set, whose evaluations give the loss and the gradient (``evaluate_map`` in
+  ``L``, ``evaluate_metric`` in ``M``).
+
+:class:`skmetric._lmnn_solver._NumpyOps` is the host version (the module's
+functions); :class:`TorchOps` here runs the same steps with torch on a device
+(:class:`skmetric._backend.Backend`, device strings checked by
+:func:`skmetric._optional.resolve_device`). What crosses to the host is small:
+the pair lists of the searches (int32), the per-sample radii and target
+distances, ``L`` and the gradient (``n_components x n_features``), the loss.
+
+Precision is that of the numpy path: the objective and its gradient in
+float64 (so the two agree to round-off), the impostor search in float32 (it
+only selects candidates, with the same slack as on the host). Every loop is
+blocked: search blocks of rows against the other classes (sized from the
+memory budget on CUDA, at most ``_GPU_SEARCH_ENTRIES`` distances), pair work
+in blocks of ``pair_block`` pairs; nothing is ``n x n``.
+"""
+
+import contextlib
+
+import numpy as np
+
+from ._backend import get_backend
+from ._lmnn_solver import _PAIR_BLOCK, SMOOTH_WIDTH, Evaluation, row_blocks
+
+__all__ = ["TorchOps", "TorchLMNNData"]
+
+#: Largest search block on CUDA (float32 distances): 2**29 entries = 2 GiB.
+_GPU_SEARCH_ENTRIES = 1 << 29
+#: Bytes a search block may use per distance (scores, mask, the hits' indices).
+_SEARCH_BYTES_PER_ENTRY = 32
+#: Pairs gathered at once on CUDA (a (pairs, n_components) float64 block).
+_GPU_PAIR_BLOCK = 1 << 20
+
+
+def push_loss_value_deriv(z, kind):
+    """Torch twin of :func:`skmetric._lmnn_solver.push_loss_value_deriv`."""
+    torch = _torch_of(z)
+    if kind == "hinge":
+        return z.clamp(min=0.0), (z > 0).to(z.dtype)
+    if kind == "squared_hinge":
+        zp = z.clamp(min=0.0)
+        return zp * zp, 2.0 * zp
+    if kind == "smooth_hinge":
+        s = SMOOTH_WIDTH
+        zp = z.clamp(0.0, s)
+        value = torch.where(z >= s, z - s / 2.0, zp * zp / (2.0 * s))
+        return value, zp / s
+    raise ValueError(f"Unknown push loss {kind!r}.")
+
+
+def _torch_of(t):
+    import torch  # only reached with tensors, i.e. torch installed
+
+    return torch
+
+
+class TorchOps:
+    """LMNN's array work with torch on ``device`` (see the module docstring).
+
+    Parameters
+    ----------
+    device : str or Backend
+        Resolved by :func:`skmetric._backend.get_backend` (ImportError
+        without torch, ValueError for an unknown device or a missing GPU).
+    """
+
+    def __init__(self, device):
+        self.bk = get_backend(device, "LMNN")
+        if self.bk.is_numpy:
+            raise ValueError("TorchOps needs a torch device, not None (numpy).")
+        self.torch = self.bk.xp
+        self.device = self.bk.device
+        self.on_gpu = self.device.type == "cuda"
+        self.pair_block = _GPU_PAIR_BLOCK if self.on_gpu else _PAIR_BLOCK
+
+    def __repr__(self):
+        return f"TorchOps({self.device})"
+
+    # -- to and from the device --------------------------------------------------
+
+    @contextlib.contextmanager
+    def single_threaded(self):
+        """Context running torch's CPU kernels on one thread (nothing to do on CUDA).
+
+        As the host fit runs single-threaded BLAS: on a busy machine torch's
+        OpenMP threads made a small CPU fit 30x slower (5 s instead of 0.15 s).
+        """
+        if self.on_gpu:
+            yield
+            return
+        before = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            self.torch.set_num_threads(before)
+
+    def asarray(self, X):
+        """``X`` as a float64 tensor on the device (no copy if it already is one)."""
+        return self.bk.asarray(X)
+
+    def _index(self, a):
+        """An int64 index tensor on the device."""
+        return self.bk.asarray(a, "int64")
+
+    def project(self, X, L):
+        """``Z = X L^T`` on the device (``L`` a host array or a tensor)."""
+        return X @ self.bk.asarray(L).T
+
+    # -- distances ---------------------------------------------------------------
+
+    def _pair_sq(self, Z, a, b, out=None):
+        """``||Z[a] - Z[b]||^2`` as a device tensor (``a``, ``b`` device indices), blocked."""
+        m = a.shape[0]
+        out = self.torch.empty(m, dtype=Z.dtype, device=self.device) if out is None else out
+        for s in range(0, m, self.pair_block):
+            diff = Z[a[s:s + self.pair_block]] - Z[b[s:s + self.pair_block]]
+            out[s:s + self.pair_block] = (diff * diff).sum(1)
+        return out
+
+    def pair_sq_distances(self, Z, a, b):
+        """``||Z[a] - Z[b]||^2`` for host pair lists; a float64 numpy array."""
+        if len(a) == 0:
+            return np.empty(0)
+        return self.bk.to_numpy(self._pair_sq(Z, self._index(a), self._index(b)))
+
+    def target_sq_distances(self, Z, targets):
+        """Squared distances to the target neighbours (numpy, -inf where ``targets`` is -1)."""
+        d_t = np.full(targets.shape, -np.inf)
+        ok = targets >= 0
+        d_t[ok] = self.pair_sq_distances(Z, np.nonzero(ok)[0], targets[ok])
+        return d_t
+
+    def select_targets(self, Z, y, n_neighbors):
+        """Each sample's ``n_neighbors`` nearest same-class samples (numpy, -1 = none).
+
+        Class by class with :meth:`skmetric._backend.Backend.kneighbors`
+        (blocks of distances and ``topk`` on CUDA, scikit-learn on the CPU).
+        """
+        n = Z.shape[0]
+        targets = np.full((n, n_neighbors), -1, dtype=np.intp)
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            k_c = min(n_neighbors, idx.size - 1)
+            if k_c < 1:
+                continue
+            _, neigh = self.bk.kneighbors(Z[self._index(idx)], k_c)
+            targets[idx, :k_c] = idx[neigh]
+        return targets
+
+    # -- the impostor search --------------------------------------------------------
+
+    def _search_rows(self, n_rows, n_cols, chunk_size):
+        """Row blocks of the search: ``chunk_size``, or sized for the device."""
+        if chunk_size is not None or not self.on_gpu:
+            return row_blocks(n_rows, n_cols, chunk_size)
+        rows = self.bk.chunk_rows(n_rows, _SEARCH_BYTES_PER_ENTRY * n_cols, "LMNN impostor search")
+        rows = min(rows, max(1, _GPU_SEARCH_ENTRIES // max(n_cols, 1)))
+        return row_blocks(n_rows, n_cols, rows)
+
+    def find_impostors(self, Z, y, radius, chunk_size=None, max_impostors=None,
+                       random_state=None, rows=None, return_distances=False):
+        """Device twin of :func:`skmetric._lmnn_solver.find_impostors` (same arguments).
+
+        The pairs come back as host int32 arrays in the host search's order
+        (class by class, row blocks, row-major), so a subsample drawn with the
+        same generator keeps the same pairs.
+        """
+        torch = self.torch
+        n = Z.shape[0]
+        Z32 = Z.to(torch.float32)
+        sq = (Z32 * Z32).sum(1)
+        thr = torch.as_tensor(
+            (np.asarray(radius) * (1.0 + 1e-4) + 1e-4).astype(np.float32), device=self.device
+        )
+        # d(i, l) < thr_i  <=>  2 z_i.z_l - |z_l|^2 > |z_i|^2 - thr_i (one GEMM).
+        Za = torch.cat([2.0 * Z32, -torch.ones((n, 1), dtype=torch.float32, device=self.device)], 1)
+        Zb = torch.cat([Z32, sq[:, None]], 1)
+        rng = np.random.default_rng(random_state)
+        rows = np.arange(n) if rows is None else np.asarray(rows)
+        out_i, out_l, out_w, out_d = [], [], [], []
+        sampled = False
+        for c in np.unique(y[rows]):
+            rows_c = rows[y[rows] == c]
+            cols = np.flatnonzero(y != c)
+            cols_t = self._index(cols)
+            Zb_c = Zb[cols_t]
+            rows_t = self._index(rows_c)
+            for start, stop in self._search_rows(rows_c.size, cols.size, chunk_size):
+                r = rows_t[start:stop]
+                S = Za[r] @ Zb_c.T
+                bound = sq[r] - thr[r]
+                hits = (S > bound[:, None]).nonzero()
+                ii, ll = hits[:, 0], hits[:, 1]
+                w = None
+                if max_impostors is not None:
+                    quota = max(1, int(np.ceil(max_impostors * (stop - start) / rows.size)))
+                    if ii.shape[0] > quota:
+                        keep = np.sort(rng.choice(ii.shape[0], size=quota, replace=False))
+                        w = np.full(quota, ii.shape[0] / quota)
+                        keep = self._index(keep)
+                        ii, ll = ii[keep], ll[keep]
+                        sampled = True
+                if return_distances:
+                    out_d.append(self.bk.to_numpy(sq[r][ii] - S[ii, ll]).astype(np.float64))
+                out_i.append(rows_c[start:stop][self.bk.to_numpy(ii)].astype(np.int32))
+                out_l.append(cols[self.bk.to_numpy(ll)].astype(np.int32))
+                out_w.append(w if w is not None else np.ones(out_i[-1].size))
+                del S
+        imp_i = np.concatenate(out_i) if out_i else np.empty(0, np.int32)
+        imp_l = np.concatenate(out_l) if out_l else np.empty(0, np.int32)
+        weights = np.concatenate(out_w) if sampled else None
+        if return_distances:
+            return imp_i, imp_l, weights, (np.concatenate(out_d) if out_d else np.empty(0))
+        return imp_i, imp_l, weights
+
+    # -- the objective -----------------------------------------------------------------
+
+    def data(self, X, targets, imp_i, imp_l, push_weight=0.5, push_loss="smooth_hinge",
+             imp_weights=None):
+        """The objective on a fixed active set, on the device (:class:`TorchLMNNData`)."""
+        return TorchLMNNData(self, X, targets, imp_i, imp_l, push_weight, push_loss,
+                             imp_weights)
+
+
+class TorchLMNNData:
+    """Device twin of :class:`skmetric._lmnn_solver.LMNNData` (same attributes).
+
+    The host attributes the solver reads (``X``, ``ta``, ``tb``, ``imp_i``,
+    ``imp_l``, ``n_impostor_pairs``) are kept; the pairs also live on the
+    device, where :meth:`evaluate_map` and :meth:`evaluate_metric` compute the
+    pair weights and the Laplacian product ``C V`` by ``index_add_`` (the
+    host's sparse matrix product).
+    """
+
+    threads = None
+
+    def __init__(self, ops, X, targets, imp_i, imp_l, push_weight=0.5,
+                 push_loss="smooth_hinge", imp_weights=None):
+        self.ops = ops
+        self.X = ops.asarray(X)
+        self.n = X.shape[0]
+        self.targets = targets
+        self.k = targets.shape[1]
+        self.valid = targets >= 0
+        self.ta = np.repeat(np.arange(self.n), self.k)[self.valid.ravel()]
+        self.tb = targets[self.valid]
+        self.imp_i = np.asarray(imp_i, dtype=np.intp)
+        self.imp_l = np.asarray(imp_l, dtype=np.intp)
+        self.imp_w = None if imp_weights is None else np.asarray(imp_weights, float)
+        self.push_weight = float(push_weight)
+        self.push_loss = push_loss
+        self._a = ops._index(np.concatenate([self.ta, self.imp_i]))
+        self._b = ops._index(np.concatenate([self.tb, self.imp_l]))
+        self._valid = ops.torch.as_tensor(self.valid, device=ops.device)
+        self._imp_i = self._a[self.ta.size:]
+        self._imp_w = None if self.imp_w is None else ops.asarray(self.imp_w)
+
+    @property
+    def n_impostor_pairs(self):
+        return self.imp_i.size
+
+    def _pair_weights(self, d_all):
+        """Loss, pair weights ``w`` (targets then impostors, device) and active triplets."""
+        torch, ops = self.ops.torch, self.ops
+        mu = self.push_weight
+        n_t = self.ta.size
+        kw = dict(dtype=d_all.dtype, device=ops.device)
+        d_t = torch.full((self.n, self.k), -np.inf, **kw)
+        d_t[self._valid] = d_all[:n_t]
+        pull = d_all[:n_t].sum()
+        w_t = torch.full((self.n, self.k), 1.0 - mu, **kw)
+        push = torch.zeros((), **kw)
+        n_active = torch.zeros((), dtype=torch.int64, device=ops.device)
+        n_imp = self.imp_i.size
+        w_imp = torch.zeros(n_imp, **kw)
+        d_imp = d_all[n_t:]
+        for s in range(0, n_imp, ops.pair_block):
+            sl = slice(s, s + ops.pair_block)
+            imp_i = self._imp_i[sl]
+            margins = 1.0 + d_t[imp_i] - d_imp[sl, None]
+            h, dh = push_loss_value_deriv(margins, self.push_loss)
+            n_active += (margins > 0).sum()
+            if self._imp_w is not None:
+                h = h * self._imp_w[sl, None]
+                dh = dh * self._imp_w[sl, None]
+            push += h.sum()
+            w_imp[sl] = -mu * dh.sum(1)
+            w_t.index_add_(0, imp_i, mu * dh)
+        loss = (1.0 - mu) * pull + mu * push
+        w = torch.cat([w_t[self._valid], w_imp])
+        return float(loss), w, int(n_active)
+
+    def _laplacian_times(self, w, V):
+        """``(diag(W 1 + W.T 1) - W - W.T) @ V`` for the pairs' weights ``w``, blocked."""
+        torch, ops = self.ops.torch, self.ops
+        a, b = self._a, self._b
+        deg = torch.zeros(self.n, dtype=V.dtype, device=ops.device)
+        deg.index_add_(0, a, w).index_add_(0, b, w)
+        out = deg[:, None] * V
+        for s in range(0, a.shape[0], ops.pair_block):
+            sl = slice(s, s + ops.pair_block)
+            ws = w[sl, None]
+            out.index_add_(0, a[sl], -ws * V[b[sl]])
+            out.index_add_(0, b[sl], -ws * V[a[sl]])
+        return out
+
+    def evaluate_map(self, L):
+        """Loss, gradient in ``L`` (host array) and active triplets at the map ``L``.
+
+        As :func:`skmetric._lmnn_solver.evaluate_map`: the gradient is
+        ``2 (C Z)^T X`` with ``Z = X L^T``.
+        """
+        Z = self.ops.project(self.X, L)
+        loss, w, n_active = self._pair_weights(self.ops._pair_sq(Z, self._a, self._b))
+        grad = 2.0 * (self._laplacian_times(w, Z).T @ self.X)
+        return Evaluation(loss, self.ops.bk.to_numpy(grad), n_active)
+
+    def evaluate_metric(self, M):
+        """Loss, gradient in ``M`` (host array) and active triplets at ``M``.
+
+        As :func:`skmetric._lmnn_solver.evaluate_metric`: distances
+        ``(x_a - x_b)^T M (x_a - x_b)``, gradient ``X^T C X``.
+        """
+        ops, X = self.ops, self.X
+        Y = ops.project(X, M)
+        a, b = self._a, self._b
+        d_all = ops.torch.empty(a.shape[0], dtype=X.dtype, device=ops.device)
+        for s in range(0, a.shape[0], ops.pair_block):
+            sl = slice(s, s + ops.pair_block)
+            d_all[sl] = ((X[a[sl]] - X[b[sl]]) * (Y[a[sl]] - Y[b[sl]])).sum(1)
+        loss, w, n_active = self._pair_weights(d_all)
+        G = X.T @ self._laplacian_times(w, X)
+        return Evaluation(loss, ops.bk.to_numpy(G), n_active)
