@@ -279,3 +279,16 @@ def test_gpu_lmnn_script_prints_json_lines(capsys, monkeypatch):
 def test_clone_keeps_the_device():
     est = LMNN(device="cpu")
     assert clone(est).device == "cpu"
+
+
+def test_gpu_check_lmnn_row_runs_on_any_device(capsys):
+    # gpu_check's LMNN part (agreement + a timed fit), on the CPU here.
+    pytest.importorskip("torch")
+    gpu_check = pytest.importorskip("benchmarks.gpu_check")
+    args = gpu_check._parse(["--d", "6", "--device", "cpu", "--lmnn-n", "300",
+                             "--lmnn-max-iter", "3"])
+    assert gpu_check._lmnn_row(args) < REL
+    out = capsys.readouterr().out
+    assert "LMNN objective, max relative difference" in out
+    row = json.loads(out.splitlines()[-1])
+    assert row["device"] == "cpu" and row["n"] == 300 and row["n_iter"] >= 1
