@@ -85,6 +85,9 @@ class TorchOps:
         self.device = self.bk.device
         self.on_gpu = self.device.type == "cuda"
         self.pair_block = _GPU_PAIR_BLOCK if self.on_gpu else _PAIR_BLOCK
+        #: Sparse kernels (sampled_addmm, CSR @ dense) for the pair work; set
+        #: to False (gathers and index_add_) the first time one is missing.
+        self.sparse_kernels = True
 
     def __repr__(self):
         return f"TorchOps({self.device})"
@@ -242,7 +245,9 @@ class PairPattern:
     ``(i, i)``, duplicates merged, for ``C V`` with
     ``C = diag(W 1 + W^T 1) - W - W^T`` in one sparse product (the host's
     scipy CSR product). On the CPU, torch's gathers ``Z[a]`` and
-    ``index_add_`` of rows were 10x to 30x slower than these kernels.
+    ``index_add_`` of rows were 10x to 30x slower than these kernels; they
+    remain as the fallback (blocks of ``ops.pair_block`` pairs) for a torch
+    build without the sparse kernels on its device.
     """
 
     def __init__(self, ops, a, b, n):
@@ -268,11 +273,20 @@ class PairPattern:
 
     def dots(self, U, V):
         """``U[a[p]] . V[b[p]]`` for every pair, in the pairs' order."""
-        torch = self.ops.torch
+        torch, ops = self.ops.torch, self.ops
         out = torch.empty(self.m, dtype=U.dtype, device=U.device)
-        if self.m:
-            P = self._P if self._P.dtype == U.dtype else self._P.to(U.dtype)
-            out[self.order] = torch.sparse.sampled_addmm(P, U, V.T, beta=0.0).values()
+        if not self.m:
+            return out
+        if ops.sparse_kernels:
+            try:
+                P = self._P if self._P.dtype == U.dtype else self._P.to(U.dtype)
+                out[self.order] = torch.sparse.sampled_addmm(P, U, V.T, beta=0.0).values()
+                return out
+            except (RuntimeError, NotImplementedError):
+                ops.sparse_kernels = False  # not in this torch build: gathers from now on
+        a, b, pb = self.a, self.b, ops.pair_block
+        for s in range(0, self.m, pb):
+            out[s:s + pb] = (U[a[s:s + pb]] * V[b[s:s + pb]]).sum(1)
         return out
 
     def sq_distances(self, Z):
@@ -292,9 +306,20 @@ class PairPattern:
         uniq, nnz = self._lap
         deg = torch.zeros(n, dtype=w.dtype, device=w.device)
         deg.index_add_(0, self.a, w).index_add_(0, self.b, w)
-        values = torch.zeros(nnz, dtype=w.dtype, device=w.device)
-        values.index_add_(0, self._lap_index, torch.cat([-w, -w, deg]))
-        return self._csr(uniq, values) @ V
+        if self.ops.sparse_kernels:
+            values = torch.zeros(nnz, dtype=w.dtype, device=w.device)
+            values.index_add_(0, self._lap_index, torch.cat([-w, -w, deg]))
+            try:
+                return self._csr(uniq, values) @ V
+            except (RuntimeError, NotImplementedError):
+                self.ops.sparse_kernels = False  # not in this torch build: gathers
+        out = deg[:, None] * V
+        a, b, pb = self.a, self.b, self.ops.pair_block
+        for s in range(0, self.m, pb):
+            ws = w[s:s + pb, None]
+            out.index_add_(0, a[s:s + pb], -ws * V[b[s:s + pb]])
+            out.index_add_(0, b[s:s + pb], -ws * V[a[s:s + pb]])
+        return out
 
 
 class TorchLMNNData:

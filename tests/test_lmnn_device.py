@@ -292,3 +292,29 @@ def test_gpu_check_lmnn_row_runs_on_any_device(capsys):
     assert "LMNN objective, max relative difference" in out
     row = json.loads(out.splitlines()[-1])
     assert row["device"] == "cpu" and row["n"] == 300 and row["n_iter"] >= 1
+
+
+def test_gather_fallback_agrees_with_numpy(monkeypatch):
+    # A torch build without the sparse kernels on its device falls back to
+    # gathers and index_add_ (blocks of pair_block pairs), with the same results.
+    ops = _ops()
+    ops.pair_block = 23
+    torch = ops.torch
+
+    def missing(*args, **kwargs):
+        raise NotImplementedError("sampled_addmm: not on this device")
+
+    monkeypatch.setattr(torch.sparse, "sampled_addmm", missing)
+    X, y = _blobs()
+    rng = np.random.RandomState(6)
+    L = 0.7 * rng.normal(size=(3, 5))
+    T = select_targets(X @ L.T, y, 3)
+    ii, ll = np.nonzero(y[:, None] != y[None, :])
+    host, dev = LMNNData(X, T, ii, ll), ops.data(X, T, ii, ll)
+    a, b = evaluate_map(L, host), evaluate_map(L, dev)
+    assert ops.sparse_kernels is False
+    assert b.loss == pytest.approx(a.loss, rel=REL) and b.n_active == a.n_active
+    assert _rel(a.grad, b.grad) < REL
+    M = L.T @ L
+    a, b = evaluate_metric(M, host), evaluate_metric(M, dev)
+    assert b.loss == pytest.approx(a.loss, rel=REL) and _rel(a.grad, b.grad) < REL
