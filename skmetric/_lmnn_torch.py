@@ -23,8 +23,9 @@ Precision is that of the numpy path: the objective and its gradient in
 float64 (so the two agree to round-off), the impostor search in float32 (it
 only selects candidates, with the same slack as on the host). Every loop is
 blocked: search blocks of rows against the other classes (sized from the
-memory budget on CUDA, at most ``_GPU_SEARCH_ENTRIES`` distances), pair work
-in blocks of ``pair_block`` pairs; nothing is ``n x n``.
+memory budget on CUDA, at most ``_GPU_SEARCH_ENTRIES`` distances); the pair
+work (distances, Laplacian product) runs on sparse matrices of the pairs
+(:class:`PairPattern`), O(pairs) memory; nothing is ``n x n``.
 """
 
 import contextlib
@@ -47,7 +48,6 @@ _GPU_PAIR_BLOCK = 1 << 20
 
 def push_loss_value_deriv(z, kind):
     """Torch twin of :func:`skmetric._lmnn_solver.push_loss_value_deriv`."""
-    torch = _torch_of(z)
     if kind == "hinge":
         return z.clamp(min=0.0), (z > 0).to(z.dtype)
     if kind == "squared_hinge":
@@ -56,15 +56,9 @@ def push_loss_value_deriv(z, kind):
     if kind == "smooth_hinge":
         s = SMOOTH_WIDTH
         zp = z.clamp(0.0, s)
-        value = torch.where(z >= s, z - s / 2.0, zp * zp / (2.0 * s))
+        value = (z - s / 2.0).where(z >= s, zp * zp / (2.0 * s))
         return value, zp / s
     raise ValueError(f"Unknown push loss {kind!r}.")
-
-
-def _torch_of(t):
-    import torch  # only reached with tensors, i.e. torch installed
-
-    return torch
 
 
 class TorchOps:
@@ -126,7 +120,7 @@ class TorchOps:
     # -- distances ---------------------------------------------------------------
 
     def pattern(self, a, b, n):
-        """The :class:`PairPattern` of the pairs ``(a[p], b[p])`` (device indices) of ``n`` points."""
+        """The :class:`PairPattern` of the pairs ``(a[p], b[p])`` (device indices), n points."""
         return PairPattern(self, a, b, n)
 
     def pair_sq_distances(self, Z, a, b):
