@@ -89,12 +89,15 @@ def _data(args):
     return X[:args.n], y[:args.n], X[args.n:], y[args.n:]
 
 
-def _knn_error(Z, y, Zt, yt):
+def _knn_error(model, X, y, Xt, yt):
+    """Held-out 3-NN error in ``model``'s space (None: Euclidean); None without test points."""
     from sklearn.neighbors import KNeighborsClassifier
 
     if len(yt) == 0:
         return None
-    return float(1.0 - KNeighborsClassifier(3).fit(Z, y).score(Zt, yt))
+    if model is not None:
+        X, Xt = model.transform(X), model.transform(Xt)
+    return float(1.0 - KNeighborsClassifier(3).fit(X, y).score(Xt, yt))
 
 
 def run_one(device, args, data):
@@ -139,8 +142,8 @@ def run_one(device, args, data):
                loss=float(model.loss_))
     if on_gpu:
         row["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-    row["knn_error"] = _knn_error(model.transform(X), y, model.transform(Xt), yt)
-    row["knn_error_euclidean"] = _knn_error(X, y, Xt, yt)
+    row["knn_error"] = _knn_error(model, X, y, Xt, yt)
+    row["knn_error_euclidean"] = _knn_error(None, X, y, Xt, yt)
     return row
 
 
