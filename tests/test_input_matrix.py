@@ -142,17 +142,11 @@ CELLS = {
 
 _UNSUPERVISED = {"Covariance"}
 _NO_CLASSES = _UNSUPERVISED | REGRESSION_TARGET
-_DEEP_FLOAT32 = (
-    "casts X to float32 (inf at 1e200) without a check; skmetric/deep/_embedding.py "
-    "should call skmetric._init.check_float32_range (as SiameseNet.fit does)"
-)
 _OVERFLOW = (
     "does not call the shared scale step (skmetric._init.data_scale): squared distances "
     "of 1e200 data overflow in its solver and it returns a non-finite or unlearned metric"
 )
-XFAIL = {
-    ("DeepMetricLearner", "huge_1e200"): "DeepMetricLearner " + _DEEP_FLOAT32,
-}
+XFAIL = {}
 for _name in ("LMNN", "LMNNClassifier", "MultiMetricLMNN", "SCML", "SDML"):
     XFAIL[(_name, "huge_1e200")] = f"{_name} {_OVERFLOW}"
 for _name in ("LFDA", "RCA"):

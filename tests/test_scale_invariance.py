@@ -83,14 +83,6 @@ for _name in ("LSML", "LSMLQuadruplets", "SCML", "SCMLTriplets"):
 XFAIL[("SDMLPairs", 1e-4)] = XFAIL[("SDMLPairs", 1e-150)] = _MISSING_CALL.format(
     name="SDMLPairs", what="the identity prior and the balance parameter are in data "
     "units: at small scale it returns the prior (no better than Euclidean)")
-XFAIL[("DeepMetricLearner", 1e150)] = (
-    "DeepMetricLearner casts X to float32 (inf at 1e150) without a check; "
-    "skmetric/deep/_embedding.py should call skmetric._init.check_float32_range (as SiameseNet.fit does)"
-)
-XFAIL[("DeepMetricLearner", 1e-150)] = (
-    "DeepMetricLearner casts X to float32 (all 0 at 1e-150) without a check; "
-    "skmetric/deep/_embedding.py should call skmetric._init.check_float32_range (as SiameseNet.fit does)"
-)
 
 
 def _data(seed, n=60):

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
+from .._init import check_float32_range
 from .._optional import import_torch
 from .._validation import FLOAT_DTYPES, check_labeled_data
 from ..base import LabelSupervisedMixin
@@ -95,6 +96,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
             if n is not None and n < 2:
                 raise ValueError(f"{name} needs at least 2 samples, got {n} sample(s).")
             Xv, y_enc, classes = check_labeled_data(self, X, y, dtype=FLOAT_DTYPES)
+            check_float32_range(Xv, self)  # 1e150 would be inf, 1e-150 zero in float32
             self.input_kind_ = "vector"
             Xn = Xv.astype(np.float32)
         if min_class_size > 1 and np.bincount(y_enc).max() < min_class_size:

@@ -19,7 +19,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._optional import import_torch
-from .._init import check_float32_range
 from .._validation import check_pairs
 from ..constraints import sample_pairs
 from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
@@ -356,8 +355,6 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         self
         """
         Xn, y_enc = self._validate_fit_input(X, y, min_class_size=2)
-        if self.input_kind_ == "vector":
-            check_float32_range(X, self)  # 1e150 would be inf, 1e-150 zero in float32
         rng = check_random_state(self.random_state)
         idx_train, idx_val, self.validation_kind_ = self._split_validation(y_enc, rng)
         if idx_val is not None:
