@@ -60,17 +60,22 @@ SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
 # Large problems (n >= LARGE_N): the impostor search of all n**2 pairs is the
-# cost (about 35 s of CPU at n = 100,000, d = 64), so
+# cost (about 10**10 pair scores at n = 100,000), so
 # * the fit starts from a fit on a random subsample of SUBSAMPLE_FRACTION of
 #   the points (at least LARGE_N // 2), with the full problem's objective;
 # * an exhaustive search keeps the candidate pairs within CANDIDATE_SLACK
-#   times each squared radius, and the searches between runs only re-check those,
-#   until L has moved by CANDIDATE_DRIFT (relative, Frobenius) from the point
-#   of that search; convergence is always confirmed by an exhaustive search.
+#   times each squared radius (the *reference*, at the map L_ref), and the
+#   searches between runs re-check only those for the rows where a bound
+#   certifies that no other pair can have entered the radius since
+#   (:class:`CandidateReference`); the other rows are searched exactly,
+#   all of them again (a new reference) when more than REFERENCE_FRACTION
+#   of the rows fail the bound. Every search is exact.
 LARGE_N = 30_000
 SUBSAMPLE_FRACTION = 0.2
-CANDIDATE_SLACK = 1.15  # (1.5 held 13x the pairs of the radius in 64-d)
-CANDIDATE_DRIFT = 0.1
+CANDIDATE_SLACK = 1.5
+REFERENCE_FRACTION = 0.3
+# The candidate list holds at most this many times max_impostors pairs.
+CANDIDATE_CAP = 10
 # Largest step of one L-BFGS iteration, relative to ||L||: the active set is
 # only valid near the point where it was searched (halved after a rejected run).
 MAX_STEP = 0.25
@@ -143,14 +148,20 @@ def memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impost
     The float64 copy of X; about six n x n_components arrays (projection,
     Laplacian product, search copies); target pairs; the impostor pairs of two
     searches with their per-evaluation temporaries (about 200 bytes a pair);
-    the search blocks (3 x 32 MiB).
+    the search blocks (3 x 32 MiB); for large problems the candidate list
+    (at most ``CANDIDATE_CAP * max_impostors`` pairs, about 24 bytes each with
+    their distances) and the bound's per-sample norms.
     """
     n_pairs = min(max_impostors, n_samples * n_samples)
-    return int(8 * n_samples * n_features
-               + 6 * 8 * n_samples * n_components
-               + 64 * n_samples * n_neighbors
-               + 200 * n_pairs
-               + 3 * (1 << 25))
+    need = (8 * n_samples * n_features
+            + 6 * 8 * n_samples * n_components
+            + 64 * n_samples * n_neighbors
+            + 200 * n_pairs
+            + 3 * (1 << 25))
+    if n_samples >= LARGE_N:
+        need += (24 * min(CANDIDATE_CAP * max_impostors, n_samples * n_samples)
+                 + 8 * n_samples * (n_components + 8))
+    return int(need)
 
 
 def check_memory(n_samples, n_features, n_components, n_neighbors, max_impostors):
@@ -492,12 +503,21 @@ def evaluate_map(L, data):
     differences) is computed as ``2 (C Z).T X`` (see
     :meth:`LMNNData.evaluate_projected`).
     """
+    return _evaluate_projection(_project(data.X, L, data.threads), data)
+
+
+def _evaluate_projection(Z, data):
+    """:func:`evaluate_map` from the projection ``Z = X @ L.T``."""
     X = data.X
-    Z = _project(X, L, data.threads)
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
-    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], data.threads):
+    with _product_threads(2 * X.shape[0] * X.shape[1] * Z.shape[1], data.threads):
         grad = 2.0 * (CZ.T @ X)
     return Evaluation(loss, grad, n_active)
+
+
+def _loss_at_projection(Z, data):
+    """The loss alone at the projection ``Z = X @ L.T`` (no gradient products)."""
+    return data.pair_weights(lambda a, b: pair_sq_distances(Z, a, b))[0]
 
 
 def evaluate_metric(M, data):
@@ -696,6 +716,10 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
     """
     memory = LBFGSMemory() if memory is None else memory
     ev = first if first is not None else evaluate_map(L, data)
+    # Along a direction p the projection is Z + step * (X @ p.T): one product
+    # per iteration, and trial steps cost only their pair distances; the
+    # gradient products are made at the accepted point only.
+    Z = _project(data.X, L, data.threads)
     n_it = 0
     while n_it < max_iter:
         g = ev.grad
@@ -710,10 +734,11 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
         L_norm = max(np.linalg.norm(L), 1e-12)
         step = 1.0 if len(memory) else 0.05 * L_norm / g_norm
         step = min(step, trust * L_norm / max(np.linalg.norm(p), 1e-300))
+        Zp = _project(data.X, p, data.threads)
         for _ in range(30):
-            L_new = L + step * p
-            ev_new = evaluate_map(L_new, data)
-            decrease = ev.loss - ev_new.loss
+            Z_new = Z + step * Zp
+            loss_new = _loss_at_projection(Z_new, data)
+            decrease = ev.loss - loss_new
             if -decrease <= 1e-4 * step * slope:  # Armijo's sufficient decrease
                 break
             # Minimiser of the quadratic through f(0), f'(0) and f(step),
@@ -723,9 +748,11 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
             step = min(max(trial, 0.1 * step), 0.5 * step)
         else:
             return _Run(L, ev.loss, n_it, True)  # no decrease along p: stationary
+        L_new = L + step * p
+        ev_new = _evaluate_projection(Z_new, data)
         n_it += 1
         memory.update(L_new - L, ev_new.grad - g)
-        L, ev = L_new, ev_new
+        L, ev, Z = L_new, ev_new, Z_new
         on_iter(ev.loss, ev.n_active)
         if decrease <= min_decrease:
             return _Run(L, ev.loss, n_it, True)
@@ -885,6 +912,80 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
         return _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads).fit(L0)
 
 
+class CandidateReference:
+    """Candidate impostor pairs of an exhaustive search, and when they still suffice.
+
+    An exhaustive search at the map ``L_ref`` kept every pair ``(i, l)`` with
+    ``d_ref(i, l) < R_i``. At a later map ``L = L_ref + D``, a pair that was
+    not kept cannot have entered row ``i``'s radius ``r_i`` if a lower bound
+    on its distance exceeds it. With ``L_ref = U S V.T`` (thin SVD), ``V1``
+    its first ``m`` right singular vectors and ``P2 = I - V1 V1.T``, any
+    difference ``v = x_i - x_l`` has
+    ``||L v|| >= (1 - e1) ||L_ref v|| - e2 ||P2 v||`` with
+    ``e1 = ||D V1 S1^-1||_2``, ``e2 = ||D P2||_2``, and
+    ``||P2 v|| <= rho_i + max(rho)``, ``rho = ||P2 (x - mean)||``. So row
+    ``i`` is *certified* (its impostors are among its candidates) when
+    ``((1 - e1) sqrt(R_i) - e2 (rho_i + max(rho)))**2 >= r_i``. The split
+    ``m`` with the most certified rows is used: all of them for a square,
+    well conditioned map (then ``e2 = 0``), fewer when the small singular
+    directions (or the null space of a rectangular map) move.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    L : ndarray of shape (n_components, n_features)
+        ``L_ref``.
+    radius : ndarray of shape (n_samples,)
+        ``R``: squared radii of the search.
+    cand_i, cand_l : ndarray of int
+        The pairs found.
+    """
+
+    def __init__(self, X, L, radius, cand_i, cand_l):
+        self.L = np.array(L, dtype=np.float64)
+        self.sqrt_radius = np.sqrt(np.maximum(radius, 0.0))
+        self.cand_i, self.cand_l = cand_i, cand_l
+        _, s, Vt = np.linalg.svd(self.L, full_matrices=False)
+        keep = s > s[0] * 1e-8 if s.size and s[0] > 0 else np.zeros(s.size, bool)
+        self.s, self.Vt = s[keep], Vt[keep]
+        # Splits m: all directions and those where the spectrum has fallen by
+        # 2, 4, 8, ... (the small directions are bounded through rho instead).
+        m_all = self.s.size
+        splits = {m_all}
+        for f in (2.0, 4.0, 8.0, 16.0, 64.0):
+            splits.add(int(np.count_nonzero(self.s >= self.s[0] / f)) if m_all else 0)
+        self.splits = sorted(m for m in splits if m > 0)
+        # ||P2 (x - mean)||**2 for each split, from the coordinates along V.
+        # (without a centred copy of X)
+        mean = X.mean(axis=0)
+        total = np.einsum("ij,ij->i", X, X) - 2.0 * (X @ mean) + mean @ mean
+        cum = np.cumsum((X @ self.Vt.T - mean @ self.Vt.T) ** 2, axis=1)
+        self.rho = {m: np.sqrt(np.maximum(total - cum[:, m - 1], 0.0)) for m in self.splits}
+        if X.shape[1] == m_all:  # full rank: P2 = 0 at m = all
+            self.rho[m_all] = np.zeros(X.shape[0])
+
+    def uncertified(self, L, thr):
+        """Rows whose impostors at ``L`` (within ``thr``) may lie outside the candidates."""
+        D = np.asarray(L, dtype=np.float64) - self.L
+        best = None
+        for m in self.splits:
+            V1 = self.Vt[:m].T
+            DV1 = D @ V1
+            e1 = np.linalg.norm(DV1 / self.s[:m], 2)
+            if e1 >= 1.0:
+                continue
+            DP2 = D - DV1 @ V1.T
+            e2 = np.linalg.norm(DP2, 2) if self.rho[m].any() else 0.0
+            rho = self.rho[m]
+            bound = (1.0 - e1) * self.sqrt_radius - e2 * (rho + rho.max())
+            ok = (bound > 0) & (bound * bound >= thr * (1.0 + 1e-6))
+            if best is None or ok.sum() > best.sum():
+                best = ok
+        if best is None:
+            return np.arange(thr.size)
+        return np.flatnonzero(~best)
+
+
 class _ActiveSetFit:
     """The state of one LMNN fit: data, options, RNG, iteration count, last search.
 
@@ -907,6 +1008,7 @@ class _ActiveSetFit:
         # the L it was made at; whether the last search was exhaustive.
         self.candidates = None
         self.exhaustive = True
+        self.n_reference = 0  # exhaustive searches made as references
 
     def search(self, L, targets, keep_previous=False, exhaustive=False):
         """The :class:`LMNNData` of the impostors of the metric ``L``.
@@ -943,27 +1045,51 @@ class _ActiveSetFit:
                         threads=self.threads)
 
     def _large_search(self, L, Z, radius, exhaustive):
-        """Impostors from the candidate pairs, or an exhaustive search (large n)."""
+        """Exact impostors from the reference's candidates, or an exhaustive search.
+
+        Rows the reference cannot certify at ``L`` are searched exactly; when
+        they are more than ``REFERENCE_FRACTION`` of all, or ``exhaustive``,
+        all rows are searched and their candidates become the new reference.
+        """
         opt = self.options
-        if self.candidates is not None and not exhaustive:
-            L_ref, cand_i, cand_l = self.candidates
-            drift = np.linalg.norm(L - L_ref) / max(np.linalg.norm(L_ref), 1e-300)
-            exhaustive = drift > CANDIDATE_DRIFT
-        else:
-            exhaustive = True
-        self.exhaustive = exhaustive
-        if exhaustive:
+        n = Z.shape[0]
+        thr = radius * (1.0 + 1e-4) + 1e-4  # the slack of find_impostors
+        ref, failed = self.candidates, None
+        if ref is not None and not exhaustive:
+            failed = ref.uncertified(L, thr)
+            if failed.size > REFERENCE_FRACTION * n:
+                ref = None
+        self.exhaustive = True  # every search below is exact
+        if ref is None or exhaustive:
             cand_i, cand_l, w = find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
-                                               opt.chunk_size, opt.max_impostors,
+                                               opt.chunk_size,
+                                               CANDIDATE_CAP * opt.max_impostors,
                                                self.rng, threads=self.threads)
-            if w is not None:  # subsampled: not a complete candidate list
+            self.n_reference += 1
+            if w is not None:
+                # Too many candidates: no reference; the impostors alone
+                # (subsampled above max_impostors, re-weighted).
                 self.candidates = None
-                return cand_i, cand_l, w
-            self.candidates = (L.copy(), cand_i, cand_l)
-        d = pair_sq_distances(Z, cand_i, cand_l)
-        # The same slack as find_impostors, so both searches agree.
-        keep = d < radius[cand_i] * (1.0 + 1e-4) + 1e-4
-        return cand_i[keep], cand_l[keep], None
+                imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
+                                                 opt.max_impostors, self.rng,
+                                                 threads=self.threads)
+                return imp_i, imp_l, w
+            ref = self.candidates = CandidateReference(self.X, L, CANDIDATE_SLACK * radius,
+                                                       cand_i, cand_l)
+            failed = np.empty(0, np.intp)
+        keep = pair_sq_distances(Z, ref.cand_i, ref.cand_l) < thr[ref.cand_i]
+        imp_i, imp_l = ref.cand_i[keep], ref.cand_l[keep]
+        if failed.size:
+            fail = np.zeros(n, bool)
+            fail[failed] = True
+            mine = ~fail[imp_i]
+            fi, fl, fw = find_impostors(Z, self.y, radius, opt.chunk_size, None, self.rng,
+                                        rows=failed, threads=self.threads)
+            imp_i = np.concatenate([imp_i[mine], fi])
+            imp_l = np.concatenate([imp_l[mine], fl])
+        self.progress.say(f"impostor search: {n - failed.size} of {n} rows certified by "
+                          f"the candidates of reference {self.n_reference}")
+        return imp_i, imp_l, None
 
     def exact(self, L, targets, keep_previous=False, exhaustive=False):
         """Search the impostors at ``L`` and evaluate the true objective there.
