@@ -24,6 +24,7 @@ weights ``w_ab`` (a sparse n x n matrix ``W``),
 
 import contextlib
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -283,25 +284,38 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     Zb = np.hstack([Z32, sq[:, None]])
     rng = np.random.default_rng(random_state)
     rows = np.arange(n) if rows is None else np.asarray(rows)
-    out_i, out_l, out_w, out_d = [], [], [], []
-    sampled = False
+
+    def block_pairs(r, cols, Zb_c, block_threads):
+        with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], block_threads):
+            S = block_scores(Za[r], Zb_c)
+        bound = sq[r] - thr[r]
+        # flatnonzero on the raveled mask is much faster than 2-D nonzero.
+        ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
+        dd = (sq[r][ii] - S[ii, ll]) if return_distances else None
+        return r[ii].astype(np.int32), cols[ll].astype(np.int32), dd
+
+    blocks = []  # (rows, cols, Zb_c) in a fixed order
     for c in np.unique(y[rows]):
         rows_c = rows[y[rows] == c]
         cols = np.flatnonzero(y != c)  # impostor candidates: other classes only
         Zb_c = Zb[cols]
-        for start, stop in row_blocks(rows_c.size, cols.size, chunk_size):
-            r = rows_c[start:stop]
-            with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], threads):
-                S = block_scores(Za[r], Zb_c)
-            bound = sq[r] - thr[r]
-            # flatnonzero on the raveled mask is much faster than 2-D nonzero.
-            ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
-            dd = (sq[r][ii] - S[ii, ll]) if return_distances else None
-            ii = r[ii].astype(np.int32)
-            ll = cols[ll].astype(np.int32)
+        blocks += [(rows_c[start:stop], cols, Zb_c)
+                   for start, stop in row_blocks(rows_c.size, cols.size, chunk_size)]
+    workers = int(threads) if threads is not None and threads > 1 and len(blocks) > 1 else 1
+    if workers > 1:
+        # Blocks in parallel, each single-threaded: the comparison and the
+        # extraction of the hits (as costly as the product) run on every core.
+        pool = ThreadPoolExecutor(max_workers=workers)
+        results = pool.map(lambda b: block_pairs(*b, None), blocks)
+    else:
+        pool, results = None, (block_pairs(*b, threads) for b in blocks)
+    out_i, out_l, out_w, out_d = [], [], [], []
+    sampled = False
+    try:
+        for (r, _, _), (ii, ll, dd) in zip(blocks, results):
             w = None
             if max_impostors is not None:
-                quota = max(1, int(np.ceil(max_impostors * (stop - start) / rows.size)))
+                quota = max(1, int(np.ceil(max_impostors * r.size / rows.size)))
                 if ii.size > quota:
                     keep = np.sort(rng.choice(ii.size, size=quota, replace=False))
                     w = np.full(quota, ii.size / quota)
@@ -310,8 +324,13 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
                     sampled = True
             out_i.append(ii)
             out_l.append(ll)
-            out_w.append(w if w is not None else np.ones(ii.size))
+            out_w.append(w if w is not None else ii.size)
             out_d.append(dd)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if sampled:
+        out_w = [np.ones(w) if isinstance(w, int) else w for w in out_w]
     imp_i = np.concatenate(out_i) if out_i else np.empty(0, np.int32)
     imp_l = np.concatenate(out_l) if out_l else np.empty(0, np.int32)
     weights = np.concatenate(out_w) if sampled else None
