@@ -261,9 +261,11 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     selects candidates; the objective recomputes distances in float64), with
     a small slack so no candidate is lost to rounding.
 
-    When more than ``max_impostors`` pairs are found, each block keeps a
-    uniform random share proportional to its rows, and the kept pairs get
-    weight ``found / kept`` so the push term stays an unbiased estimate.
+    When more than ``max_impostors`` pairs are found in all, each block
+    keeps a uniform random share proportional to its rows, and the kept
+    pairs get weight ``found / kept`` so the push term stays an unbiased
+    estimate (below the cap nothing is subsampled, however the pairs are
+    spread over the blocks).
 
     ``rows`` restricts the search to impostors of those samples (default all);
     ``return_distances`` also returns the (float32) squared distances;
@@ -309,23 +311,39 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
         results = pool.map(lambda b: block_pairs(*b, None), blocks)
     else:
         pool, results = None, (block_pairs(*b, threads) for b in blocks)
-    out_i, out_l, out_w, out_d = [], [], [], []
+    out_r, out_i, out_l, out_w, out_d = [], [], [], [], []
     sampled = False
+
+    def subsample(j):
+        """Keep block ``j``'s proportional share of ``max_impostors`` (re-weighted)."""
+        quota = max(1, int(np.ceil(max_impostors * out_r[j] / rows.size)))
+        if out_i[j].size > quota:
+            keep = np.sort(rng.choice(out_i[j].size, size=quota, replace=False))
+            out_w[j] = np.full(quota, out_i[j].size / quota)
+            out_i[j], out_l[j] = out_i[j][keep], out_l[j][keep]
+            out_d[j] = out_d[j][keep] if return_distances else None
+            return True
+        return False
+
+    total = 0
     try:
         for (r, _, _), (ii, ll, dd) in zip(blocks, results):
-            w = None
-            if max_impostors is not None:
-                quota = max(1, int(np.ceil(max_impostors * r.size / rows.size)))
-                if ii.size > quota:
-                    keep = np.sort(rng.choice(ii.size, size=quota, replace=False))
-                    w = np.full(quota, ii.size / quota)
-                    ii, ll = ii[keep], ll[keep]
-                    dd = dd[keep] if return_distances else None
-                    sampled = True
+            out_r.append(r.size)
             out_i.append(ii)
             out_l.append(ll)
-            out_w.append(w if w is not None else ii.size)
+            out_w.append(ii.size)
             out_d.append(dd)
+            total += ii.size
+            if max_impostors is None:
+                continue
+            if not sampled and total > max_impostors:
+                # Over the cap: from now on each block keeps its share, and
+                # so do the blocks before.
+                sampled = True
+                for j in range(len(out_i) - 1):
+                    subsample(j)
+            if sampled:
+                subsample(len(out_i) - 1)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -1079,7 +1097,8 @@ class _ActiveSetFit:
             if failed.size > REFERENCE_FRACTION * n:
                 ref = None
         self.exhaustive = True  # every search below is exact
-        if ref is None or exhaustive:
+        new_reference = ref is None or exhaustive
+        if new_reference:
             cand_i, cand_l, w = find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
                                                opt.chunk_size,
                                                CANDIDATE_CAP * opt.max_impostors,
@@ -1106,8 +1125,12 @@ class _ActiveSetFit:
                                         rows=failed, threads=self.threads)
             imp_i = np.concatenate([imp_i[mine], fi])
             imp_l = np.concatenate([imp_l[mine], fl])
-        self.progress.say(f"impostor search: {n - failed.size} of {n} rows certified by "
-                          f"the candidates of reference {self.n_reference}")
+        if new_reference:
+            self.progress.say(f"impostor search: exhaustive (reference {self.n_reference}, "
+                              f"{ref.cand_i.size} candidate pairs)")
+        else:
+            self.progress.say(f"impostor search: {n - failed.size} of {n} rows certified "
+                              f"by the candidates of reference {self.n_reference}")
         return imp_i, imp_l, None
 
     def exact(self, L, targets, keep_previous=False, exhaustive=False):

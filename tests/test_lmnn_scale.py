@@ -129,3 +129,18 @@ def test_lmnn_large_script_prints_its_figures_as_json(capsys):
         assert key in figures
     assert figures["n"] == 300 and figures["n_components"] == 4
     assert 0.0 <= figures["acc_lmnn"] <= 1.0
+
+
+def test_impostor_cap_subsamples_only_above_the_total():
+    # Pairs concentrated in few blocks, fewer than the cap in all: nothing is
+    # subsampled (a per-block quota used to re-weight such blocks).
+    X, y = _data(n=200)
+    Z = X / 2
+    r = np.full(200, 4.0)
+    ii, ll, w = find_impostors(Z, y, r, chunk_size=5)
+    ii2, ll2, w2 = find_impostors(Z, y, r, chunk_size=5, max_impostors=ii.size, random_state=0)
+    assert w is None and w2 is None and ii2.size == ii.size
+    ii3, ll3, w3 = find_impostors(Z, y, r, chunk_size=5, max_impostors=ii.size // 3,
+                                  random_state=0)
+    assert w3 is not None and ii3.size < ii.size
+    assert abs(w3.sum() - ii.size) <= 0.02 * ii.size  # unbiased count
