@@ -118,9 +118,20 @@ def _product_threads(flops, threads):
 
 
 def _project(X, L, threads):
-    """``X @ L.T`` (with ``threads`` BLAS threads when large)."""
-    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], threads):
+    """``X @ L.T`` (row blocks in ``threads`` Python threads when large, see
+    :func:`_gram_product`)."""
+    n = X.shape[0]
+    if threads is None or threads <= 1 or 2 * n * X.shape[1] * L.shape[0] < PARALLEL_FLOPS:
         return X @ L.T
+    out = np.empty((n, L.shape[0]))
+    bounds = np.linspace(0, n, int(threads) + 1).astype(int)
+
+    def block(k):
+        np.matmul(X[bounds[k]:bounds[k + 1]], L.T, out=out[bounds[k]:bounds[k + 1]])
+
+    with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+        list(pool.map(block, range(int(threads))))
+    return out
 
 
 def single_threaded_blas():
@@ -547,9 +558,26 @@ def _evaluate_projection(Z, data):
     """:func:`evaluate_map` from the projection ``Z = X @ L.T``."""
     X = data.X
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
-    with _product_threads(2 * X.shape[0] * X.shape[1] * Z.shape[1], data.threads):
-        grad = 2.0 * (CZ.T @ X)
-    return Evaluation(loss, grad, n_active)
+    return Evaluation(loss, 2.0 * _gram_product(CZ, X, data.threads), n_active)
+
+
+def _gram_product(A, B, threads):
+    """``A.T @ B`` for tall ``A`` and ``B``: row halves in Python threads when large.
+
+    OpenBLAS's own threads split this shape (inner dimension n) badly and
+    spin while waiting: on a loaded 2-core machine two BLAS threads made it
+    10x slower in CPU time than one. Single-threaded products on row blocks,
+    summed, use the cores without that.
+    """
+    n = A.shape[0]
+    flops = 2 * n * A.shape[1] * B.shape[1]
+    if threads is None or threads <= 1 or flops < PARALLEL_FLOPS:
+        return A.T @ B
+    bounds = np.linspace(0, n, int(threads) + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+        parts = list(pool.map(lambda k: A[bounds[k]:bounds[k + 1]].T @ B[bounds[k]:bounds[k + 1]],
+                              range(int(threads))))
+    return functools.reduce(np.add, parts)
 
 
 def _loss_at_projection(Z, data):
