@@ -24,6 +24,7 @@ weights ``w_ab`` (a sparse n x n matrix ``W``),
 
 import contextlib
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -61,17 +62,22 @@ SMOOTH_WIDTH = 0.5
 # Solver iterations before the first re-check of the impostors (then doubling).
 FIRST_RUN = 4
 # Large problems (n >= LARGE_N): the impostor search of all n**2 pairs is the
-# cost (about 35 s of CPU at n = 100,000, d = 64), so
+# cost (about 10**10 pair scores at n = 100,000), so
 # * the fit starts from a fit on a random subsample of SUBSAMPLE_FRACTION of
 #   the points (at least LARGE_N // 2), with the full problem's objective;
 # * an exhaustive search keeps the candidate pairs within CANDIDATE_SLACK
-#   times each squared radius, and the searches between runs only re-check those,
-#   until L has moved by CANDIDATE_DRIFT (relative, Frobenius) from the point
-#   of that search; convergence is always confirmed by an exhaustive search.
+#   times each squared radius (the *reference*, at the map L_ref), and the
+#   searches between runs re-check only those for the rows where a bound
+#   certifies that no other pair can have entered the radius since
+#   (:class:`CandidateReference`); the other rows are searched exactly,
+#   all of them again (a new reference) when more than REFERENCE_FRACTION
+#   of the rows fail the bound. Every search is exact.
 LARGE_N = 30_000
 SUBSAMPLE_FRACTION = 0.2
-CANDIDATE_SLACK = 1.15  # (1.5 held 13x the pairs of the radius in 64-d)
-CANDIDATE_DRIFT = 0.1
+CANDIDATE_SLACK = 1.5
+REFERENCE_FRACTION = 0.3
+# The candidate list holds at most this many times max_impostors pairs.
+CANDIDATE_CAP = 10
 # Largest step of one L-BFGS iteration, relative to ||L||: the active set is
 # only valid near the point where it was searched (halved after a rejected run).
 MAX_STEP = 0.25
@@ -113,9 +119,20 @@ def _product_threads(flops, threads):
 
 
 def _project(X, L, threads):
-    """``X @ L.T`` (with ``threads`` BLAS threads when large)."""
-    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], threads):
+    """``X @ L.T`` (row blocks in ``threads`` Python threads when large, see
+    :func:`_gram_product`)."""
+    n = X.shape[0]
+    if threads is None or threads <= 1 or 2 * n * X.shape[1] * L.shape[0] < PARALLEL_FLOPS:
         return X @ L.T
+    out = np.empty((n, L.shape[0]))
+    bounds = np.linspace(0, n, int(threads) + 1).astype(int)
+
+    def block(k):
+        np.matmul(X[bounds[k]:bounds[k + 1]], L.T, out=out[bounds[k]:bounds[k + 1]])
+
+    with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+        list(pool.map(block, range(int(threads))))
+    return out
 
 
 def single_threaded_blas():
@@ -200,14 +217,20 @@ def memory_estimate(n_samples, n_features, n_components, n_neighbors, max_impost
     The float64 copy of X; about six n x n_components arrays (projection,
     Laplacian product, search copies); target pairs; the impostor pairs of two
     searches with their per-evaluation temporaries (about 200 bytes a pair);
-    the search blocks (3 x 32 MiB).
+    the search blocks (3 x 32 MiB); for large problems the candidate list
+    (at most ``CANDIDATE_CAP * max_impostors`` pairs, about 24 bytes each with
+    their distances) and the bound's per-sample norms.
     """
     n_pairs = min(max_impostors, n_samples * n_samples)
-    return int(8 * n_samples * n_features
-               + 6 * 8 * n_samples * n_components
-               + 64 * n_samples * n_neighbors
-               + 200 * n_pairs
-               + 3 * (1 << 25))
+    need = (8 * n_samples * n_features
+            + 6 * 8 * n_samples * n_components
+            + 64 * n_samples * n_neighbors
+            + 200 * n_pairs
+            + 3 * (1 << 25))
+    if n_samples >= LARGE_N:
+        need += (24 * min(CANDIDATE_CAP * max_impostors, n_samples * n_samples)
+                 + 8 * n_samples * (n_components + 8))
+    return int(need)
 
 
 def check_memory(n_samples, n_features, n_components, n_neighbors, max_impostors):
@@ -306,9 +329,11 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     selects candidates; the objective recomputes distances in float64), with
     a small slack so no candidate is lost to rounding.
 
-    When more than ``max_impostors`` pairs are found, each block keeps a
-    uniform random share proportional to its rows, and the kept pairs get
-    weight ``found / kept`` so the push term stays an unbiased estimate.
+    When more than ``max_impostors`` pairs are found in all, each block
+    keeps a uniform random share proportional to its rows, and the kept
+    pairs get weight ``found / kept`` so the push term stays an unbiased
+    estimate (below the cap nothing is subsampled, however the pairs are
+    spread over the blocks).
 
     ``rows`` restricts the search to impostors of those samples (default all);
     ``return_distances`` also returns the (float32) squared distances;
@@ -329,35 +354,69 @@ def find_impostors(Z, y, radius, chunk_size=None, max_impostors=None, random_sta
     Zb = np.hstack([Z32, sq[:, None]])
     rng = np.random.default_rng(random_state)
     rows = np.arange(n) if rows is None else np.asarray(rows)
-    out_i, out_l, out_w, out_d = [], [], [], []
-    sampled = False
+
+    def block_pairs(r, cols, Zb_c, block_threads):
+        with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], block_threads):
+            S = block_scores(Za[r], Zb_c)
+        bound = sq[r] - thr[r]
+        # flatnonzero on the raveled mask is much faster than 2-D nonzero.
+        ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
+        dd = (sq[r][ii] - S[ii, ll]) if return_distances else None
+        return r[ii].astype(np.int32), cols[ll].astype(np.int32), dd
+
+    blocks = []  # (rows, cols, Zb_c) in a fixed order
     for c in np.unique(y[rows]):
         rows_c = rows[y[rows] == c]
         cols = np.flatnonzero(y != c)  # impostor candidates: other classes only
         Zb_c = Zb[cols]
-        for start, stop in row_blocks(rows_c.size, cols.size, chunk_size):
-            r = rows_c[start:stop]
-            with _product_threads(2 * r.size * Zb_c.shape[0] * Zb_c.shape[1], threads):
-                S = block_scores(Za[r], Zb_c)
-            bound = sq[r] - thr[r]
-            # flatnonzero on the raveled mask is much faster than 2-D nonzero.
-            ii, ll = np.divmod(np.flatnonzero(S > bound[:, None]), S.shape[1])
-            dd = (sq[r][ii] - S[ii, ll]) if return_distances else None
-            ii = r[ii].astype(np.int32)
-            ll = cols[ll].astype(np.int32)
-            w = None
-            if max_impostors is not None:
-                quota = max(1, int(np.ceil(max_impostors * (stop - start) / rows.size)))
-                if ii.size > quota:
-                    keep = np.sort(rng.choice(ii.size, size=quota, replace=False))
-                    w = np.full(quota, ii.size / quota)
-                    ii, ll = ii[keep], ll[keep]
-                    dd = dd[keep] if return_distances else None
-                    sampled = True
+        blocks += [(rows_c[start:stop], cols, Zb_c)
+                   for start, stop in row_blocks(rows_c.size, cols.size, chunk_size)]
+    workers = int(threads) if threads is not None and threads > 1 and len(blocks) > 1 else 1
+    if workers > 1:
+        # Blocks in parallel, each single-threaded: the comparison and the
+        # extraction of the hits (as costly as the product) run on every core.
+        pool = ThreadPoolExecutor(max_workers=workers)
+        results = pool.map(lambda b: block_pairs(*b, None), blocks)
+    else:
+        pool, results = None, (block_pairs(*b, threads) for b in blocks)
+    out_r, out_i, out_l, out_w, out_d = [], [], [], [], []
+    sampled = False
+
+    def subsample(j):
+        """Keep block ``j``'s proportional share of ``max_impostors`` (re-weighted)."""
+        quota = max(1, int(np.ceil(max_impostors * out_r[j] / rows.size)))
+        if out_i[j].size > quota:
+            keep = np.sort(rng.choice(out_i[j].size, size=quota, replace=False))
+            out_w[j] = np.full(quota, out_i[j].size / quota)
+            out_i[j], out_l[j] = out_i[j][keep], out_l[j][keep]
+            out_d[j] = out_d[j][keep] if return_distances else None
+            return True
+        return False
+
+    total = 0
+    try:
+        for (r, _, _), (ii, ll, dd) in zip(blocks, results):
+            out_r.append(r.size)
             out_i.append(ii)
             out_l.append(ll)
-            out_w.append(w if w is not None else np.ones(ii.size))
+            out_w.append(ii.size)
             out_d.append(dd)
+            total += ii.size
+            if max_impostors is None:
+                continue
+            if not sampled and total > max_impostors:
+                # Over the cap: from now on each block keeps its share, and
+                # so do the blocks before.
+                sampled = True
+                for j in range(len(out_i) - 1):
+                    subsample(j)
+            if sampled:
+                subsample(len(out_i) - 1)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if sampled:
+        out_w = [np.ones(w) if isinstance(w, int) else w for w in out_w]
     imp_i = np.concatenate(out_i) if out_i else np.empty(0, np.int32)
     imp_l = np.concatenate(out_l) if out_l else np.empty(0, np.int32)
     weights = np.concatenate(out_w) if sampled else None
@@ -432,6 +491,18 @@ class LMNNData:
         """
         loss, w, n_active = self.pair_weights(sqdist)
         return loss, self._weighted_scatter(w), n_active
+
+    def project(self, L):
+        """``Z = X @ L.T`` (the line search moves along ``Z + t X p.T``)."""
+        return _project(self.X, L, self.threads)
+
+    def loss_at_projection(self, Z):
+        """The loss alone at the projection ``Z`` (no gradient products)."""
+        return _loss_at_projection(Z, self)
+
+    def evaluate_projection(self, Z):
+        """Loss, gradient in ``L`` and active triplets at the projection ``Z = X L^T``."""
+        return _evaluate_projection(Z, self)
 
     def evaluate_projected(self, sqdist, Z):
         """Loss and ``C @ Z`` with ``C = diag(W 1 + W.T 1) - W - W.T``.
@@ -549,14 +620,38 @@ def evaluate_map(L, data):
     differences) is computed as ``2 (C Z).T X`` (see
     :meth:`LMNNData.evaluate_projected`).
     """
-    if not isinstance(data, LMNNData):  # a device twin (skmetric._lmnn_torch)
-        return data.evaluate_map(L)
+    return data.evaluate_projection(data.project(L))  # host or device (_lmnn_torch)
+
+
+def _evaluate_projection(Z, data):
+    """:func:`evaluate_map` from the projection ``Z = X @ L.T``."""
     X = data.X
-    Z = _project(X, L, data.threads)
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
-    with _product_threads(2 * X.shape[0] * X.shape[1] * L.shape[0], data.threads):
-        grad = 2.0 * (CZ.T @ X)
-    return Evaluation(loss, grad, n_active)
+    return Evaluation(loss, 2.0 * _gram_product(CZ, X, data.threads), n_active)
+
+
+def _gram_product(A, B, threads):
+    """``A.T @ B`` for tall ``A`` and ``B``: row halves in Python threads when large.
+
+    OpenBLAS's own threads split this shape (inner dimension n) badly and
+    spin while waiting: on a loaded 2-core machine two BLAS threads made it
+    10x slower in CPU time than one. Single-threaded products on row blocks,
+    summed, use the cores without that.
+    """
+    n = A.shape[0]
+    flops = 2 * n * A.shape[1] * B.shape[1]
+    if threads is None or threads <= 1 or flops < PARALLEL_FLOPS:
+        return A.T @ B
+    bounds = np.linspace(0, n, int(threads) + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+        parts = list(pool.map(lambda k: A[bounds[k]:bounds[k + 1]].T @ B[bounds[k]:bounds[k + 1]],
+                              range(int(threads))))
+    return functools.reduce(np.add, parts)
+
+
+def _loss_at_projection(Z, data):
+    """The loss alone at the projection ``Z = X @ L.T`` (no gradient products)."""
+    return data.pair_weights(lambda a, b: pair_sq_distances(Z, a, b))[0]
 
 
 def evaluate_metric(M, data):
@@ -565,7 +660,7 @@ def evaluate_metric(M, data):
     Any square ``M`` is accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``);
     the gradient is ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
     """
-    if not isinstance(data, LMNNData):  # a device twin (skmetric._lmnn_torch)
+    if hasattr(data, "evaluate_metric"):  # a device twin (skmetric._lmnn_torch)
         return data.evaluate_metric(M)
     X = data.X
     Y = X @ M.T
@@ -757,6 +852,10 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
     """
     memory = LBFGSMemory() if memory is None else memory
     ev = first if first is not None else evaluate_map(L, data)
+    # Along a direction p the projection is Z + step * (X @ p.T): one product
+    # per iteration, and trial steps cost only their pair distances; the
+    # gradient products are made at the accepted point only.
+    Z = data.project(L)
     n_it = 0
     while n_it < max_iter:
         g = ev.grad
@@ -771,10 +870,11 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
         L_norm = max(np.linalg.norm(L), 1e-12)
         step = 1.0 if len(memory) else 0.05 * L_norm / g_norm
         step = min(step, trust * L_norm / max(np.linalg.norm(p), 1e-300))
+        Zp = data.project(p)
         for _ in range(30):
-            L_new = L + step * p
-            ev_new = evaluate_map(L_new, data)
-            decrease = ev.loss - ev_new.loss
+            Z_new = Z + step * Zp
+            loss_new = data.loss_at_projection(Z_new)
+            decrease = ev.loss - loss_new
             if -decrease <= 1e-4 * step * slope:  # Armijo's sufficient decrease
                 break
             # Minimiser of the quadratic through f(0), f'(0) and f(step),
@@ -784,9 +884,11 @@ def _lbfgs_run(L, data, max_iter, min_decrease, on_iter, first=None, memory=None
             step = min(max(trial, 0.1 * step), 0.5 * step)
         else:
             return _Run(L, ev.loss, n_it, True)  # no decrease along p: stationary
+        L_new = L + step * p
+        ev_new = data.evaluate_projection(Z_new)
         n_it += 1
         memory.update(L_new - L, ev_new.grad - g)
-        L, ev = L_new, ev_new
+        L, ev, Z = L_new, ev_new, Z_new
         on_iter(ev.loss, ev.n_active)
         if decrease <= min_decrease:
             return _Run(L, ev.loss, n_it, True)
@@ -951,6 +1053,80 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
         return fit.fit(L0)
 
 
+class CandidateReference:
+    """Candidate impostor pairs of an exhaustive search, and when they still suffice.
+
+    An exhaustive search at the map ``L_ref`` kept every pair ``(i, l)`` with
+    ``d_ref(i, l) < R_i``. At a later map ``L = L_ref + D``, a pair that was
+    not kept cannot have entered row ``i``'s radius ``r_i`` if a lower bound
+    on its distance exceeds it. With ``L_ref = U S V.T`` (thin SVD), ``V1``
+    its first ``m`` right singular vectors and ``P2 = I - V1 V1.T``, any
+    difference ``v = x_i - x_l`` has
+    ``||L v|| >= (1 - e1) ||L_ref v|| - e2 ||P2 v||`` with
+    ``e1 = ||D V1 S1^-1||_2``, ``e2 = ||D P2||_2``, and
+    ``||P2 v|| <= rho_i + max(rho)``, ``rho = ||P2 (x - mean)||``. So row
+    ``i`` is *certified* (its impostors are among its candidates) when
+    ``((1 - e1) sqrt(R_i) - e2 (rho_i + max(rho)))**2 >= r_i``. The split
+    ``m`` with the most certified rows is used: all of them for a square,
+    well conditioned map (then ``e2 = 0``), fewer when the small singular
+    directions (or the null space of a rectangular map) move.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    L : ndarray of shape (n_components, n_features)
+        ``L_ref``.
+    radius : ndarray of shape (n_samples,)
+        ``R``: squared radii of the search.
+    cand_i, cand_l : ndarray of int
+        The pairs found.
+    """
+
+    def __init__(self, X, L, radius, cand_i, cand_l):
+        self.L = np.array(L, dtype=np.float64)
+        self.sqrt_radius = np.sqrt(np.maximum(radius, 0.0))
+        self.cand_i, self.cand_l = cand_i, cand_l
+        _, s, Vt = np.linalg.svd(self.L, full_matrices=False)
+        keep = s > s[0] * 1e-8 if s.size and s[0] > 0 else np.zeros(s.size, bool)
+        self.s, self.Vt = s[keep], Vt[keep]
+        # Splits m: all directions and those where the spectrum has fallen by
+        # 2, 4, 8, ... (the small directions are bounded through rho instead).
+        m_all = self.s.size
+        splits = {m_all}
+        for f in (2.0, 4.0, 8.0, 16.0, 64.0):
+            splits.add(int(np.count_nonzero(self.s >= self.s[0] / f)) if m_all else 0)
+        self.splits = sorted(m for m in splits if m > 0)
+        # ||P2 (x - mean)||**2 for each split, from the coordinates along V.
+        # (without a centred copy of X)
+        mean = X.mean(axis=0)
+        total = np.einsum("ij,ij->i", X, X) - 2.0 * (X @ mean) + mean @ mean
+        cum = np.cumsum((X @ self.Vt.T - mean @ self.Vt.T) ** 2, axis=1)
+        self.rho = {m: np.sqrt(np.maximum(total - cum[:, m - 1], 0.0)) for m in self.splits}
+        if X.shape[1] == m_all:  # full rank: P2 = 0 at m = all
+            self.rho[m_all] = np.zeros(X.shape[0])
+
+    def uncertified(self, L, thr):
+        """Rows whose impostors at ``L`` (within ``thr``) may lie outside the candidates."""
+        D = np.asarray(L, dtype=np.float64) - self.L
+        best = None
+        for m in self.splits:
+            V1 = self.Vt[:m].T
+            DV1 = D @ V1
+            e1 = np.linalg.norm(DV1 / self.s[:m], 2)
+            if e1 >= 1.0:
+                continue
+            DP2 = D - DV1 @ V1.T
+            e2 = np.linalg.norm(DP2, 2) if self.rho[m].any() else 0.0
+            rho = self.rho[m]
+            bound = (1.0 - e1) * self.sqrt_radius - e2 * (rho + rho.max())
+            ok = (bound > 0) & (bound * bound >= thr * (1.0 + 1e-6))
+            if best is None or ok.sum() > best.sum():
+                best = ok
+        if best is None:
+            return np.arange(thr.size)
+        return np.flatnonzero(~best)
+
+
 class _ActiveSetFit:
     """The state of one LMNN fit: data, options, RNG, iteration count, last search.
 
@@ -960,6 +1136,7 @@ class _ActiveSetFit:
 
     def __init__(self, X, y, options, progress, threads=1):
         self.ops = lmnn_ops(options.device, threads)
+        self.X_host = X
         self.X = self.ops.asarray(X)  # on the device for a torch fit
         self.threads = threads
         self.y = y
@@ -974,6 +1151,7 @@ class _ActiveSetFit:
         # the L it was made at; whether the last search was exhaustive.
         self.candidates = None
         self.exhaustive = True
+        self.n_reference = 0  # exhaustive searches made as references
 
     def search(self, L, targets, keep_previous=False, exhaustive=False):
         """The :class:`LMNNData` of the impostors of the metric ``L``.
@@ -1009,27 +1187,55 @@ class _ActiveSetFit:
         return self.ops.data(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w)
 
     def _large_search(self, L, Z, radius, exhaustive):
-        """Impostors from the candidate pairs, or an exhaustive search (large n)."""
+        """Exact impostors from the reference's candidates, or an exhaustive search.
+
+        Rows the reference cannot certify at ``L`` are searched exactly; when
+        they are more than ``REFERENCE_FRACTION`` of all, or ``exhaustive``,
+        all rows are searched and their candidates become the new reference.
+        """
         opt = self.options
-        if self.candidates is not None and not exhaustive:
-            L_ref, cand_i, cand_l = self.candidates
-            drift = np.linalg.norm(L - L_ref) / max(np.linalg.norm(L_ref), 1e-300)
-            exhaustive = drift > CANDIDATE_DRIFT
-        else:
-            exhaustive = True
-        self.exhaustive = exhaustive
-        if exhaustive:
+        n = Z.shape[0]
+        thr = radius * (1.0 + 1e-4) + 1e-4  # the slack of find_impostors
+        ref, failed = self.candidates, None
+        if ref is not None and not exhaustive:
+            failed = ref.uncertified(L, thr)
+            if failed.size > REFERENCE_FRACTION * n:
+                ref = None
+        self.exhaustive = True  # every search below is exact
+        new_reference = ref is None or exhaustive
+        if new_reference:
             cand_i, cand_l, w = self.ops.find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
-                                                        opt.chunk_size, opt.max_impostors,
+                                                        opt.chunk_size,
+                                                        CANDIDATE_CAP * opt.max_impostors,
                                                         self.rng)
-            if w is not None:  # subsampled: not a complete candidate list
+            self.n_reference += 1
+            if w is not None:
+                # Too many candidates: no reference; the impostors alone
+                # (subsampled above max_impostors, re-weighted).
                 self.candidates = None
-                return cand_i, cand_l, w
-            self.candidates = (L.copy(), cand_i, cand_l)
-        d = self.ops.pair_sq_distances(Z, cand_i, cand_l)
-        # The same slack as find_impostors, so both searches agree.
-        keep = d < radius[cand_i] * (1.0 + 1e-4) + 1e-4
-        return cand_i[keep], cand_l[keep], None
+                imp_i, imp_l, w = self.ops.find_impostors(Z, self.y, radius, opt.chunk_size,
+                                                          opt.max_impostors, self.rng)
+                return imp_i, imp_l, w
+            ref = self.candidates = CandidateReference(self.X_host, L, CANDIDATE_SLACK * radius,
+                                                       cand_i, cand_l)
+            failed = np.empty(0, np.intp)
+        keep = self.ops.pair_sq_distances(Z, ref.cand_i, ref.cand_l) < thr[ref.cand_i]
+        imp_i, imp_l = ref.cand_i[keep], ref.cand_l[keep]
+        if failed.size:
+            fail = np.zeros(n, bool)
+            fail[failed] = True
+            mine = ~fail[imp_i]
+            fi, fl, fw = self.ops.find_impostors(Z, self.y, radius, opt.chunk_size, None,
+                                                 self.rng, rows=failed)
+            imp_i = np.concatenate([imp_i[mine], fi])
+            imp_l = np.concatenate([imp_l[mine], fl])
+        if new_reference:
+            self.progress.say(f"impostor search: exhaustive (reference {self.n_reference}, "
+                              f"{ref.cand_i.size} candidate pairs)")
+        else:
+            self.progress.say(f"impostor search: {n - failed.size} of {n} rows certified "
+                              f"by the candidates of reference {self.n_reference}")
+        return imp_i, imp_l, None
 
     def exact(self, L, targets, keep_previous=False, exhaustive=False):
         """Search the impostors at ``L`` and evaluate the true objective there.

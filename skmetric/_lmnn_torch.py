@@ -384,16 +384,27 @@ class TorchLMNNData:
         w = torch.cat([w_t[self._valid], w_imp])
         return float(loss), w, int(n_active)
 
-    def evaluate_map(self, L):
-        """Loss, gradient in ``L`` (host array) and active triplets at the map ``L``.
+    def project(self, L):
+        """``Z = X L^T`` on the device (the line search moves along ``Z + t X p^T``)."""
+        return self.ops.project(self.X, L)
+
+    def loss_at_projection(self, Z):
+        """The loss alone at the projection ``Z`` (no gradient products)."""
+        return self._pair_weights(self._pairs.sq_distances(Z))[0]
+
+    def evaluate_projection(self, Z):
+        """Loss, gradient in ``L`` (host array) and active triplets at ``Z = X L^T``.
 
         As :func:`skmetric._lmnn_solver.evaluate_map`: the gradient is
-        ``2 (C Z)^T X`` with ``Z = X L^T``.
+        ``2 (C Z)^T X``.
         """
-        Z = self.ops.project(self.X, L)
         loss, w, n_active = self._pair_weights(self._pairs.sq_distances(Z))
         grad = 2.0 * (self._pairs.laplacian_times(w, Z).T @ self.X)
         return Evaluation(loss, self.ops.bk.to_numpy(grad), n_active)
+
+    def evaluate_map(self, L):
+        """Loss, gradient in ``L`` (host array) and active triplets at the map ``L``."""
+        return self.evaluate_projection(self.project(L))
 
     def evaluate_metric(self, M):
         """Loss, gradient in ``M`` (host array) and active triplets at ``M``.

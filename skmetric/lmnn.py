@@ -153,11 +153,15 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
     margin).
 
     **Large data** (30,000 samples and more): the fit starts from a fit on
-    a random 20% subsample, and between exhaustive impostor searches it
-    re-checks only the candidate pairs of the last one (within 1.15 times
-    each squared radius) while ``L`` stays within 10% of where it was made; the
-    final convergence test is always an exhaustive search, so ``loss_`` and
-    ``converged_`` refer to the exact objective.
+    a random 20% subsample. An exhaustive impostor search keeps the candidate
+    pairs within 1.5 times each squared radius as a *reference*; later
+    searches re-check only those candidates for the rows where a bound on
+    how far the map has moved since (through its singular vectors) proves
+    that no other pair can have entered the radius, and search the other
+    rows exactly; a new exhaustive search is made only when more than 30%
+    of the rows fail the bound. Every search is exact, so ``loss_`` and
+    ``converged_`` refer to the exact objective. The row blocks of an
+    exhaustive search run in parallel threads (the BLAS thread count).
 
     Classes with at most ``n_neighbors`` members get fewer target neighbours
     (``members - 1``), with a warning; their points still act as impostors.
