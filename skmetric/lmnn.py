@@ -11,7 +11,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import get_backend
-from ._init import init_constraint, initialize_components, resolve_n_components
+from ._init import (
+    data_scale,
+    init_constraint,
+    initialize_components,
+    resolve_n_components,
+    unscale_result,
+)
 from ._lmnn_solver import (
     PUSH_LOSSES,
     LMNNOptions,
@@ -281,7 +287,11 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         n_components = resolve_n_components(self.n_components, X.shape[1])
         check_memory(X.shape[0], X.shape[1], n_components, self.n_neighbors,
                      self.max_impostors)
-        X = X.astype(np.float64)  # a copy: the user's X is never touched
+        # The objective depends on X only through L x: fit X / s (unit
+        # spread; s = 1 for standardised data) and map the result back, so
+        # that neither the start nor the stopping rules depend on X's units.
+        scale = data_scale(X, self)
+        X = X.astype(np.float64) / scale  # a copy: the user's X is never touched
         if self.solver == "projected_gradient" and n_components != X.shape[1]:
             raise ValueError(
                 "solver='projected_gradient' learns a full-rank M; use "
@@ -291,12 +301,12 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         with single_threaded_blas():
             # PCA's randomized SVD, like the solver, is faster on one BLAS
             # thread at these sizes (4 s -> 0.1 s on a busy 2-core machine).
-            L0 = initialize_components(self.init, X, y, n_components, rng)
+            L0 = initialize_components(self.init, X, y, n_components, rng, scale=scale)
         progress = self._progress()
         progress.say(f"{X.shape[0]} samples, {X.shape[1]} features, "
                      f"n_components={n_components}, solver={self.solver}")
         options = self._solver_options(rng.randint(np.iinfo(np.int32).max))
-        result = fit_lmnn(X, y, L0, options, progress)
+        result = unscale_result(fit_lmnn(X, y, L0, options, progress), scale)
         self._store_result(result, progress)
         self.target_neighbors_ = result.info["targets"]
         return self

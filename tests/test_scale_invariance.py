@@ -56,20 +56,7 @@ _MISSING_CALL = (
     "{name}'s fit does not call the shared scale step "
     "(skmetric._init.data_scale / unscale_result); {what}"
 )
-_LMNN = _MISSING_CALL.format(
-    name="LMNN", what="squared distances of X overflow (1e150) / underflow (1e-150) in "
-    "the solver; owned by the LMNN helpers (lmnn.py / _lmnn_solver.py)"
-)
-_MMLMNN = _MISSING_CALL.format(
-    name="MultiMetricLMNN", what="same overflow / underflow as LMNN"
-)
 XFAIL = {
-    ("LMNN", 1e-150): _LMNN,
-    ("LMNN", 1e150): _LMNN,
-    ("LMNNClassifier", 1e-150): _LMNN,
-    ("LMNNClassifier", 1e150): _LMNN,
-    ("MultiMetricLMNN", 1e-150): _MMLMNN,
-    ("MultiMetricLMNN", 1e150): _MMLMNN,
 }
 for _s in SCALES:
     XFAIL[("MLKR", _s)] = _MISSING_CALL.format(
