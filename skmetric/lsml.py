@@ -1,4 +1,4 @@
-"""Least Squared-residual Metric Learning (LSML; Liu, Mu, Mohri & Xu, 2012).
+"""Least Squared-residual Metric Learning (LSML; Liu, Guo, Zhang, Jojic & Wang, 2012).
 
 Two estimators share one fitting path, ``_BaseLSML._fit_quadruplets``:
 
@@ -28,7 +28,8 @@ __all__ = ["LSML", "LSMLQuadruplets"]
 
 _REFERENCE = """E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang. Metric learning
     from relative comparisons by minimizing squared residual. Proceedings of
-    the 12th IEEE International Conference on Data Mining (ICDM), 2012."""
+    the 12th IEEE International Conference on Data Mining (ICDM), 2012,
+    doi:10.1109/ICDM.2012.38."""
 
 _OBJECTIVE_DOC = """LSML minimises, over positive definite Mahalanobis matrices ``M``::
 
