@@ -68,6 +68,26 @@ def same_problem_check(name, seed=0):
     return row
 
 
+def per_fold(rows, ours="ITML", peer="metric-learn ITML"):
+    """ITML against metric-learn's, fold by fold: errors, wall and CPU times, ratios."""
+    by = {(r["dataset"], r["method"], r["fold"]): r for r in rows if r.get("error") is not None}
+    table = []
+    for (name, method, fold), r in by.items():
+        p = by.get((name, peer, fold))
+        if method != ours or p is None:
+            continue
+        table.append({
+            "dataset": name, "fold": fold,
+            "ours err %": r["error"], "peer err %": p["error"],
+            "ours fit s": r["fit_time_s"], "peer fit s": p["fit_time_s"],
+            "ours cpu s": r["cpu_time_s"], "peer cpu s": p["cpu_time_s"],
+            "ours passes": r["n_iter"], "peer passes": p["n_iter"],
+            "wall ratio (peer/ours)": p["fit_time_s"] / r["fit_time_s"],
+            "cpu ratio (peer/ours)": p["cpu_time_s"] / r["cpu_time_s"],
+        })
+    return table
+
+
 def main(argv=None):
     p = parser("python -m benchmarks.bench_itml_mcml", __doc__,
                quick=f"only {', '.join(QUICK_DATASETS)}")
@@ -88,13 +108,17 @@ def main(argv=None):
         same = [] if args.no_peer else [same_problem_check(n, seed=args.seed) for n in names]
     table = report.pivot(runner.summarize(rows), ("error_mean", "fit_time_s", "warnings"),
                          ("err %", "fit s", "warnings"))
+    folds = per_fold(rows)
     text = "\n\n".join([
         report.markdown_table(table),
+        *(["ITML and metric-learn's ITML_Supervised, fold by fold:", report.markdown_table(folds)]
+          if folds else []),
         *(["ITML on identical pairs, bounds and order (fold 0):", report.markdown_table(same)]
           if same else []),
         *runner.warning_lines(rows),
     ])
-    report.write(args.out, "bench_itml_mcml", rows, text, table=table, same_problem=same)
+    report.write(args.out, "bench_itml_mcml", rows, text, table=table, same_problem=same,
+                 per_fold=folds)
     print(text)
     print(f"\nwrote {args.out / 'bench_itml_mcml'}.csv/.json/.md")
     return 0
