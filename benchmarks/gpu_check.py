@@ -1,4 +1,4 @@
-"""GPU check for NCA: n = 100,000 x 64 on CUDA, timed; a clean exit without a GPU.
+"""GPU check for NCA and LMNN: n = 100,000 x 64 (NCA), 1,000,000 x 64 (LMNN) on CUDA, timed.
 
 Run ``python -m benchmarks.gpu_check`` (``--n``, ``--d``, ``--n-components``,
 ``--max-iter``, ``--k``: the ``n_neighbors_softmax`` values to time, 'None'
@@ -7,11 +7,15 @@ objective agrees with numpy (relative 1e-6 on loss and gradient), then fits
 ``NCA(device='cuda')`` on standardised ``make_classification`` data (10
 classes, 12 informative features) once per ``--k`` and prints the wall time,
 iterations, expected training accuracy (``-loss_ / n``) and the truncation
-bound. On a machine without torch or without a CUDA GPU it prints why and
-exits with status 0.
+bound. Then, unless ``--lmnn-n 0``, it checks the CUDA LMNN objective against
+numpy the same way and fits ``LMNN(device='cuda')`` on ``--lmnn-n`` points
+(default 1,000,000, ``--d`` features; :mod:`benchmarks.gpu_lmnn`, whose JSON
+line it prints; target: under 10 minutes on an H200). On a machine without
+torch or without a CUDA GPU it prints why and exits with status 0.
 """
 
 import argparse
+import json
 import sys
 import time
 
@@ -27,6 +31,9 @@ def _parse(argv):
         help="n_neighbors_softmax values to time; 'None' = exact (default: None 50)",
     )
     p.add_argument("--device", default="cuda", help="torch device (default cuda)")
+    p.add_argument("--lmnn-n", type=int, default=1_000_000,
+                   help="LMNN training points, 0 to skip LMNN (default 1000000)")
+    p.add_argument("--lmnn-max-iter", type=int, default=1000, help="LMNN max_iter (default 1000)")
     return p.parse_args(argv)
 
 
@@ -91,7 +98,27 @@ def main(argv=None):
               f"expected training accuracy {-nca.loss_ / args.n:.4f}, "
               f"truncation bound {nca.truncation_bound_:.2e}, "
               f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    if args.lmnn_n > 0:
+        rel = max(rel, _lmnn_row(args))
     return 0 if rel < 1e-6 else 1
+
+
+def _lmnn_row(args):
+    """Agreement and timed fit of LMNN on the device; returns the agreement."""
+    from benchmarks import gpu_lmnn
+
+    lm = gpu_lmnn._parse(["--n", str(args.lmnn_n), "--d", str(args.d), "--device", args.device,
+                          "--max-iter", str(args.lmnn_max_iter)])
+    rel = gpu_lmnn.lmnn_agreement(args.device)
+    print(f"gpu_check: CUDA vs numpy LMNN objective, max relative difference {rel:.2e} "
+          f"({'ok' if rel < 1e-6 else 'MISMATCH'})", flush=True)
+    row = gpu_lmnn.run_one(args.device, lm, gpu_lmnn._data(lm))
+    print(f"gpu_check: LMNN n={lm.n} d={lm.d}: {row.get('wall_s')} s, {row.get('n_iter')} "
+          f"iterations, converged {row.get('converged')}, held-out 3-NN error "
+          f"{row.get('knn_error')} (Euclidean {row.get('knn_error_euclidean')}), "
+          f"peak GPU memory {row.get('peak_gpu_gib')} GiB")
+    print(json.dumps(row), flush=True)
+    return rel
 
 
 if __name__ == "__main__":

@@ -90,6 +90,66 @@ def fit_time_vs_n(scaling_rows, path, panels=(("fit_time_s", "fit time (s)"),),
     return path
 
 
+def lmnn_scaling_figure(rows, path, cap_s=None):
+    """The LMNN scaling figure: one row of panels per feature size (d=64; d=512), columns
+    fit wall time, fit CPU time and peak RSS of the child process against n, log-log.
+
+    ``rows``: :func:`benchmarks.bench_lmnn.scaling` rows (``features``, ``method``, ``kind``,
+    ``n``, ``fit_time_s``, ``cpu_time_s``, ``peak_rss_mib``, ``rss_before_fit_mib``,
+    ``status``). skmetric solid, metric-learn dashed; the real resnet18 features are single
+    stars on the d=512 row; skipped or failed peer points are listed in the panel.
+    """
+    path = Path(path)
+    star = any(r.get("features") == "resnet512" for r in rows)
+    groups = [("d = 64: digits enlarged with shifts and noise", ("digits64",)),
+              ("d = 512: CNN-like vectors" + (" (star: resnet18 features of digits)"
+                                               if star else ""), ("cnn512", "resnet512"))]
+    groups = [g for g in groups if any(r.get("features") in g[1] for r in rows)]
+    cols = (("fit_time_s", "fit wall time (s)"), ("cpu_time_s", "fit CPU time (s)"),
+            ("peak_rss_mib", "peak RSS of the child (MiB)"))
+    fig, axes = plt.subplots(len(groups), 3, figsize=(14, 4.0 * len(groups)), squeeze=False)
+    colour = {"skmetric": KIND_COLOURS["skmetric"], "peer": KIND_COLOURS["peer"]}
+    for (title, feats), ax_row in zip(groups, axes):
+        for key, ylabel in cols:
+            ax = ax_row[[c[0] for c in cols].index(key)]
+            for feat in feats:
+                for kind in ("skmetric", "peer"):
+                    pts = sorted((r["n"], r[key], r) for r in rows if r.get("features") == feat
+                                 and r.get("kind") == kind and r.get("status") == "ok"
+                                 and r.get(key) is not None)
+                    if not pts:
+                        continue
+                    label = pts[0][2]["method"] + (" (resnet18)" if feat == "resnet512" else "")
+                    style = dict(color=colour[kind], ls="--" if kind == "peer" else "-",
+                                 marker="*" if feat == "resnet512" else "o",
+                                 ms=12 if feat == "resnet512" else 5)
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, **style)
+                    if key == "peak_rss_mib" and feat != "resnet512":
+                        base = [(p[0], p[2].get("rss_before_fit_mib")) for p in pts]
+                        base = [b for b in base if b[1] is not None]
+                        ax.plot([b[0] for b in base], [b[1] for b in base], color=colour[kind],
+                                ls=":", lw=1, label=f"{pts[0][2]['method']}: RSS before fit")
+            notes = sorted({f"{r['method']} n={r['n']}: {r['status']}" for r in rows
+                            if r.get("features") in feats and r.get("status") != "ok"},
+                           key=lambda t: int(t.split("n=")[1].split(":")[0]))
+            if notes:
+                shown = notes[:1] + ([f"... and at {len(notes) - 1} larger n"]
+                                     if len(notes) > 1 else [])
+                ax.text(0.02, 0.98, "\n".join(shown), transform=ax.transAxes, fontsize=6.5,
+                        va="top", color="#b35900")
+            ax.set(xscale="log", yscale="log", xlabel="training points n", ylabel=ylabel)
+            ax.grid(which="both", alpha=0.3)
+        ax_row[0].set_title(title, fontsize=9, loc="left")
+        ax_row[-1].legend(fontsize=7, loc="best")
+    cap = f"; metric-learn skipped where its projected CPU time > {cap_s:.0f} s" if cap_s else ""
+    fig.suptitle("LMNN scaling, one child process per point (k=3, peak RSS via wait4)"
+                 + cap, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def digits_embedding(path, quick=False, seed=0):
     """Digits in 2-D before (PCA of the pixels) and after learning (NCA, 2 components).
 

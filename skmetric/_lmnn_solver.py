@@ -52,6 +52,7 @@ __all__ = [
     "single_threaded_blas",
     "LMNNOptions",
     "fit_lmnn",
+    "lmnn_ops",
 ]
 
 PUSH_LOSSES = ("hinge", "smooth_hinge", "squared_hinge")
@@ -120,6 +121,62 @@ def _project(X, L, threads):
 def single_threaded_blas():
     """Context running BLAS single-threaded (as an LMNN fit does)."""
     return _blas_controller().limit(limits=1, user_api="blas")
+
+
+# --------------------------------------------------------------------------
+# where the array work runs
+# --------------------------------------------------------------------------
+class _NumpyOps:
+    """The array work of a fit on the host: this module's functions.
+
+    :class:`skmetric._lmnn_torch.TorchOps` is the torch twin (same methods);
+    :func:`lmnn_ops` picks one. ``threads``: BLAS threads of large products.
+    """
+
+    def __init__(self, threads=None):
+        self.threads = threads
+
+    def asarray(self, X):
+        return X
+
+    def single_threaded(self):
+        return contextlib.nullcontext()  # BLAS: single_threaded_blas()
+
+    def project(self, X, L):
+        return _project(X, L, self.threads)
+
+    def select_targets(self, Z, y, n_neighbors):
+        return select_targets(Z, y, n_neighbors)
+
+    def target_sq_distances(self, Z, targets):
+        return target_sq_distances(Z, targets)
+
+    def pair_sq_distances(self, Z, a, b):
+        return pair_sq_distances(Z, a, b)
+
+    def find_impostors(self, Z, y, radius, chunk_size=None, max_impostors=None,
+                       random_state=None, **kwargs):
+        return find_impostors(Z, y, radius, chunk_size, max_impostors, random_state,
+                              threads=self.threads, **kwargs)
+
+    def data(self, X, targets, imp_i, imp_l, push_weight=0.5, push_loss="smooth_hinge",
+             imp_weights=None):
+        return LMNNData(X, targets, imp_i, imp_l, push_weight, push_loss, imp_weights,
+                        threads=self.threads)
+
+
+def lmnn_ops(device=None, threads=None):
+    """The array work of a fit: on the host (``device=None``) or with torch on ``device``.
+
+    ``device`` is a device string or a :class:`skmetric._backend.Backend`
+    (checked by :func:`skmetric._backend.get_backend`: ImportError without
+    torch, ValueError for a bad string or a missing GPU).
+    """
+    if device is None or getattr(device, "is_numpy", False):
+        return _NumpyOps(threads)
+    from ._lmnn_torch import TorchOps
+
+    return TorchOps(device)
 
 
 # --------------------------------------------------------------------------
@@ -492,6 +549,8 @@ def evaluate_map(L, data):
     differences) is computed as ``2 (C Z).T X`` (see
     :meth:`LMNNData.evaluate_projected`).
     """
+    if not isinstance(data, LMNNData):  # a device twin (skmetric._lmnn_torch)
+        return data.evaluate_map(L)
     X = data.X
     Z = _project(X, L, data.threads)
     loss, CZ, n_active = data.evaluate_projected(lambda a, b: pair_sq_distances(Z, a, b), Z)
@@ -506,6 +565,8 @@ def evaluate_metric(M, data):
     Any square ``M`` is accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``);
     the gradient is ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
     """
+    if not isinstance(data, LMNNData):  # a device twin (skmetric._lmnn_torch)
+        return data.evaluate_metric(M)
     X = data.X
     Y = X @ M.T
     loss, G, n_active = data.evaluate(lambda a, b: _blocked_pairs(
@@ -780,7 +841,7 @@ def target_sq_distances(Z, targets):
 
 
 def best_scale(X, y, L, targets, push_weight, push_loss, chunk_size=None,
-               max_impostors=None, rng=None, n_grid=17, n_rows=256):
+               max_impostors=None, rng=None, n_grid=17, n_rows=256, ops=None):
     """The factor ``c`` minimising the loss at ``c * L`` (exact 1-D search).
 
     The LMNN loss is not scale invariant (the margin is 1), so an identity or
@@ -792,19 +853,20 @@ def best_scale(X, y, L, targets, push_weight, push_loss, chunk_size=None,
     The grid is widened (bounded) while the best ``s`` lies on its edge.
     """
     mu = push_weight
-    Z = X @ L.T
+    ops = _NumpyOps() if ops is None else ops
+    Z = ops.project(X, L)
     n = Z.shape[0]
     # The loss is a sum over samples i: a random subset of rows estimates it
     # well enough to place the scale, at a fraction of the cost.
     rows = np.arange(n) if n <= n_rows else np.sort(rng.choice(n, n_rows, replace=False))
-    d_t = target_sq_distances(Z, targets)
+    d_t = ops.target_sq_distances(Z, targets)
     pull = d_t[rows][targets[rows] >= 0].sum()
     s_lo, s_hi = 1.0 / 16, 16.0
     best = 1.0
     for _ in range(3):
         radius = d_t.max(axis=1) + 1.0 / s_lo
-        imp_i, imp_l, w, d_imp = find_impostors(Z, y, radius, chunk_size, max_impostors,
-                                                rng, rows=rows, return_distances=True)
+        imp_i, imp_l, w, d_imp = ops.find_impostors(Z, y, radius, chunk_size, max_impostors,
+                                                    rng, rows=rows, return_distances=True)
         gap = d_t[imp_i] - d_imp[:, None]  # (pairs, k); -inf for missing targets
         grid = np.geomspace(s_lo, s_hi, n_grid)
         losses = []
@@ -830,6 +892,8 @@ class LMNNOptions:
 
     ``random_state`` seeds the impostor subsampling and the rows of the
     initial scale search (an int or None).
+    ``device``: None (numpy), a device string or a
+    :class:`skmetric._backend.Backend` (torch there, :func:`lmnn_ops`).
     """
 
     n_neighbors: int = 3
@@ -843,6 +907,7 @@ class LMNNOptions:
     max_impostors: int = 1_000_000
     chunk_size: Any = None
     random_state: Any = None
+    device: Any = None
 
 
 def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
@@ -881,8 +946,9 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
     # The fit runs single-threaded except in large products (see
     # _product_threads), which get the caller's BLAS threads.
     threads = blas_threads()
-    with single_threaded_blas():
-        return _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads).fit(L0)
+    fit = _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads)
+    with single_threaded_blas(), fit.ops.single_threaded():
+        return fit.fit(L0)
 
 
 class _ActiveSetFit:
@@ -893,7 +959,8 @@ class _ActiveSetFit:
     """
 
     def __init__(self, X, y, options, progress, threads=1):
-        self.X = X
+        self.ops = lmnn_ops(options.device, threads)
+        self.X = self.ops.asarray(X)  # on the device for a torch fit
         self.threads = threads
         self.y = y
         self.options = options
@@ -919,12 +986,11 @@ class _ActiveSetFit:
         unless ``exhaustive`` or ``L`` has moved too far from it.
         """
         opt = self.options
-        Z = _project(self.X, L, self.threads)
-        radius = target_sq_distances(Z, targets).max(axis=1) + 1.0
+        Z = self.ops.project(self.X, L)
+        radius = self.ops.target_sq_distances(Z, targets).max(axis=1) + 1.0
         if not self.large:
-            imp_i, imp_l, w = find_impostors(Z, self.y, radius, opt.chunk_size,
-                                             opt.max_impostors, self.rng,
-                                             threads=self.threads)
+            imp_i, imp_l, w = self.ops.find_impostors(Z, self.y, radius, opt.chunk_size,
+                                                      opt.max_impostors, self.rng)
         else:
             imp_i, imp_l, w = self._large_search(L, Z, radius, exhaustive)
         prev, self.previous = self.previous, (imp_i, imp_l, w)
@@ -934,13 +1000,13 @@ class _ActiveSetFit:
                 # Only the previous pairs still near the margin: after a long
                 # move of L most of them are stale and would dominate the cost
                 # of every evaluation (600k pairs for 50k active triplets).
-                near = pair_sq_distances(Z, prev[0], prev[1]) < CANDIDATE_SLACK * radius[prev[0]]
+                near = (self.ops.pair_sq_distances(Z, prev[0], prev[1])
+                        < CANDIDATE_SLACK * radius[prev[0]])
                 prev = (prev[0][near], prev[1][near], None)
             key = np.union1d(imp_i.astype(np.int64) * n + imp_l,
                              prev[0].astype(np.int64) * n + prev[1])
             imp_i, imp_l = (key // n).astype(np.int32), (key % n).astype(np.int32)
-        return LMNNData(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w,
-                        threads=self.threads)
+        return self.ops.data(self.X, targets, imp_i, imp_l, opt.push_weight, opt.push_loss, w)
 
     def _large_search(self, L, Z, radius, exhaustive):
         """Impostors from the candidate pairs, or an exhaustive search (large n)."""
@@ -953,14 +1019,14 @@ class _ActiveSetFit:
             exhaustive = True
         self.exhaustive = exhaustive
         if exhaustive:
-            cand_i, cand_l, w = find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
-                                               opt.chunk_size, opt.max_impostors,
-                                               self.rng, threads=self.threads)
+            cand_i, cand_l, w = self.ops.find_impostors(Z, self.y, CANDIDATE_SLACK * radius,
+                                                        opt.chunk_size, opt.max_impostors,
+                                                        self.rng)
             if w is not None:  # subsampled: not a complete candidate list
                 self.candidates = None
                 return cand_i, cand_l, w
             self.candidates = (L.copy(), cand_i, cand_l)
-        d = pair_sq_distances(Z, cand_i, cand_l)
+        d = self.ops.pair_sq_distances(Z, cand_i, cand_l)
         # The same slack as find_impostors, so both searches agree.
         keep = d < radius[cand_i] * (1.0 + 1e-4) + 1e-4
         return cand_i[keep], cand_l[keep], None
@@ -996,11 +1062,12 @@ class _ActiveSetFit:
         opt = self.options
         L = np.array(L0, dtype=np.float64)
         for p in range(opt.n_passes):
-            targets = select_targets(self.X @ L.T, self.y, opt.n_neighbors)
+            targets = self.ops.select_targets(self.ops.project(self.X, L), self.y,
+                                              opt.n_neighbors)
             if p == 0:
                 scale = best_scale(self.X, self.y, L, targets, opt.push_weight,
                                    opt.push_loss, opt.chunk_size, opt.max_impostors,
-                                   self.rng)
+                                   self.rng, ops=self.ops)
                 L = L * scale
                 self.progress.say(f"initial map rescaled by {scale:.4g} (exact line search)")
                 if self.large:

@@ -8,7 +8,9 @@ map ``L`` of shape (n_components, n_features)). Everything else derives from it:
 * ``pair_distance(pairs)``: ``sqrt((x - y)^T M (x - y))`` for each pair
 * ``pair_score(pairs)``: ``-pair_distance`` (larger means more similar)
 * ``get_metric()``: a picklable callable for ``KNeighborsClassifier(metric=...)``
-  and ``scipy.spatial.distance.cdist``.
+  and ``scipy.spatial.distance.cdist`` (one Python call per pair: slow)
+* ``neighbors_pipeline(neighbors)``: the fast path, a scikit-learn neighbours
+  estimator searching under the learned metric (``transform`` then Euclidean)
 
 Pair-supervised learners (X of shape (n_pairs, 2, n_features), y in {-1, +1})
 add :class:`PairsClassifierMixin`, which turns pair scores into predictions
@@ -231,14 +233,110 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         metric : MahalanobisDistance
-            Works as ``KNeighborsClassifier(metric=metric)`` and with
-            ``scipy.spatial.distance.cdist``; ``u`` and ``v`` are single
-            points of shape (n_features,) (a ValueError says so otherwise).
-            For large data, transforming with :meth:`transform` and using
-            the Euclidean distance is equivalent and much faster.
+            Works with ``scipy.spatial.distance.cdist``,
+            ``sklearn.metrics.pairwise_distances`` and
+            ``KNeighborsClassifier(metric=metric)``; ``u`` and ``v`` are single
+            points of shape (n_features,) (a ValueError names the expected
+            shape otherwise).
+
+        See Also
+        --------
+        neighbors_pipeline : the same neighbours at the speed of a Euclidean
+            search. A callable metric costs one Python call per pair of points
+            (tens of times slower than ``transform`` then Euclidean kNN on
+            digits), and so does scikit-learn's own ``metric="mahalanobis"``
+            with ``metric_params={"VI": get_mahalanobis_matrix()}`` (``d^2``
+            work per pair, no BLAS); ``python -m benchmarks.bench_lmnn --parts
+            knn_metric`` measures all of them.
+
+        Examples
+        --------
+        >>> from scipy.spatial.distance import cdist
+        >>> from sklearn.datasets import load_iris
+        >>> from skmetric import Covariance
+        >>> X, y = load_iris(return_X_y=True)
+        >>> metric = Covariance().fit(X).get_metric()
+        >>> cdist(X[:2], X[:3], metric=metric).shape
+        (2, 3)
         """
         check_is_fitted(self, "components_")
         return MahalanobisDistance(self.components_, squared=squared)
+
+    def neighbors_pipeline(self, neighbors):
+        """A neighbours estimator that searches under the learned metric, fast.
+
+        The learned distance is the Euclidean distance after
+        :meth:`transform`, so scikit-learn's native Euclidean search (BLAS
+        matrix products, trees) on the transformed points finds exactly the
+        neighbours of the learned metric. The returned pipeline does this with
+        the fitted learner frozen (``sklearn.frozen.FrozenEstimator``):
+        fitting the pipeline fits only ``neighbors``, and this learner is
+        neither refitted nor cloned (``clone``, ``GridSearchCV`` and
+        ``cross_val_score`` keep it as fitted).
+
+        Parameters
+        ----------
+        neighbors : estimator
+            A scikit-learn neighbours estimator with the Euclidean metric (the
+            default ``metric="minkowski", p=2``, or ``"euclidean"``, ``"l2"``,
+            ``"sqeuclidean"``), e.g. ``KNeighborsClassifier(n_neighbors=3)``,
+            ``KNeighborsRegressor``, ``RadiusNeighborsClassifier`` or
+            ``NearestNeighbors``. Used as given (not cloned), as in
+            ``make_pipeline``.
+
+        Returns
+        -------
+        pipeline : sklearn.pipeline.Pipeline
+            Steps ``("metric", FrozenEstimator(self))`` and
+            ``("neighbors", neighbors)``, not yet fitted; its ``predict``
+            equals ``neighbors`` fitted and used on ``transform(X)``.
+
+        Raises
+        ------
+        ValueError
+            If ``neighbors`` has no ``metric`` parameter or uses a metric
+            other than the Euclidean one (the learned metric would not be
+            the one searched).
+
+        See Also
+        --------
+        get_metric : the learned distance as a callable, for ``cdist``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.neighbors import KNeighborsClassifier
+        >>> from skmetric import Covariance
+        >>> X, y = load_iris(return_X_y=True)
+        >>> learner = Covariance().fit(X)
+        >>> knn = learner.neighbors_pipeline(KNeighborsClassifier(n_neighbors=3))
+        >>> knn.fit(X, y).predict(X[:3])
+        array([0, 0, 0])
+        """
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.pipeline import Pipeline
+
+        check_is_fitted(self, "components_")
+        metric = getattr(neighbors, "metric", None)
+        if metric is None or not hasattr(neighbors, "fit"):
+            raise ValueError(
+                "neighbors must be a scikit-learn neighbours estimator with a metric "
+                f"parameter (e.g. KNeighborsClassifier()), got {neighbors!r}."
+            )
+        params = getattr(neighbors, "metric_params", None) or {}
+        euclidean = metric in ("euclidean", "l2", "sqeuclidean") or (
+            metric == "minkowski" and getattr(neighbors, "p", 2) == 2
+            and params.get("p", 2) == 2 and "w" not in params
+        )
+        if not euclidean:
+            shown = f"{metric!r}" if isinstance(metric, str) else type(metric).__name__
+            raise ValueError(
+                f"neighbors must use the Euclidean metric (the learned distance is the "
+                f"Euclidean distance after transform), got metric={shown}"
+                f"{f' with p={neighbors.p}' if metric == 'minkowski' else ''}"
+                f"{f' and metric_params={params}' if params else ''}."
+            )
+        return Pipeline([("metric", FrozenEstimator(self)), ("neighbors", neighbors)])
 
 
 class LabelSupervisedMixin:

@@ -7,6 +7,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from ._init import data_scale, sample_covariance, unscale_result
 from ._psd import components_from_metric
 from ._solver import SolverResult
 from ._validation import FLOAT_DTYPES
@@ -28,8 +29,10 @@ class Covariance(BaseMahalanobis):
     reg : float, default=0.0
         Added to the diagonal of the covariance before inversion; use a small
         positive value for nearly singular data. With ``reg=0``, data without
-        any variance (all samples identical) raise a ValueError; constant
-        features get weight zero (pseudo-inverse).
+        any variance (all samples identical, up to round-off) raise a
+        ValueError; constant features get weight zero (pseudo-inverse; a
+        spread within round-off of the feature's magnitude counts as
+        constant, see :func:`skmetric._init.sample_covariance`).
 
     Attributes
     ----------
@@ -89,15 +92,15 @@ def fit_covariance(X, reg=0.0):
         ``metric`` is ``M``, ``components`` its factor; ``n_iter=0``,
         ``converged=True`` and ``loss`` nan (nothing is optimised).
     """
-    cov = np.atleast_2d(np.cov(X, rowvar=False))
-    if reg == 0 and not np.any(cov):
-        raise ValueError(
-            "X has no variance (all samples are identical), so its covariance is zero "
-            "and the metric would give every distance 0. Pass reg > 0 for a scaled "
-            "Euclidean metric, or fit on varied data."
-        )
+    # reg is in the units of X's variance: the rescaled problem (X / s) uses reg / s**2.
+    s = data_scale(X) if reg == 0 else 1.0
+    cov = sample_covariance(
+        X / s, "the Covariance metric", allow_zero=reg > 0,
+        hint="Pass reg > 0 for a scaled Euclidean metric, or fit on varied data.",
+    )
     cov.flat[:: cov.shape[0] + 1] += reg
     M = np.linalg.pinv(cov, hermitian=True)
-    return SolverResult(
+    result = SolverResult(
         components_from_metric(M, strict=False), np.nan, 0, True, "closed form", metric=M
     )
+    return unscale_result(result, s)

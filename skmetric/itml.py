@@ -17,7 +17,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options
 
-from ._init import init_constraint, initialize_metric
+from ._init import data_scale, init_constraint, initialize_metric, unscale_result
 from ._itml_solver import fit_itml
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
@@ -49,7 +49,13 @@ _PARAMS_DOC = """gamma : float, default=1.0
         The prior metric ``M0``, through :func:`skmetric._init.initialize_metric`
         ('auto' is the identity; an array of shape (n_features, n_features) is
         ``M0`` itself and must be PSD). A rank-deficient prior ('lda') keeps
-        its null space: ITML only changes ``M`` on the range of ``M0``.
+        its null space: ITML only changes ``M`` on the range of ``M0``. The
+        strategies are applied to the points divided by ``s``, the power of
+        two nearest the RMS spread of their features
+        (:func:`skmetric._init.data_scale`): 'identity' is the identity on
+        data of unit spread (``I / s**2`` in the units of X; ``s = 1`` for
+        standardised data), so that what ITML learns does not depend on the
+        units of X. An array is taken in the units of X.
     bounds : array-like of 2 positive floats, default=None
         ``(u, l)``: similar pairs should be at learned distance at most ``u``
         and dissimilar pairs at least ``l``, in the units of
@@ -92,8 +98,15 @@ class _BaseITML(BaseMahalanobis):
         prior and the default bounds are computed from.
         """
         bounds = None if self.bounds is None else _check_bounds(self.bounds)
-        X_prior = X_prior.astype(np.float64, copy=False)
-        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng)
+        # Solve on the points divided by s (unit spread, see
+        # skmetric._init.data_scale): the constraints and the LogDet divergence
+        # are the same problem there, with bounds / s and an array prior
+        # times s**2; the result is mapped back to the units of X.
+        scale = data_scale(X_prior, self)
+        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
+        pairs = np.asarray(pairs, dtype=np.float64) / scale
+        bounds = None if bounds is None else bounds / scale
+        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
         progress = self._progress()
         result = fit_itml(
             pairs,
@@ -107,8 +120,8 @@ class _BaseITML(BaseMahalanobis):
             random_state=rng,
             progress=progress,
         )
-        self.bounds_ = result.info["bounds"]
-        return self._store_result(result, progress)
+        self.bounds_ = np.asarray(result.info["bounds"]) * scale
+        return self._store_result(unscale_result(result, scale), progress)
 
 
 class ITMLPairs(PairsClassifierMixin, _BaseITML):

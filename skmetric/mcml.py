@@ -6,7 +6,13 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._init import init_constraint, initialize_metric, resolve_n_components
+from ._init import (
+    data_scale,
+    init_constraint,
+    initialize_metric,
+    resolve_n_components,
+    unscale_result,
+)
 from ._mcml_solver import fit_mcml
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
@@ -43,7 +49,10 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray, default='auto'
         Starting metric, through :func:`skmetric._init.initialize_metric`
         ('auto' is the identity; an array of shape (n_features, n_features)
-        is used as ``M``).
+        is used as ``M``). The strategies are applied to ``X / s``, ``s`` the
+        power of two nearest the RMS spread of the features
+        (:func:`skmetric._init.data_scale`; 1 for standardised data), so that
+        the fit does not depend on the units of ``X``.
     max_iter : int, default=100
         Maximum number of projected gradient steps. Each costs one or two
         passes over the n x n softmax (O(n^2 d) time); on data with many
@@ -139,8 +148,14 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
         """
         X, y, _ = check_labeled_data(self, X, y)
         n_components = resolve_n_components(self.n_components, X.shape[1])
-        X = X.astype(np.float64, copy=False)
-        M0 = initialize_metric(self.init, X, y, random_state=self.random_state)
+        # The objective depends on X only through (x_i - x_j)^T M (x_i - x_j):
+        # fit X / s (unit spread; M scales by s**2, a step size by s**4) and map
+        # the result back, so that the start and the stopping rule do not depend
+        # on the units of X.
+        scale = data_scale(X, self)
+        X = np.asarray(X, dtype=np.float64) / scale
+        M0 = initialize_metric(self.init, X, y, random_state=self.random_state, scale=scale)
+        step_size = None if self.step_size is None else self.step_size * scale**4
         progress = self._progress()
         result = fit_mcml(
             X,
@@ -149,8 +164,9 @@ class MCML(LabelSupervisedMixin, BaseMahalanobis):
             n_components,
             max_iter=self.max_iter,
             tol=self.tol,
-            step_size=self.step_size,
+            step_size=step_size,
             chunk_size=self.chunk_size,
             progress=progress,
         )
+        result = unscale_result(result, scale)
         return self._store_result(result, progress)

@@ -7,7 +7,13 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import get_backend
-from ._init import init_constraint, initialize_components, resolve_n_components
+from ._init import (
+    data_scale,
+    init_constraint,
+    initialize_components,
+    resolve_n_components,
+    unscale_result,
+)
 from ._nca_solver import fit_nca
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin
@@ -45,7 +51,10 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         Output dimension (rows of ``L``); None means ``n_features``.
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray, default='auto'
         Initial ``L``, see :func:`skmetric._init.initialize_components`. An
-        array must have shape (n_components, n_features).
+        array must have shape (n_components, n_features). The strategies are
+        applied to ``X / s``, ``s`` the power of two nearest the RMS spread of
+        the features (:func:`skmetric._init.data_scale`; 1 for standardised
+        data), so that the fit does not depend on the units of ``X``.
     max_iter : int, default=100
         Maximum number of L-BFGS-B iterations (with the truncated objective,
         all rounds between candidate searches together).
@@ -198,17 +207,23 @@ class NCA(LabelSupervisedMixin, BaseMahalanobis):
         """
         X, y_enc, self.classes_ = check_labeled_data(self, X, y)
         backend = get_backend(self.device, "NCA")
-        X64 = X.astype(np.float64)
+        # The objective depends on X only through L x: fit X / s (unit spread)
+        # and map the result back, so that neither the start nor L-BFGS-B's
+        # stopping rules depend on the units of X.
+        scale = data_scale(X, self)
+        X64 = np.asarray(X, dtype=np.float64) / scale
         n_components = resolve_n_components(self.n_components, X.shape[1])
         K = self.n_neighbors_softmax
         if K == "auto":
             K = None if X.shape[0] <= AUTO_EXACT_MAX_SAMPLES else AUTO_N_NEIGHBORS
-        L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state)
+        L0 = initialize_components(self.init, X64, y_enc, n_components, self.random_state,
+                                   scale=scale)
         progress = self._progress()
         result = fit_nca(
             X64, y_enc, L0, max_iter=self.max_iter, tol=self.tol, progress=progress,
             n_neighbors_softmax=K, backend=backend,
         )
+        result = unscale_result(result, scale)
         self.n_neighbors_softmax_ = result.info["n_neighbors_softmax"]
         self.truncation_bound_ = result.info["truncation_bound"]
         return self._store_result(result, progress)

@@ -1,4 +1,8 @@
-"""Bad input over every public estimator: a clear ValueError or a correct result."""
+"""Bad input over every public estimator: a clear ValueError or a correct result.
+
+Non-finite, empty, 1-D and single-class input are cells of the one bad-input
+matrix, tests/test_input_matrix.py; this file keeps the rest.
+"""
 
 import numpy as np
 import pytest
@@ -18,43 +22,6 @@ def _data(n_per_class=15, n_features=4, n_classes=3, seed=0):
     y = np.repeat(np.arange(n_classes), n_per_class)
     return X, y
 
-
-def _needs_y(est):
-    return est.__sklearn_tags__().target_tags.required
-
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
-def test_non_finite_X_raises(est, bad):
-    X, y = _data()
-    X[3, 1] = bad
-    with pytest.raises(ValueError, match=r"(?i)nan|inf"):
-        clone(est).fit(X, y)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_1d_X_raises(est):
-    X, y = _data()
-    with pytest.raises(ValueError, match=r"2D|2-D"):
-        clone(est).fit(X[:, 0], y)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_empty_X_raises(est):
-    with pytest.raises(ValueError, match=r"0 sample|0 feature|empty"):
-        clone(est).fit(np.empty((0, 4)), np.empty(0))
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_single_class_raises(est):
-    if not _needs_y(est):
-        pytest.skip("unsupervised: classes are not needed")
-    if type(est).__name__ in REGRESSION_TARGET:
-        pytest.skip("regression target: see test_constant_target_raises")
-    X, _ = _data()
-    with pytest.raises(ValueError, match=r"(?i)class"):
-        clone(est).fit(X, np.zeros(X.shape[0], dtype=int))
 
 
 @pytest.mark.parametrize("est", REGRESSORS, ids=[type(e).__name__ for e in REGRESSORS])

@@ -378,3 +378,29 @@ def test_versus_euclidean_marks():
     assert "| NCA | 3.01 = |" in lines
     assert "| ITML |  |" in lines
     assert report.versus_euclidean([row("a", "LMNN", 1.0)]) == ""
+
+
+# --------------------------------------------------------------------------- #
+# LMNN scaling: peak RSS measured in a child process
+# --------------------------------------------------------------------------- #
+def test_child_peak_rss_counts_numpy_buffers_and_kills_on_timeout():
+    from benchmarks.bench_lmnn import run_child
+
+    alloc = "import numpy as np; a = np.ones(300 * 2**20 // 8); print('done', a.sum() > 0)"
+    text, big, code = run_child(["-c", alloc])
+    assert code == 0 and text.strip() == "done True"
+    _, small, _ = run_child(["-c", "import numpy"])
+    assert big - small > 250  # the 300 MiB buffer (tracemalloc-free, so BLAS buffers count too)
+    _, _, code = run_child(["-c", "import time; time.sleep(60)"], timeout=1)
+    assert code == -9
+
+
+def test_scaling_point_runs_in_a_child(tmp_path):
+    from benchmarks.bench_lmnn import scaling_point, scaling_table
+
+    row = scaling_point("LMNN", "digits64", 150, max_iter=2, timeout=300)
+    assert row["status"] == "ok", row
+    assert row["peak_rss_mib"] >= row["rss_before_fit_mib"] > 0
+    assert row["n"] == 150 and row["d"] == 64 and 1 <= row["n_iter"] <= 2
+    assert 0 <= row["accuracy"] <= 100 and row["gflops"] > 0 and row["dgemm_gflops"] > 0
+    assert "| d=64 enlarged digits | LMNN | 150 |" in scaling_table([row])

@@ -12,6 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skmetric._init import data_scale
 from skmetric._itml_solver import bounds_from_percentiles, fit_itml, itml_bregman
 from skmetric._solver import SolverResult
 from skmetric.itml import ITML, ITMLPairs
@@ -92,8 +93,12 @@ def test_prior_kept_when_no_constraint_is_violated():
     est = ITMLPairs(prior=M0, bounds=bounds).fit(pairs, y)
     np.testing.assert_allclose(est.get_mahalanobis_matrix(), M0, rtol=1e-10, atol=1e-10)
     assert est.n_iter_ == 1 and est.converged_
-    lab = ITML(bounds=(1e3, 1e-3), random_state=0).fit(*_blobs())
-    np.testing.assert_allclose(lab.get_mahalanobis_matrix(), np.eye(6), atol=1e-10)
+    # prior='identity' is the identity on the data divided by their scale s
+    # (a power of two, skmetric._init.data_scale): I / s**2 in the units of X.
+    X, y_blobs = _blobs()
+    lab = ITML(bounds=(1e3, 1e-3), random_state=0).fit(X, y_blobs)
+    np.testing.assert_allclose(lab.get_mahalanobis_matrix() * data_scale(X) ** 2, np.eye(6),
+                               atol=1e-10)
 
 
 @quiet

@@ -22,7 +22,9 @@ from ._deep_data import blobs  # noqa: E402
 
 pytestmark = pytest.mark.deep
 
-TINY = dict(embedding_dim=8, hidden_layer_sizes=(16,), max_epochs=1, batch_size=16, m_per_class=4, random_state=0)
+# validation=None: these tests are about other things (class-disjoint validation: test_deep_transfer.py).
+TINY = dict(embedding_dim=8, hidden_layer_sizes=(16,), max_epochs=1, batch_size=16, m_per_class=4,
+            validation=None, random_state=0)
 
 
 def _blobs(n_per_class=12, n_classes=4, **kw):
@@ -137,7 +139,7 @@ def test_validation_split_and_early_stopping():
     y[11] = 6
     model = DeepMetricLearner(
         loss="proxy_anchor", validation_fraction=0.2, n_iter_no_change=1, tol=1e9,
-        **{**TINY, "max_epochs": 4, "batch_size": 20},
+        **{**TINY, "max_epochs": 4, "batch_size": 20, "validation": "stratified"},
     ).fit(X, y)
     assert model.n_iter_ == 2 and model.best_epoch_ == 1
     assert np.isfinite(model.validation_scores_).all() and len(model.validation_scores_) == 2

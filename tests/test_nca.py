@@ -10,6 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
 from skmetric import NCA
+from skmetric._init import data_scale, unscale_result
 from skmetric._nca_objective import nca_loss_grad
 from skmetric._nca_solver import fit_nca
 from skmetric._solver import SolverResult
@@ -161,7 +162,10 @@ def test_solver_returns_solver_result():
     assert res.components.shape == (2, X.shape[1]) and res.metric is None
     assert 1 <= res.n_iter <= 5
     assert res.loss == pytest.approx(nca_loss_grad(res.components.ravel(), X, y, 2)[0])
-    # The estimator stores exactly the solver's result.
+    # The estimator stores exactly the solver's result on X / s, mapped back
+    # (s: the data's scale, a power of two; L0 is in the units of X).
+    s = data_scale(X)
+    res = unscale_result(fit_nca(X / s, y, L0 * s, max_iter=5), s)
     nca = NCA(n_components=2, init=L0, max_iter=5).fit(X, y)
     np.testing.assert_array_equal(nca.components_, res.components)
     assert (nca.loss_, nca.n_iter_, nca.converged_) == (res.loss, res.n_iter, res.converged)

@@ -108,7 +108,8 @@ def test_learns_separable_classes():
 def test_koch_high_learning_rate_collapses_to_constant_probability():
     X, y = _digits(n=160)
     pairs_idx, labels = sample_pairs(y, 50, random_state=1)
-    kw = dict(FAST, conv_channels=(8, 16), embedding_dim=16, n_pairs=400, max_epochs=4)
+    kw = dict(FAST, conv_channels=(8, 16), embedding_dim=16, n_pairs=400, max_epochs=4, loss="koch",
+              encoder_init="random")
     p_high = SiameseNet(lr=1.0, **kw).fit(X, y).pair_proba(X[pairs_idx])[:, 1]
     p_low = SiameseNet(lr=0.05, **kw).fit(X, y).pair_proba(X[pairs_idx])[:, 1]
     # High lr: dead/saturated features give one probability for every pair, near 1/2.
@@ -183,12 +184,14 @@ def test_user_encoder_module_and_class():
 
 def test_validation_history_and_early_stopping():
     X, y = _blobs(n_per_class=20)
-    net = _net(validation_fraction=0.25, max_epochs=6, n_iter_no_change=2, tol=1e9).fit(X, y)
+    net = _net(validation="stratified", validation_fraction=0.25, max_epochs=6, n_iter_no_change=2,
+               tol=1e9, loss="koch").fit(X, y)
     # With an impossible tol nothing improves after epoch 1: stop after 1 + 2 epochs.
     assert net.n_iter_ == 3 and net.best_epoch_ == 1
     assert len(net.validation_scores_) == len(net.history_) == 3
     assert {"train_loss", "valid_loss", "valid_accuracy"} <= set(net.history_[0])
-    full = _net(validation_fraction=0.25, max_epochs=4, n_iter_no_change=None).fit(X, y)
+    full = _net(validation="stratified", validation_fraction=0.25, max_epochs=4,
+                n_iter_no_change=None).fit(X, y)
     assert full.n_iter_ == 4
 
 

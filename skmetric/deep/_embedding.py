@@ -10,17 +10,25 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
+from .._init import check_float32_range
 from .._optional import import_torch
 from .._validation import FLOAT_DTYPES, check_labeled_data
 from ..base import LabelSupervisedMixin
-from ._engine import TrainingMixin, forward_in_batches
+from ..evaluation import one_shot_episodes
+from ._engine import (
+    TrainingMixin,
+    can_hold_out_classes,
+    class_disjoint_split,
+    forward_in_batches,
+    stratified_split,
+)
 from ._images import as_image_batch, is_image_input, stack_samples
 
-__all__ = ["ENCODER_CONSTRAINTS", "EmbeddingNetMixin"]
+__all__ = ["ENCODER_CONSTRAINTS", "VALIDATION_CONSTRAINTS", "EmbeddingNetMixin"]
 
 # The encoder parameters of every embedding network.
 ENCODER_CONSTRAINTS = {
@@ -29,9 +37,19 @@ ENCODER_CONSTRAINTS = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": [tuple, list],
     "conv_channels": [None, tuple, list],
+    "encoder_init": [StrOptions({"pca", "random"})],
+}
+
+# How the validation samples of early stopping are chosen.
+VALIDATION_CONSTRAINTS = {
+    "validation": [StrOptions({"auto", "class_disjoint", "stratified"}), None],
 }
 
 _INFERENCE_BATCH = 1024
+# The transfer score of class-disjoint validation: fixed N-way one-shot episodes
+# drawn once per fit from the held-out classes.
+VALID_N_WAY = 5
+VALID_EPISODES = 1000
 
 
 class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, TrainingMixin, TransformerMixin):
@@ -78,6 +96,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
             if n is not None and n < 2:
                 raise ValueError(f"{name} needs at least 2 samples, got {n} sample(s).")
             Xv, y_enc, classes = check_labeled_data(self, X, y, dtype=FLOAT_DTYPES)
+            check_float32_range(Xv, self)  # 1e150 would be inf, 1e-150 zero in float32
             self.input_kind_ = "vector"
             Xn = Xv.astype(np.float32)
         if min_class_size > 1 and np.bincount(y_enc).max() < min_class_size:
@@ -104,6 +123,64 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         Xv = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
         return Xv, Xv.dtype
 
+    # ------------------------------------------------------------- validation
+    def _split_for_validation(self, y, rng):
+        """(idx_train, idx_val, kind): the samples early stopping validates on.
+
+        ``kind`` is 'class_disjoint' (whole held-out classes, scored by one-shot
+        accuracy), 'stratified' (held-out samples of every class, scored by the
+        loss) or None (no validation: ``idx_val`` is None).
+        """
+        kind, fraction = self.validation, self.validation_fraction
+        if kind == "auto":
+            kind = "class_disjoint" if can_hold_out_classes(y, fraction) else None
+        if kind is None or not fraction:
+            return np.arange(y.shape[0]), None, None
+        if kind == "class_disjoint":
+            idx_train, idx_val = class_disjoint_split(y, fraction, rng, type(self).__name__)
+        else:
+            idx_train, idx_val = stratified_split(y, fraction, rng)
+        return idx_train, idx_val, kind
+
+    def _one_shot_data(self, X, y, idx_val, rng):
+        """Fixed one-shot episodes among the validation classes (indices into ``X``)."""
+        y_val = y[idx_val]
+        n_way = int(min(VALID_N_WAY, np.unique(y_val).size))
+        q, s, t = one_shot_episodes(y_val, n_way, VALID_EPISODES, random_state=rng)
+        used, inv = np.unique(np.concatenate([q, s.ravel()]), return_inverse=True)
+        return {
+            "X": X,
+            "idx": idx_val[used],
+            "queries": inv[: q.size],
+            "supports": inv[q.size :].reshape(s.shape),
+            "targets": t,
+        }
+
+    def _pair_similarity(self, Ea, Eb):
+        """Similarity of embedded pairs (numpy, higher = more alike): minus the Euclidean distance."""
+        return -np.sqrt(((Ea - Eb) ** 2).sum(-1))
+
+    def _valid_one_shot(self, data):
+        """One-shot accuracy of the current weights on the fixed validation episodes."""
+        E = self._embed(data["X"][data["idx"]]).astype(np.float64)
+        q, s = data["queries"], data["supports"]
+        sim = self._pair_similarity(np.repeat(E[q], s.shape[1], axis=0), E[s.ravel()])
+        return float(np.mean(np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]))
+
+    def _early_stopping_monitor(self):
+        if getattr(self, "validation_kind_", None) == "class_disjoint":
+            return "valid_one_shot", False
+        return "valid_loss", True
+
+    def initial_record(self, valid_data):
+        if valid_data is not None and "one_shot" in valid_data:
+            return {"valid_one_shot": self._valid_one_shot(valid_data["one_shot"])}
+        return {}
+
+    def on_epoch_record(self, record, valid_data):
+        if valid_data is not None and "one_shot" in valid_data:
+            record["valid_one_shot"] = self._valid_one_shot(valid_data["one_shot"])
+
     # ---------------------------------------------------------------- encoder
     def _build_encoder(self, out_activation=None):
         """The encoder (a fresh module) and its embedding size.
@@ -117,12 +194,14 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         if enc is None:
             from .encoders import default_encoder
 
+            init_data = getattr(self, "_init_data", None) if self.encoder_init == "pca" else None
             encoder = default_encoder(
                 self.input_shape_,
                 self.embedding_dim,
                 out_activation=out_activation,
                 hidden_layer_sizes=tuple(self.hidden_layer_sizes),
                 channels=self.conv_channels,
+                init_data=init_data,
                 **extra,
             )
             return encoder, int(self.embedding_dim)

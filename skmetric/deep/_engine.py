@@ -77,6 +77,7 @@ __all__ = [
     "forward_in_batches",
     "progress",
     "seeded",
+    "class_disjoint_split",
     "stratified_split",
 ]
 
@@ -163,6 +164,51 @@ def stratified_split(y, fraction, rng):
     return np.sort(np.concatenate(idx_train)), np.sort(np.concatenate(idx_val))
 
 
+MIN_VALIDATION_CLASSES = 2  # a 2-way one-shot episode needs two held-out classes
+MIN_TRAINING_CLASSES = 2  # pairs and class-balanced batches need two training classes
+
+
+def class_disjoint_split(y, fraction, rng, who="the estimator"):
+    """Indices (train, valid) where the validation samples are whole held-out classes.
+
+    ``round(fraction * n_classes)`` classes (at least 2) are drawn from the
+    classes with two or more samples (a one-shot episode needs a query and a
+    support of each class); all their samples are validation samples, every
+    other class is trained on, so the two parts share no class. Returns
+    ``(arange(n), None)`` for fraction 0.
+
+    Raises
+    ------
+    ValueError
+        When ``y`` has too few classes to hold 2 out and keep 2 for training.
+    """
+    n = y.shape[0]
+    if not fraction:
+        return np.arange(n), None
+    classes, counts = np.unique(y, return_counts=True)
+    eligible = classes[counts >= 2]
+    n_val = max(MIN_VALIDATION_CLASSES, int(round(fraction * classes.size)))
+    if eligible.size < n_val or classes.size - n_val < MIN_TRAINING_CLASSES:
+        raise ValueError(
+            f"Class-disjoint validation needs at least {MIN_VALIDATION_CLASSES + MIN_TRAINING_CLASSES} "
+            f"classes ({MIN_VALIDATION_CLASSES} held out with 2+ samples each, "
+            f"{MIN_TRAINING_CLASSES} to train on); y has {classes.size} classes "
+            f"({eligible.size} with 2+ samples) and validation_fraction={fraction} holds out "
+            f"{n_val}. Pass validation='stratified' (held-out samples of the training classes) "
+            f"or validation=None to fit {who} without it."
+        )
+    held = rng.choice(eligible, n_val, replace=False)
+    is_val = np.isin(y, held)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def can_hold_out_classes(y, fraction):
+    """Whether :func:`class_disjoint_split` can split ``y`` with ``fraction``."""
+    classes, counts = np.unique(y, return_counts=True)
+    n_val = max(MIN_VALIDATION_CLASSES, int(round(fraction * classes.size)))
+    return (counts >= 2).sum() >= n_val and classes.size - n_val >= MIN_TRAINING_CLASSES
+
+
 # ---------------------------------------------------------------- callbacks
 class Callback(BaseEstimator):
     """Base class of the training callbacks (every hook does nothing).
@@ -224,33 +270,56 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``threshold`` for ``patience`` epochs.
 
     The weights of the best epoch are restored at the end of training
-    (``load_best=True``) and ``net.best_epoch_`` is set.
+    (``load_best=True``) and ``net.best_epoch_`` is set. When the estimator
+    scored its untrained weights (``net.initial_scores_`` holds ``monitor``:
+    the class-disjoint validation of SiameseNet and DeepMetricLearner), the
+    initial weights compete as epoch 0: an epoch must beat them by
+    ``threshold`` to be kept, and ``best_epoch_ = 0`` means training never
+    did and the initial weights were restored.
 
     Parameters
     ----------
     monitor : str, default='valid_loss'
-        A key of the history records (lower is better); falls back to
-        'train_loss' when there is no validation.
+        A key of the history records; falls back to 'train_loss' (lower is
+        better) when the records do not have it.
     patience : int, default=5
     threshold : float, default=1e-4
         Absolute improvement that counts.
     load_best : bool, default=True
+    lower_is_better : bool, default=True
+        False for scores (e.g. 'valid_one_shot', an accuracy).
     """
 
-    def __init__(self, monitor="valid_loss", patience=5, threshold=1e-4, load_best=True):
+    def __init__(self, monitor="valid_loss", patience=5, threshold=1e-4, load_best=True,
+                 lower_is_better=True):
         self.monitor = monitor
         self.patience = patience
         self.threshold = threshold
         self.load_best = load_best
+        self.lower_is_better = lower_is_better
+
+    def _value(self, record):
+        """The monitored value as a loss (lower is better), or None if absent."""
+        if self.monitor in record:
+            v = float(record[self.monitor])
+            return v if self.lower_is_better else -v
+        if record is not getattr(self, "_initial", None) and "train_loss" in record:
+            return float(record["train_loss"])
+        return None
 
     def on_train_begin(self, net):
         self.best_, self.best_epoch_, self.stall_, self.best_state_ = np.inf, None, 0, None
+        self._initial = getattr(net, "initial_scores_", None) or {}
+        value = self._value(self._initial) if self.monitor in self._initial else None
+        if value is not None:
+            self.best_, self.best_epoch_ = value, 0
+            if self.load_best:
+                self.best_state_ = copy.deepcopy(net.module_.state_dict())
 
     def on_epoch_end(self, net):
-        record = net.history_[-1]
-        value = record.get(self.monitor, record.get("train_loss"))
-        if value < self.best_ - self.threshold:
-            self.best_, self.best_epoch_, self.stall_ = value, record["epoch"], 0
+        value = self._value(net.history_[-1])
+        if value is not None and value < self.best_ - self.threshold:
+            self.best_, self.best_epoch_, self.stall_ = value, net.history_[-1]["epoch"], 0
             if self.load_best:
                 self.best_state_ = copy.deepcopy(net.module_.state_dict())
         else:
@@ -511,8 +580,13 @@ class TrainingMixin(TorchStateMixin):
         """
         patience = getattr(self, "n_iter_no_change", None)
         if self._has_valid and patience is not None:
-            return [EarlyStopping("valid_loss", patience=patience, threshold=self.tol)]
+            monitor, lower = self._early_stopping_monitor()
+            return [EarlyStopping(monitor, patience=patience, threshold=self.tol, lower_is_better=lower)]
         return []
+
+    def _early_stopping_monitor(self):
+        """(history key, lower_is_better) that early stopping watches."""
+        return "valid_loss", True
 
     def _initialize_callbacks(self):
         cbs = list(self._default_callbacks()) + [copy.deepcopy(cb) for cb in (self.callbacks or ())]
@@ -564,15 +638,29 @@ class TrainingMixin(TorchStateMixin):
         first = batch[0] if isinstance(batch, (tuple, list)) else batch
         return int(first.shape[0])
 
+    # History keys that are scores (higher is better); they get '*_best' flags too.
+    _higher_is_better = ("valid_one_shot",)
+
     def on_epoch_record(self, record, valid_data):
         """Add entries to an epoch's record before the callbacks see it (override point)."""
+
+    def initial_record(self, valid_data):
+        """The validation record of the untrained weights (``initial_scores_``; override point).
+
+        Empty by default; the class-disjoint validation of the embedding
+        networks scores the initial weights here, so that early stopping can
+        keep them when training never helps on the held-out classes.
+        """
+        return {}
 
     def fit_loop(self, train_data, valid_data=None):
         """Run up to ``max_epochs`` epochs; fills ``history_``."""
         self.history_, self._stop = [], False
         self.best_epoch_ = None
+        self.initial_scores_ = self.initial_record(valid_data) if valid_data is not None else {}
         self._notify("on_train_begin")
         best = {"train_loss": np.inf, "valid_loss": np.inf}
+        best.update({k: -v for k, v in self.initial_scores_.items() if k in self._higher_is_better})
         try:
             for epoch in range(1, self.max_epochs + 1):
                 self._notify("on_epoch_begin")
@@ -581,11 +669,12 @@ class TrainingMixin(TorchStateMixin):
                 record["train_loss"] = self._run_epoch(train_data, training=True)
                 if valid_data is not None:
                     record["valid_loss"] = self._run_epoch(valid_data, training=False)
-                for key in ("train_loss", "valid_loss"):
-                    if key in record:
-                        record[f"{key}_best"] = bool(record[key] < best[key])
-                        best[key] = min(best[key], record[key])
                 self.on_epoch_record(record, valid_data)
+                for key in ("train_loss", "valid_loss", *self._higher_is_better):
+                    if key in record:
+                        value = -record[key] if key in self._higher_is_better else record[key]
+                        record[f"{key}_best"] = bool(value < best.get(key, np.inf))
+                        best[key] = min(best.get(key, np.inf), value)
                 record["dur"] = time.perf_counter() - t0
                 self.history_.append(record)
                 self._notify("on_epoch_end")

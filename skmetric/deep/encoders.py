@@ -7,18 +7,32 @@
   with one pooling per halving, fewer blocks for small images (two for the
   8x8 scikit-learn digits).
 * :class:`MLPEncoder` for feature vectors (N, d).
+* :class:`PCASkipEncoder` around either (``encoder_init='pca'``, the default):
+  a linear path from the flattened input, initialised with the training
+  data's principal axes, plus the network, whose last layer starts at zero.
+  The untrained embedding is the PCA projection of the input (the raw-pixel
+  distances when ``embedding_dim`` reaches the input's rank), so training
+  starts from the raw-input geometry instead of a random projection.
 
 This module imports torch; it is only imported when a network is built.
 """
 
 import math
 
+import numpy as np
+
 from .._optional import import_torch
 
 torch = import_torch("skmetric.deep.encoders")
 nn = torch.nn
 
-__all__ = ["KochConvNet", "L2Normalize", "MLPEncoder", "default_encoder"]
+__all__ = ["KochConvNet", "L2Normalize", "MLPEncoder", "PCASkipEncoder", "default_encoder"]
+
+# Above this many input features (e.g. 128x128 grayscale) the PCA skip path is
+# not built: the default encoder is the plain network ('random' init).
+MAX_SKIP_FEATURES = 16384
+# Samples the principal axes are computed from (the first ones of a seeded permutation).
+_PCA_SAMPLES = 2000
 
 _ACTIVATIONS = {None: nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -107,8 +121,70 @@ class L2Normalize(nn.Module):
         return nn.functional.normalize(x, p=2, dim=1)
 
 
-def default_encoder(input_shape, embedding_dim, out_activation=None, hidden_layer_sizes=(128,), channels=None):
-    """KochConvNet for image shapes (C, H, W), MLPEncoder for vector shapes (d,)."""
+class PCASkipEncoder(nn.Module):
+    """``branch(x) + W (flatten(x) - mean)``, then the output activation.
+
+    ``W`` (embedding_dim x n_features, trained) starts as the top principal
+    axes of the training data (rows past its rank are zero) and ``mean`` is
+    its mean (a buffer); the last Linear layer of ``branch`` starts at zero.
+    Before training the embedding is therefore the PCA projection of the
+    input: Euclidean distances between embeddings are the raw-input
+    distances (exactly, when ``embedding_dim`` is at least the rank). The
+    network then learns a correction on top of the raw geometry; with few
+    training classes it can only move away from it as far as the
+    class-disjoint validation of the estimators lets it.
+
+    Parameters
+    ----------
+    branch : nn.Module
+        The network (no output activation); its last ``nn.Linear`` is zeroed.
+    X : ndarray of shape (n_samples, ...)
+        Training input (network input form) for the principal axes.
+    embedding_dim : int
+    out_activation : {None, 'sigmoid', 'relu', 'tanh'}
+    random_state : int
+        Picks the samples used for the principal axes when there are many.
+    """
+
+    def __init__(self, branch, X, embedding_dim, out_activation=None, random_state=0):
+        super().__init__()
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        if X.shape[0] > _PCA_SAMPLES:
+            X = X[np.random.RandomState(random_state).permutation(X.shape[0])[:_PCA_SAMPLES]]
+        mean = X.mean(axis=0)
+        _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+        W = np.zeros((int(embedding_dim), X.shape[1]))
+        k = min(W.shape[0], Vt.shape[0])
+        W[:k] = Vt[:k]
+        self.branch = branch
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.skip = nn.Linear(X.shape[1], int(embedding_dim), bias=False)
+        last = [m for m in branch.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            self.skip.weight.copy_(torch.tensor(W, dtype=torch.float32))
+            last.weight.zero_()
+            last.bias.zero_()
+        self.activation = _activation(out_activation)
+
+    def forward(self, x):
+        z = self.skip(x.flatten(1) - self.mean.to(x.dtype)) + self.branch(x)
+        return self.activation(z)
+
+
+def default_encoder(input_shape, embedding_dim, out_activation=None, hidden_layer_sizes=(128,),
+                    channels=None, init_data=None, random_state=0):
+    """KochConvNet for image shapes (C, H, W), MLPEncoder for vector shapes (d,).
+
+    With ``init_data`` (the training input) and at most ``MAX_SKIP_FEATURES``
+    input features, the network is wrapped in a :class:`PCASkipEncoder`
+    that starts at the PCA projection of the input.
+    """
+    skip = init_data is not None and math.prod(int(s) for s in input_shape) <= MAX_SKIP_FEATURES
+    activation = None if skip else out_activation
     if len(input_shape) == 3:
-        return KochConvNet(input_shape, embedding_dim, channels=channels, out_activation=out_activation)
-    return MLPEncoder(input_shape[0], embedding_dim, hidden_layer_sizes, out_activation=out_activation)
+        net = KochConvNet(input_shape, embedding_dim, channels=channels, out_activation=activation)
+    else:
+        net = MLPEncoder(input_shape[0], embedding_dim, hidden_layer_sizes, out_activation=activation)
+    if not skip:
+        return net
+    return PCASkipEncoder(net, init_data, embedding_dim, out_activation, random_state=random_state)

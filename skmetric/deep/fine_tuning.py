@@ -134,6 +134,10 @@ class FineTunedCNN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Classifier
         Fraction of the images (stratified) held out to compute a
         validation loss each epoch; with ``n_iter_no_change`` it stops
         training early and restores the best weights. 0 disables it.
+        Stratified on purpose: a fine-tuned classifier predicts the classes
+        it was trained on, so held-out samples of those classes are the
+        right validation (SiameseNet and DeepMetricLearner, meant for new
+        classes, hold out whole classes instead).
     n_iter_no_change : int or None, default=5
     tol : float, default=1e-4
     callbacks : list of Callback or None, default=None

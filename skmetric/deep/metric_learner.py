@@ -18,8 +18,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .._optional import import_optional, import_torch
-from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
-from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed
 from ._images import random_affine
 from .losses._base import PairLoss
 from .losses.pml import NEEDS_POSITIVES, make_metric_loss, make_miner
@@ -78,6 +78,11 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         Hidden layers of the default MLP encoder.
     conv_channels : tuple of int or None, default=None
         Channels of the default convnet.
+    encoder_init : {'pca', 'random'}, default='pca'
+        'pca': the default encoder starts at the PCA projection of the input
+        (a :class:`~skmetric.deep.encoders.PCASkipEncoder`; raw-input
+        geometry), 'random': the plain network. As in
+        :class:`~skmetric.deep.siamese.SiameseNet`.
     loss : str or loss object, default='multi_similarity'
         'triplet' (Schroff et al., 2015), 'multi_similarity' (Wang et al.,
         2019), 'proxy_anchor' (Kim et al., 2020), 'arcface' (Deng et al.,
@@ -91,21 +96,30 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         Picks the informative pairs or triplets of each training batch.
     miner_params : dict or None, default=None
     m_per_class : int, default=4
-        Samples of each class in a batch. A batch holds ``batch_size //
-        m_per_class`` classes (at most the number of classes), so
-        ``batch_size`` must be at least ``2 * m_per_class``.
+        Samples of each class in a batch. A batch holds ``batch_size /
+        m_per_class`` classes (at most the number of training classes), so
+        ``batch_size`` must be a multiple of ``m_per_class`` (a ValueError
+        otherwise) and at least ``2 * m_per_class``.
     normalize : bool, default=True
         L2-normalise the embeddings (in training and in ``transform``).
     augment : bool, default=False
         Random affine distortions of training images.
     optimizer, lr, weight_decay, max_epochs, batch_size, callbacks, device, random_state, verbose
         The training engine's parameters (as in
-        :class:`~skmetric.deep.siamese.SiameseNet`). An epoch draws about
-        as many samples as there are training samples.
-    validation_fraction : float, default=0.0
-        Fraction of the samples (stratified) held out for a validation loss
-        each epoch (on fixed class-balanced batches); with
-        ``n_iter_no_change`` it stops early and restores the best weights.
+        :class:`~skmetric.deep.siamese.SiameseNet`; ``lr`` defaults to
+        1e-4 for the same reason). An epoch draws about as many samples as
+        there are training samples.
+    validation : {'auto', 'class_disjoint', 'stratified'} or None, default='auto'
+        As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
+        classes are held out (when ``y`` has at least 4 classes; otherwise
+        no validation), each epoch and the untrained weights are scored by
+        one-shot accuracy on them (Euclidean distance of the embeddings),
+        and the best weights are kept. 'class_disjoint' raises a ValueError
+        with fewer than 4 classes; 'stratified' monitors the loss on fixed
+        class-balanced batches of held-out samples.
+    validation_fraction : float, default=0.2
+        Fraction of the classes ('class_disjoint') or of each class's
+        samples ('stratified') held out; 0 disables validation.
     n_iter_no_change : int or None, default=5
     tol : float, default=1e-4
     **kwargs
@@ -121,10 +135,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     classes_ : ndarray
     embedding_dim_ : int
     batch_size_ : int
-        The batch size used: ``batch_size`` rounded down to a multiple of
-        ``m_per_class`` and to at most ``m_per_class * n_classes``.
-    history_, loss_curve_, validation_scores_, n_iter_, best_epoch_
-        The engine's training record.
+        The batch size used: ``batch_size``, or ``m_per_class`` times the
+        number of training classes when that is smaller.
+    history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
+        The engine's training record (``best_epoch_ = 0``: the untrained
+        weights were kept).
+    validation_kind_, validation_classes_
+        As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
     n_features_in_ : int
         Vector input only.
@@ -173,6 +190,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         "normalize": ["boolean"],
         "augment": ["boolean"],
         **EARLY_STOPPING_CONSTRAINTS,
+        **VALIDATION_CONSTRAINTS,
     }
 
     def __init__(
@@ -182,6 +200,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         embedding_dim=64,
         hidden_layer_sizes=(128,),
         conv_channels=None,
+        encoder_init="pca",
         loss="multi_similarity",
         loss_params=None,
         miner=None,
@@ -190,11 +209,12 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         normalize=True,
         augment=False,
         optimizer="adam",
-        lr=1e-3,
+        lr=1e-4,
         weight_decay=0.0,
         batch_size=32,
         max_epochs=20,
-        validation_fraction=0.0,
+        validation="auto",
+        validation_fraction=0.2,
         n_iter_no_change=5,
         tol=1e-4,
         callbacks=None,
@@ -217,6 +237,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 f"needs: a batch holds m_per_class={m} samples of at least 2 classes, "
                 f"so batch_size must be at least {2 * m}."
             )
+        if self.batch_size % m:
+            lower, upper = self.batch_size - self.batch_size % m, self.batch_size - self.batch_size % m + m
+            raise ValueError(
+                f"batch_size={self.batch_size} is not a multiple of m_per_class={m}: a batch "
+                f"holds m_per_class samples of each of its classes. Use batch_size={lower} "
+                f"or {upper}."
+            )
         if isinstance(self.loss, str) and self.loss in NEEDS_POSITIVES and counts.min() < 2:
             single = self.classes_[counts < 2]
             raise ValueError(
@@ -224,8 +251,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 f"class(es) {list(single[:5])} have a single sample; remove them or use "
                 "loss='proxy_anchor' or 'arcface'."
             )
-        batch = min(self.batch_size - self.batch_size % m, m * n_classes)
-        return batch
+        return min(self.batch_size, m * n_classes)
 
     # ---------------------------------------------------------- the network
     def _initialize_module(self):
@@ -296,13 +322,20 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         self
         """
         Xn, y_enc = self._validate_fit_input(X, y)
-        self.batch_size_ = self._check_sampling(y_enc)
+        self._check_sampling(y_enc)
         import_optional("pytorch_metric_learning", "DeepMetricLearner")
         rng = check_random_state(self.random_state)
-        idx_train, idx_val = stratified_split(y_enc, self.validation_fraction, rng)
+        idx_train, idx_val, self.validation_kind_ = self._split_for_validation(y_enc, rng)
+        if idx_val is not None and np.unique(y_enc[idx_val]).size < 2:
+            idx_val, self.validation_kind_ = None, None
+            idx_train = np.arange(y_enc.shape[0])
+        if idx_val is not None:
+            self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
+        # The training classes fill the batches (fewer once classes are held out).
+        self.batch_size_ = min(self.batch_size, self.m_per_class * np.unique(y_enc[idx_train]).size)
         train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng, "batch_size": self.batch_size_}
         valid = None
-        if idx_val is not None and np.unique(y_enc[idx_val]).size >= 2:
+        if idx_val is not None:
             yv = y_enc[idx_val]
             # Fewer classes may have validation samples: the batches shrink to fit them.
             batch = min(self.batch_size_, self.m_per_class * np.unique(yv).size)
@@ -310,7 +343,13 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 yv, self.m_per_class, batch, max(len(yv), batch), np.random.RandomState(_VALID_SEED)
             )
             valid = {"X": Xn[idx_val], "y": yv, "order": order, "batch_size": batch}
-        self._fit_engine(train, valid, draw_seed(rng))
+            if self.validation_kind_ == "class_disjoint":
+                valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
+        self._init_data = train["X"]
+        try:
+            self._fit_engine(train, valid, draw_seed(rng))
+        finally:
+            del self._init_data
         return self
 
 

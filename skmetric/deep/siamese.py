@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .._optional import import_torch
 from .._validation import check_pairs
 from ..constraints import sample_pairs
-from ._embedding import ENCODER_CONSTRAINTS, EmbeddingNetMixin
-from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed, stratified_split
+from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed
 from ._images import random_affine
 from .losses import LOSSES, PairLoss, get_loss
 
@@ -43,6 +43,12 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     embeddings, a sigmoid, and the binary cross-entropy of the same/different
     label.
 
+    The defaults are chosen for new classes (one-shot recognition, the
+    point of a Siamese net): the encoder starts at the PCA projection of
+    the input (raw-input quality), the learning rate is low, and early
+    stopping validates on whole held-out classes with a one-shot score,
+    keeping the untrained weights when no epoch beats them.
+
     Parameters
     ----------
     encoder : None, torch.nn.Module instance or subclass, default=None
@@ -61,14 +67,29 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         Hidden layers of the default MLP encoder (vector input).
     conv_channels : tuple of int or None, default=None
         Channels of the default convnet blocks; None scales them to the input.
-    loss : {'koch', 'contrastive', 'binomial_deviance'} or PairLoss, default='koch'
+    encoder_init : {'pca', 'random'}, default='pca'
+        Start of the default encoders. 'pca': the network is wrapped in a
+        :class:`~skmetric.deep.encoders.PCASkipEncoder`, a linear path from
+        the input initialised with the training data's principal axes plus
+        the network, whose last layer starts at zero, so the untrained
+        embedding is the PCA projection of the input (the raw-input
+        distances when ``embedding_dim`` reaches the input's rank) and
+        training can only move away from raw-input quality as far as the
+        validation allows. 'random': the plain network (inputs of more than
+        16,384 features always use it). Ignored for a user encoder.
+    loss : {'koch', 'contrastive', 'binomial_deviance'} or PairLoss, default='binomial_deviance'
         See :mod:`skmetric.deep.losses`. An instance is cloned at fit.
+        Binomial deviance (cosine similarity) is the default because it
+        transfers to new classes best of the three (README, "defaults that
+        transfer"); 'koch' is the paper's model.
     optimizer : {'adam', 'adamw', 'sgd'} or torch.optim.Optimizer class, default='adam'
         'sgd' uses Nesterov momentum 0.9. Keyword arguments of the optimizer
         are passed as ``optimizer__<name>`` (e.g. ``optimizer__betas``).
-    lr : float, default=1e-3
-        Learning rate. Keep it low: with a high one (e.g. 0.1 with Adam) the
-        Koch head saturates and the model predicts 0.5 for every pair.
+    lr : float, default=1e-4
+        Learning rate. A low one keeps the embedding close to its start for
+        the first epochs, so that early stopping can pick the epoch that
+        transfers best; with a high one (e.g. 0.1 with Adam) the Koch head
+        saturates and the model predicts 0.5 for every pair.
     weight_decay : float, default=0.0
         L2 penalty passed to the optimizer.
     batch_size : int, default=32
@@ -80,12 +101,29 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     augment : bool, default=False
         Random affine distortions of training images (rotation, shear,
         scale, translation), as in Koch et al.; ignored for vectors.
-    validation_fraction : float, default=0.1
-        Fraction of the samples (stratified) held out to draw fixed validation
-        pairs for early stopping; 0 disables validation and early stopping.
+    validation : {'auto', 'class_disjoint', 'stratified'} or None, default='auto'
+        The samples early stopping validates on.
+        'class_disjoint': ``validation_fraction`` of the classes (rounded,
+        at least 2, drawn among classes with 2+ samples) are held out whole
+        and never trained on; each epoch scores N-way one-shot accuracy
+        (N = min(5, held-out classes), 1000 fixed episodes, the loss's pair
+        score) on them (history key 'valid_one_shot'), the untrained weights
+        too (``initial_scores_``, epoch 0), and training keeps the weights of
+        the best of these epochs: a transfer score, which the loss on
+        held-out samples of the seen classes is not (it keeps improving while
+        the embedding forgets what new classes need). Raises a ValueError
+        when ``y`` has fewer than 4 classes (2 held out, 2 trained on).
+        'auto': 'class_disjoint' when ``y`` has enough classes, otherwise no
+        validation (the documented fallback, no warning).
+        'stratified': ``validation_fraction`` of each class's samples,
+        validation loss monitored (for a model of the training classes only).
+        None: no validation and no early stopping.
+    validation_fraction : float, default=0.2
+        Fraction of the classes ('class_disjoint') or of each class's samples
+        ('stratified') held out for validation; 0 disables validation.
     n_iter_no_change : int or None, default=5
-        Stop when the validation loss has not improved by ``tol`` for this
-        many epochs; the best weights are restored. None disables it.
+        Stop when the monitored validation score has not improved by ``tol``
+        for this many epochs; the best weights are restored. None disables it.
     tol : float, default=1e-4
     callbacks : list of Callback or None, default=None
         Training callbacks (:mod:`skmetric.deep.callbacks`: LRScheduler,
@@ -117,12 +155,21 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     validation_scores_ : list of float
         Validation loss per epoch (empty without validation).
     history_ : list of dict
-        Per epoch: 'epoch', 'train_loss', 'valid_loss', 'valid_accuracy' (Koch
-        loss), 'lr', 'dur' and the '*_best' flags (see :mod:`skmetric.deep._engine`).
+        Per epoch: 'epoch', 'train_loss', 'valid_loss', 'valid_one_shot'
+        (class-disjoint validation), 'valid_accuracy' (Koch loss), 'lr',
+        'dur' and the '*_best' flags (see :mod:`skmetric.deep._engine`).
+    initial_scores_ : dict
+        The validation scores of the untrained weights ('valid_one_shot';
+        empty without class-disjoint validation).
+    validation_kind_ : {'class_disjoint', 'stratified'} or None
+        The validation used ('auto' resolved).
+    validation_classes_ : ndarray
+        The held-out classes (only with class-disjoint validation; the
+        pair accuracy of ``score`` and the Platt calibration use them too).
     n_iter_ : int
         Epochs run.
     best_epoch_ : int
-        Epoch whose weights were kept (1-based).
+        Epoch whose weights were kept (1-based; 0: the untrained weights).
     proba_calibration_ : (float, float) or None
         Platt-scaling (slope, intercept) mapping ``pair_score`` to a logit,
         for losses without their own probability (all but 'koch').
@@ -165,6 +212,7 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         "n_pairs": [Interval(Integral, 2, None, closed="left")],
         "augment": ["boolean"],
         **EARLY_STOPPING_CONSTRAINTS,
+        **VALIDATION_CONSTRAINTS,
     }
 
     def __init__(
@@ -174,15 +222,17 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         embedding_dim=64,
         hidden_layer_sizes=(128,),
         conv_channels=None,
-        loss="koch",
+        encoder_init="pca",
+        loss="binomial_deviance",
         optimizer="adam",
-        lr=1e-3,
+        lr=1e-4,
         weight_decay=0.0,
         batch_size=32,
         max_epochs=30,
         n_pairs=2000,
         augment=False,
-        validation_fraction=0.1,
+        validation="auto",
+        validation_fraction=0.2,
         n_iter_no_change=5,
         tol=1e-4,
         callbacks=None,
@@ -242,9 +292,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
 
     # -------------------------------------------------------------- training
     def _split_validation(self, y, rng):
-        idx_train, idx_val = stratified_split(y, self.validation_fraction, rng)
-        if idx_val is None:
-            return idx_train, None
+        idx_train, idx_val, kind = self._split_for_validation(y, rng)
+        if kind != "stratified":
+            return idx_train, idx_val, kind
 
         def ok(lab):
             return lab.size > 0 and np.unique(lab).size >= 2 and np.bincount(lab).max() >= 2
@@ -257,8 +307,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
                 "validation or early stopping.",
                 UserWarning,
             )
-            return np.arange(y.shape[0]), None
-        return idx_train, idx_val
+            return np.arange(y.shape[0]), None, None
+        return idx_train, idx_val, kind
 
     def iter_batches(self, data, training):
         """Batches ``(xa, xb, target)`` of pairs: fresh balanced pairs each training epoch."""
@@ -282,7 +332,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
             yield xa, xb, t
 
     def on_epoch_record(self, record, valid_data):
-        """Adds the validation pair accuracy for losses with their own probability."""
+        """Adds the one-shot score and, for losses with their own probability, the pair accuracy."""
+        super().on_epoch_record(record, valid_data)
         if valid_data is not None and self._has_native_proba():
             logit = self._scores_of(valid_data["X"], valid_data["pairs"])[0]  # Koch: the logit
             record["valid_accuracy"] = float(np.mean((logit >= 0) == (valid_data["labels"] > 0)))
@@ -305,7 +356,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         """
         Xn, y_enc = self._validate_fit_input(X, y, min_class_size=2)
         rng = check_random_state(self.random_state)
-        idx_train, idx_val = self._split_validation(y_enc, rng)
+        idx_train, idx_val, self.validation_kind_ = self._split_validation(y_enc, rng)
+        if idx_val is not None:
+            self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
         seed = draw_seed(rng)
         train = {"X": Xn, "y": y_enc[idx_train], "idx": idx_train, "rng": rng}
         valid = None
@@ -313,9 +366,19 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
             n_val_pairs = max(2, int(round(self.n_pairs * self.validation_fraction)) // 2)
             vi, labels = sample_pairs(y_enc[idx_val], n_val_pairs, random_state=rng)
             valid = {"X": Xn, "pairs": idx_val[vi], "labels": labels}
-        self._fit_engine(train, valid, seed)
+            if self.validation_kind_ == "class_disjoint":
+                valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
+        self._init_data = Xn[idx_train]
+        try:
+            self._fit_engine(train, valid, seed)
+        finally:
+            del self._init_data
         self._calibrate(Xn, y_enc, idx_train, valid, rng)
         return self
+
+    def _pair_similarity(self, Ea, Eb):
+        """The loss's own pair score (before calibration) of embedded pairs."""
+        return self._scores_from_embeddings(Ea, Eb)[0]
 
     def _has_native_proba(self):
         return type(self.loss_).pair_logit is not PairLoss.pair_logit
