@@ -15,8 +15,8 @@ cause of its lower digits error (passing ``bounds=sqrt(its bounds)`` gives
 skmetric the same problem; on iris and breast_cancer those bounds are worse).
 skmetric also stops when ``M`` settles (relative change over a pass below
 ``tol``), metric-learn only on the dual change. A per-fold table lists both
-errors, wall and CPU times and their ratios. metric-learn has no MCML. BLAS is limited to one thread for every
-method. A second table runs both ITMLs on identical pairs, bounds and
+errors, wall and CPU times and their ratios. metric-learn has no MCML. BLAS
+is limited to one thread for every method. A further table runs both ITMLs on identical pairs, bounds and
 constraint order, where their metrics should agree, so that the loops'
 speed is compared on the same work. Writes ``bench_itml_mcml.csv`` /
 ``.json`` / ``.md`` into ``--out``.
