@@ -165,7 +165,13 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
         Maximum number of passes over all constraints.
     tol : float
         Stop when ``||lambda - lambda_old||_1 / (||lambda||_2 + ||lambda_old||_2)``
-        over one pass falls below ``tol`` (as in the reference code).
+        over one pass falls below ``tol`` (the reference code's test), or
+        when the metric itself has settled: ``||M - M_old||_F / ||M||_F``
+        over one pass below ``tol``. The second test ends the long tail of
+        passes in which a few constraints trade small dual amounts back and
+        forth while ``M`` (and every distance) no longer moves: on the
+        digits, ~200 passes instead of ~870 (or all 1,000) for the same
+        metric up to that relative change.
     progress : Progress, optional
         Told ``iter(pass, objective, conv=...)`` after each pass; None is silent.
 
@@ -203,6 +209,7 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
     inv_gamma = 0.0 if np.isinf(gamma) else 1.0 / gamma
     lam = [0.0] * n_c
     lam_old = np.zeros(n_c)
+    A_old = A.copy()
     # A projection is skipped when v is (numerically) in the null space of A.
     v_norms = np.einsum("ij,ij->i", diffs, diffs) * (1e3 * np.finfo(float).eps)
     symv, syr = blas.dsymv, blas.dsyr
@@ -229,11 +236,18 @@ def itml_bregman(M0, diffs, labels, upper, lower, gamma, max_iter=1000, tol=1e-3
             # No constraint was ever violated: A is still the prior.
             return result(n_iter, True, "the prior satisfies every constraint")
         conv = np.abs(lam_old - lam_arr).sum() / normsum
+        # Relative change of M over the pass (upper triangles: off-diagonals count once).
+        change = np.linalg.norm(np.triu(A - A_old)) / max(np.linalg.norm(np.triu(A)), _TINY)
         if progress:
-            progress.iter(n_iter, objective(_symmetric_from_upper(A), xi), conv=conv)
+            progress.iter(n_iter, objective(_symmetric_from_upper(A), xi), conv=conv,
+                          change=change)
         if conv < tol:
             return result(n_iter, True, f"dual change {conv:.3g} < tol={tol:g}")
+        if change < tol:
+            return result(n_iter, True, f"relative change of M {change:.3g} < tol={tol:g}")
         lam_old = lam_arr
+        A_old[...] = A
+    # Both tests failed; the dual change is the reference code's measure.
     message = f"max_iter={max_iter} passes reached with a dual change of {conv:.3g} >= tol={tol:g}"
     return result(max_iter, False, message)
 

@@ -1,6 +1,6 @@
 """LSML: least squared-residual metric learning from relative comparisons.
 
-Liu, Mu, Mohri & Xu (ICDM 2012). A quadruplet ``(a, b, c, d)`` states
+Liu, Guo, Zhang, Jojic & Wang (ICDM 2012). A quadruplet ``(a, b, c, d)`` states
 ``d_M(a, b) < d_M(c, d)`` with ``d_M(x, y) = sqrt((x - y)^T M (x - y))``. LSML
 minimises over positive definite ``M``::
 

@@ -22,13 +22,24 @@ comparison holds, with no threshold. Tuple learners differ only by tuple size:
 ``components_`` is their only learned state.
 """
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._solver import Progress, SolverResult, warn_not_converged
-from ._validation import COMPARED_PAIRS, FLOAT_DTYPES, TUPLE_NAMES, check_pairs, check_tuples
+from ._validation import (
+    COMPARED_PAIRS,
+    FLOAT_DTYPES,
+    TUPLE_NAMES,
+    IndexedTuples,
+    check_pair_labels,
+    check_pairs,
+    check_tuple_labels,
+    check_tuples,
+)
 
 __all__ = [
     "MahalanobisDistance",
@@ -38,6 +49,8 @@ __all__ = [
     "QuadrupletsClassifierMixin",
     "LabelSupervisedMixin",
     "best_accuracy_threshold",
+    "best_threshold",
+    "THRESHOLD_STRATEGIES",
     "calibration_split",
 ]
 
@@ -150,9 +163,16 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.components_.T @ self.components_
 
     def _check_tuples_for_metric(self, tuples, tuple_size=2):
-        """Validate tuples given to a fitted learner (their number of features too)."""
+        """Validate tuples given to a fitted learner (their number of features too).
+
+        Tuples of indices (with a ``preprocessor``) come back as an
+        :class:`~skmetric._validation.IndexedTuples`, not materialised.
+        """
         check_is_fitted(self, "components_")
-        tuples = check_tuples(tuples, tuple_size=tuple_size, require_distinct=False)
+        tuples = check_tuples(
+            tuples, tuple_size=tuple_size, require_distinct=False,
+            preprocessor=getattr(self, "preprocessor", None), return_indexed=True,
+        )
         if tuples.shape[2] != self.components_.shape[1]:
             raise ValueError(
                 f"{TUPLE_NAMES.get(tuple_size, 'Tuples').capitalize()} have {tuples.shape[2]} "
@@ -165,10 +185,21 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._check_tuples_for_metric(pairs, 2)
 
     def _tuple_pair_distance(self, tuples, i, j):
-        """Learned distance between points ``i`` and ``j`` of each validated tuple."""
-        diff = (tuples[:, i, :] - tuples[:, j, :]) @ self.components_.T.astype(
-            tuples.dtype, copy=False
-        )
+        """Learned distance between points ``i`` and ``j`` of each validated tuple.
+
+        For tuples of indices, the points are mapped once (``points @ L.T``)
+        when the tuples reference at least half as many points as there are,
+        and the differences are taken in the learned space.
+        """
+        L = self.components_.T.astype(tuples.dtype, copy=False)
+        if isinstance(tuples, IndexedTuples):
+            if 2 * tuples.indices.shape[0] >= tuples.points.shape[0]:
+                Z = tuples.points @ L
+                diff = Z[tuples.indices[:, i]] - Z[tuples.indices[:, j]]
+            else:
+                diff = tuples.diff(i, j) @ L
+        else:
+            diff = (tuples[:, i, :] - tuples[:, j, :]) @ L
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
     def pair_distance(self, pairs):
@@ -177,6 +208,8 @@ class BaseMahalanobis(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         pairs : array-like of shape (n_pairs, 2, n_features)
+            Or, for a learner with a ``preprocessor``, integer indices of
+            shape (n_pairs, 2) into its points.
 
         Returns
         -------
@@ -325,6 +358,14 @@ class PairsClassifierMixin:
     labels +1 (similar) and -1 (dissimilar). A pair is predicted similar
     when its score ``-distance`` is at least ``-threshold_``, i.e. when the
     learned distance is at most ``threshold_``.
+
+    ``fit`` calibrates ``threshold_`` (by default for accuracy, on held-out
+    pairs); :meth:`calibrate_threshold` recalibrates it for another
+    criterion (accuracy, F-beta, the best true-positive rate at a minimum
+    true-negative rate or the reverse) and :meth:`set_threshold` sets it by
+    hand. With a ``preprocessor`` (an array of points, or a callable mapping
+    indices to points), every method also takes pairs of indices of shape
+    (n_pairs, 2).
     """
 
     def decision_function(self, pairs):
@@ -341,41 +382,105 @@ class PairsClassifierMixin:
 
     def score(self, pairs, y):
         """Accuracy of :meth:`predict` on labelled pairs (labels as in fit)."""
-        _, y = check_pairs(pairs, y)
-        return float(np.mean(self.predict(pairs) == y))
+        pred = self.predict(pairs)
+        y = check_pair_labels(y, pred.shape[0])
+        return float(np.mean(pred == y))
 
-    def _fit_and_calibrate(self, X, y, fit_metric, require_both_labels=False):
+    def _fit_and_calibrate(self, X, y, fit_metric, require_both_labels=False,
+                           calibration_params=None, indexed=False):
         """Validate pairs, fit the metric on all but the held-out calibration
         pairs (``validation_fraction``), then calibrate ``threshold_`` on those.
 
-        ``fit_metric(pairs, y, rng)`` learns ``components_`` from the fitting pairs.
+        ``fit_metric(pairs, y, rng)`` learns ``components_`` from the fitting
+        pairs: an array of shape (n, 2, n_features), or, when ``indexed`` and
+        the pairs were given as indices, an
+        :class:`~skmetric._validation.IndexedTuples` (otherwise indices are
+        materialised once, for the fitting pairs only). ``calibration_params``
+        (a dict, default None: accuracy) are passed to
+        :meth:`calibrate_threshold`.
         """
-        pairs, y = check_pairs(X, y, require_both_labels=require_both_labels)
+        params = _check_calibration_params(calibration_params)
+        pairs, y = check_pairs(
+            X, y, require_both_labels=require_both_labels,
+            preprocessor=getattr(self, "preprocessor", None), return_indexed=True,
+        )
         self.n_features_in_ = pairs.shape[2]
         rng = check_random_state(self.random_state)
         val = calibration_split(y, self.validation_fraction, rng)
         fit_mask = slice(None) if val is None else ~val
-        fit_metric(pairs[fit_mask], y[fit_mask], rng)
+        fit_pairs = pairs[fit_mask]
+        if isinstance(fit_pairs, IndexedTuples) and not indexed:
+            fit_pairs = fit_pairs.materialize()
+        fit_metric(fit_pairs, y[fit_mask], rng)
         cal = slice(None) if val is None else val
-        return self.calibrate_threshold(pairs[cal], y[cal])
+        distances = self._tuple_pair_distance(pairs[cal], 0, 1)
+        self.threshold_ = best_threshold(distances, y[cal], **params)
+        return self
 
-    def calibrate_threshold(self, pairs, y):
-        """Set ``threshold_`` to the distance that maximises accuracy on ``pairs``.
-
-        Use validation pairs that the learner was not fitted on for an
-        honest threshold. Runs in O(n_pairs log n_pairs).
+    def set_threshold(self, threshold):
+        """Set ``threshold_`` by hand: pairs at most this learned distance apart are similar.
 
         Parameters
         ----------
-        pairs : array-like of shape (n_pairs, 2, n_features)
-        y : array-like of shape (n_pairs,) in {-1, +1} (or {0, 1})
+        threshold : float >= 0
+            A learned distance (:meth:`pair_distance`). metric-learn's
+            ``set_threshold`` takes a score, ``-distance``: pass minus its value.
 
         Returns
         -------
         self
         """
-        _, y = check_pairs(pairs, y)
-        self.threshold_ = best_accuracy_threshold(self.pair_distance(pairs), y)
+        check_is_fitted(self, "components_")
+        if (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, Real)
+                or not np.isfinite(threshold)):
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}.")
+        if threshold < 0:
+            raise ValueError(
+                f"threshold is a learned distance and must be >= 0, got {threshold!r} "
+                "(metric-learn's threshold is a score, -distance: pass minus its value)."
+            )
+        self.threshold_ = float(threshold)
+        return self
+
+    def calibrate_threshold(self, pairs, y, strategy="accuracy", *, beta=1.0, min_rate=None):
+        """Choose ``threshold_`` for a criterion on labelled (validation) pairs.
+
+        Use pairs that the learner was not fitted on for an honest threshold.
+        Every distinct cut of the sorted learned distances is evaluated at
+        once (O(n_pairs log n_pairs)); ties between cuts are broken towards
+        the middle one (accuracy, F-beta) or by the other rate (``max_tpr``:
+        the highest true-negative rate among the best cuts; ``max_tnr``: the
+        highest true-positive rate).
+
+        Parameters
+        ----------
+        pairs : array-like of shape (n_pairs, 2, n_features)
+            Or integer indices of shape (n_pairs, 2) with a ``preprocessor``.
+        y : array-like of shape (n_pairs,) in {-1, +1} (or {0, 1})
+        strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}, default='accuracy'
+            'accuracy': the share of pairs classified correctly.
+            'f_beta': the F-beta score of the similar class (+1), as
+            :func:`sklearn.metrics.fbeta_score`.
+            'max_tpr': the largest true-positive rate (similar pairs called
+            similar) whose true-negative rate is at least ``min_rate``.
+            'max_tnr': the largest true-negative rate whose true-positive
+            rate is at least ``min_rate``.
+        beta : float > 0, default=1.0
+            The weight of recall against precision ('f_beta' only).
+        min_rate : float in [0, 1], default=None
+            The minimum rate, required by 'max_tpr' and 'max_tnr'.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "components_")
+        params = _check_calibration_params(
+            {"strategy": strategy, "beta": beta, "min_rate": min_rate}
+        )
+        tuples = self._check_pairs_for_metric(pairs)
+        y = check_pair_labels(y, tuples.shape[0])
+        self.threshold_ = best_threshold(self._tuple_pair_distance(tuples, 0, 1), y, **params)
         return self
 
 
@@ -438,26 +543,35 @@ class _ComparisonClassifierMixin:
         pred = self.predict(tuples)
         if y is None:
             return float(np.mean(pred == 1))
-        _, y = check_tuples(tuples, y, tuple_size=self._tuple_size, require_distinct=False)
+        y = check_tuple_labels(y, pred.shape[0], tuple_size=self._tuple_size)
         return float(np.mean(pred == y))
 
-    def _validate_tuples_for_fit(self, X, y=None):
+    def _validate_tuples_for_fit(self, X, y=None, indexed=False):
         """Validate tuples for ``fit`` and orient them so that every one holds.
 
         Tuples labelled -1 have their two compared pairs swapped. Sets
         ``n_features_in_``. Returns a new array of shape
-        (n_tuples, tuple_size, n_features).
+        (n_tuples, tuple_size, n_features); with ``indexed``, tuples given as
+        indices (``preprocessor``) come back as an
+        :class:`~skmetric._validation.IndexedTuples` (only the indices are
+        reordered; no point is copied).
         """
+        kwargs = dict(tuple_size=self._tuple_size,
+                      preprocessor=getattr(self, "preprocessor", None), return_indexed=indexed)
         if y is None:
-            tuples = check_tuples(X, tuple_size=self._tuple_size)
+            tuples = check_tuples(X, **kwargs)
         else:
-            tuples, y = check_tuples(X, y, tuple_size=self._tuple_size)
+            tuples, y = check_tuples(X, y, **kwargs)
             reverse = y == -1
             if np.any(reverse):
                 (i, j), (k, m) = COMPARED_PAIRS[self._tuple_size]
                 order = np.arange(self._tuple_size)
                 order[[i, j, k, m]] = [k, m, i, j]
-                tuples = np.where(reverse[:, None, None], tuples[:, order], tuples)
+                if isinstance(tuples, IndexedTuples):
+                    tuples = IndexedTuples(tuples.points, np.where(
+                        reverse[:, None], tuples.indices[:, order], tuples.indices))
+                else:
+                    tuples = np.where(reverse[:, None, None], tuples[:, order], tuples)
         self.n_features_in_ = tuples.shape[2]
         return tuples
 
@@ -486,31 +600,131 @@ class QuadrupletsClassifierMixin(_ComparisonClassifierMixin):
     _tuple_size = 4
 
 
-def best_accuracy_threshold(distances, y):
-    """The distance threshold maximising accuracy of ``distance <= t`` -> similar.
+#: The criteria :meth:`PairsClassifierMixin.calibrate_threshold` can maximise.
+THRESHOLD_STRATEGIES = ("accuracy", "f_beta", "max_tpr", "max_tnr")
 
-    Candidates are midpoints between consecutive sorted distances (plus both
-    ends); ties are broken towards the middle candidate.
+
+def _check_calibration_params(params):
+    """Validate ``{'strategy', 'beta', 'min_rate'}`` (a dict or None); a complete dict."""
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValueError(
+            f"calibration_params must be a dict (keys strategy, beta, min_rate) or None, "
+            f"got {type(params).__name__}."
+        )
+    unknown = set(params) - {"strategy", "beta", "min_rate"}
+    if unknown:
+        raise ValueError(
+            f"Unknown calibration parameter(s) {sorted(unknown)}; expected strategy, beta, "
+            "min_rate."
+        )
+    strategy = params.get("strategy", "accuracy")
+    beta = params.get("beta", 1.0)
+    min_rate = params.get("min_rate", None)
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {list(THRESHOLD_STRATEGIES)}, got {strategy!r}."
+        )
+    if (isinstance(beta, (bool, np.bool_)) or not isinstance(beta, Real)
+            or not np.isfinite(beta) or beta <= 0):
+        raise ValueError(f"beta must be a positive finite number, got {beta!r}.")
+    if strategy in ("max_tpr", "max_tnr"):
+        if min_rate is None:
+            other = "true-negative" if strategy == "max_tpr" else "true-positive"
+            raise ValueError(
+                f"strategy={strategy!r} needs min_rate, the minimum {other} rate in [0, 1]."
+            )
+        if (isinstance(min_rate, (bool, np.bool_)) or not isinstance(min_rate, Real)
+                or not 0 <= min_rate <= 1):
+            raise ValueError(f"min_rate must be a number in [0, 1], got {min_rate!r}.")
+    return {"strategy": strategy, "beta": float(beta),
+            "min_rate": None if min_rate is None else float(min_rate)}
+
+
+def best_threshold(distances, y, strategy="accuracy", beta=1.0, min_rate=None):
+    """The distance threshold maximising a criterion of ``distance <= t`` -> similar.
+
+    Every cut between consecutive distinct sorted distances (and below the
+    smallest, and at the largest) is scored at once from cumulative counts:
+    O(n log n) for the sort, O(n) after.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_pairs,)
+    y : ndarray of shape (n_pairs,) in {-1, +1}
+    strategy : {'accuracy', 'f_beta', 'max_tpr', 'max_tnr'}
+        See :meth:`PairsClassifierMixin.calibrate_threshold`.
+    beta : float > 0
+        For 'f_beta'.
+    min_rate : float in [0, 1]
+        For 'max_tpr' (minimum true-negative rate) and 'max_tnr' (minimum
+        true-positive rate).
+
+    Returns
+    -------
+    threshold : float
+        The midpoint of the chosen cut; pairs at distance ``<= threshold``
+        are predicted similar.
     """
+    params = _check_calibration_params({"strategy": strategy, "beta": beta, "min_rate": min_rate})
+    strategy, beta, min_rate = params["strategy"], params["beta"], params["min_rate"]
+    distances = np.asarray(distances, dtype=np.float64)
+    y = np.asarray(y)
+    if not set(np.unique(y).tolist()) <= {-1, 1}:
+        raise ValueError(f"Pair labels must be -1 or +1, got values {np.unique(y)[:10].tolist()}.")
     order = np.argsort(distances, kind="stable")
     d = distances[order]
     pos = (y[order] == 1).astype(np.int64)
     n = d.size
-    # With threshold between d[k-1] and d[k]: the first k pairs are called similar.
-    correct = np.concatenate(([0], np.cumsum(pos))) + (
-        (n - pos.sum()) - np.concatenate(([0], np.cumsum(1 - pos)))
-    )
+    n_pos = int(pos.sum())
+    n_neg = n - n_pos
+    # With the cut after the first k sorted pairs (k = 0..n), those k are called similar.
+    tp = np.concatenate(([0], np.cumsum(pos)))
+    fp = np.arange(n + 1) - tp
+    tn, fn = n_neg - fp, n_pos - tp
+    if strategy in ("max_tpr", "max_tnr") and (n_pos == 0 or n_neg == 0):
+        raise ValueError(
+            f"strategy={strategy!r} needs both similar (+1) and dissimilar (-1) pairs; "
+            f"got {n_pos} similar and {n_neg} dissimilar."
+        )
     # Only cut between distinct distances.
     valid = np.ones(n + 1, dtype=bool)
     valid[1:n] = d[1:] > d[:-1]
-    correct = np.where(valid, correct, -1)
-    best = np.flatnonzero(correct == correct.max())
-    k = best[best.size // 2]
+    tie_break = None
+    if strategy == "accuracy":
+        value = (tp + tn).astype(np.float64)
+    elif strategy == "f_beta":
+        b2 = beta * beta
+        denom = (1 + b2) * tp + b2 * fn + fp
+        value = np.divide((1 + b2) * tp, denom, out=np.zeros(n + 1), where=denom > 0)
+    elif strategy == "max_tpr":
+        valid &= tn >= min_rate * n_neg - 1e-9 * n_neg
+        value, tie_break = tp / n_pos, tn / n_neg
+    else:  # max_tnr
+        valid &= tp >= min_rate * n_pos - 1e-9 * n_pos
+        value, tie_break = tn / n_neg, tp / n_pos
+    value = np.where(valid, value, -np.inf)
+    best = np.flatnonzero(value == value.max())
+    if tie_break is None:
+        k = best[best.size // 2]
+    else:
+        k = best[np.argmax(tie_break[best])]
     if k == 0:
         return float(d[0] - 1e-12 * max(1.0, abs(d[0])) - 1e-12)
     if k == n:
         return float(d[-1])
     return float((d[k - 1] + d[k]) / 2.0)
+
+
+def best_accuracy_threshold(distances, y):
+    """The distance threshold maximising accuracy of ``distance <= t`` -> similar.
+
+    :func:`best_threshold` with ``strategy='accuracy'``: candidates are
+    midpoints between consecutive distinct sorted distances (plus both
+    ends); ties are broken towards the middle candidate.
+    """
+    return best_threshold(distances, y, "accuracy")
 
 
 def calibration_split(y, validation_fraction, rng):

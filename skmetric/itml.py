@@ -141,6 +141,12 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         pairs exist to hold out at least one of each label while keeping one
         of each for fitting, the threshold is calibrated on the training
         pairs. Recalibrate any time with :meth:`calibrate_threshold`.
+    preprocessor : array-like of shape (n_points, n_features) or callable, default=None
+        Lets every method take pairs as integer indices of shape (n_pairs, 2)
+        into a set of points instead of the points themselves (metric-learn's
+        ``preprocessor``): an array of the points (``X[indices]``), or a
+        callable mapping a 1-D array of indices to an array of their points.
+        Validation copies no point; the fitting pairs are materialised once.
     verbose : int, default=0
         If positive, print one line per pass over the constraints
         (``[ITMLPairs] iter k  loss ...  conv ...``: the objective and the
@@ -193,6 +199,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
 
     _parameter_constraints = {
         **_BaseITML._parameter_constraints,
+        "preprocessor": ["array-like", callable, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -205,6 +212,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         tol=1e-3,
         validation_fraction=0.2,
         verbose=0,
+        preprocessor=None,
         random_state=None,
     ):
         self.gamma = gamma
@@ -214,10 +222,11 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         self.tol = tol
         self.validation_fraction = validation_fraction
         self.verbose = verbose
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, calibration_params=None):
         """Learn the metric from labelled pairs and calibrate the threshold.
 
         Parameters
@@ -226,6 +235,10 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
             The pairs.
         y : array-like of shape (n_pairs,)
             +1 for similar, -1 for dissimilar pairs (or 1 and 0).
+        calibration_params : dict, default=None
+            How ``threshold_`` is calibrated on the held-out pairs: the
+            keywords ``strategy``, ``beta``, ``min_rate`` of
+            :meth:`calibrate_threshold`; None calibrates for accuracy.
 
         Returns
         -------
@@ -237,6 +250,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
             lambda pairs, y, rng: self._fit_constraints(
                 pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
             ),
+            calibration_params=calibration_params,
         )
 
 

@@ -1,4 +1,4 @@
-"""Least Squared-residual Metric Learning (LSML; Liu, Mu, Mohri & Xu, 2012).
+"""Least Squared-residual Metric Learning (LSML; Liu, Guo, Zhang, Jojic & Wang, 2012).
 
 Two estimators share one fitting path, ``_BaseLSML._fit_quadruplets``:
 
@@ -28,7 +28,8 @@ __all__ = ["LSML", "LSMLQuadruplets"]
 
 _REFERENCE = """E. Y. Liu, Z. Guo, X. Zhang, V. Jojic and W. Wang. Metric learning
     from relative comparisons by minimizing squared residual. Proceedings of
-    the 12th IEEE International Conference on Data Mining (ICDM), 2012."""
+    the 12th IEEE International Conference on Data Mining (ICDM), 2012,
+    doi:10.1109/ICDM.2012.38."""
 
 _OBJECTIVE_DOC = """LSML minimises, over positive definite Mahalanobis matrices ``M``::
 
@@ -120,6 +121,13 @@ class LSMLQuadruplets(QuadrupletsClassifierMixin, _BaseLSML):
     Parameters
     ----------
     {_PARAMS_DOC}
+    preprocessor : array-like of shape (n_points, n_features) or callable, default=None
+        Lets every method take quadruplets as integer indices of shape
+        (n_quadruplets, 4) into a set of points instead of the points
+        themselves (metric-learn's ``preprocessor``): an array of the points
+        (``X[indices]``), or a callable mapping a 1-D array of indices to an
+        array of their points. Validation copies no point; the quadruplets
+        are materialised once for the solver.
     verbose : int, default=0
         If positive, print one line per step (``[LSMLQuadruplets] iter k
         loss ...  grad ...``).
@@ -154,11 +162,18 @@ class LSMLQuadruplets(QuadrupletsClassifierMixin, _BaseLSML):
     True
     """
 
-    def __init__(self, prior="identity", max_iter=1000, tol=1e-3, verbose=0, random_state=None):
+    _parameter_constraints = {
+        **_BaseLSML._parameter_constraints,
+        "preprocessor": ["array-like", callable, None],
+    }
+
+    def __init__(self, prior="identity", max_iter=1000, tol=1e-3, verbose=0, preprocessor=None,
+                 random_state=None):
         self.prior = prior
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -142,6 +142,12 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         pairs exist to hold out at least one of each label while keeping one
         of each for fitting, the threshold is calibrated on the training
         pairs. Recalibrate any time with :meth:`calibrate_threshold`.
+    preprocessor : array-like of shape (n_points, n_features) or callable, default=None
+        Lets every method take pairs as integer indices of shape (n_pairs, 2)
+        into a set of points instead of the points themselves (metric-learn's
+        ``preprocessor``): an array of the points (``X[indices]``), or a
+        callable mapping a 1-D array of indices to an array of their points.
+        Validation copies no point; the fitting pairs are materialised once.
     verbose : int, default=0
         Print solver progress: ``[MMCPairs] iter k  loss ...  gap ...`` every 10
         iterations (every iteration when > 1), where loss is the P1
@@ -192,6 +198,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
 
     _parameter_constraints = {
         **_BaseMMC._parameter_constraints,
+        "preprocessor": ["array-like", callable, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -205,6 +212,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         regularization="auto",
         validation_fraction=0.2,
         verbose=0,
+        preprocessor=None,
         random_state=None,
     ):
         self.diagonal = diagonal
@@ -215,10 +223,11 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
         self.regularization = regularization
         self.validation_fraction = validation_fraction
         self.verbose = verbose
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, calibration_params=None):
         """Learn the metric from labelled pairs and calibrate the threshold.
 
         Parameters
@@ -227,6 +236,10 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
             The pairs.
         y : array-like of shape (n_pairs,)
             +1 for similar, -1 for dissimilar pairs (or 1 and 0).
+        calibration_params : dict, default=None
+            How ``threshold_`` is calibrated on the held-out pairs: the
+            keywords ``strategy``, ``beta``, ``min_rate`` of
+            :meth:`calibrate_threshold`; None calibrates for accuracy.
 
         Returns
         -------
@@ -239,6 +252,7 @@ class MMCPairs(PairsClassifierMixin, _BaseMMC):
                 pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
             ),
             require_both_labels=True,
+            calibration_params=calibration_params,
         )
 
 

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml, index_points
-from ._validation import check_partially_labeled_data
+from ._validation import IndexedTuples, check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, TripletsClassifierMixin
 from .constraints import sample_triplets
 
@@ -152,6 +152,12 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
 
         {_BASIS_TRIPLETS}
     {_PARAMS_DOC}
+    preprocessor : array-like of shape (n_points, n_features) or callable, default=None
+        Lets every method take triplets as integer indices of shape (n_triplets, 3)
+        into a set of points instead of the points themselves (metric-learn's
+        ``preprocessor``): an array of the points (``X[indices]``), or a
+        callable mapping a 1-D array of indices to an array of their points.
+        The triplets are never materialised: the solver works on indices.
     verbose : int, default=0
         If positive, print one line per L-BFGS-B iteration
         (``[SCMLTriplets] iter k  loss ...  n_basis ...``: the smoothed
@@ -188,6 +194,7 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
 
     _parameter_constraints = {
         **_BaseSCML._parameter_constraints,
+        "preprocessor": ["array-like", callable, None],
         "basis": [StrOptions({"triplet_diffs"}), np.ndarray],
     }
 
@@ -200,6 +207,7 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
         max_iter=1000,
         tol=1e-5,
         verbose=0,
+        preprocessor=None,
         random_state=None,
     ):
         self.basis = basis
@@ -209,6 +217,7 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -227,8 +236,14 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
         -------
         self
         """
-        triplets = self._validate_tuples_for_fit(X, y)
-        points, index = index_points(triplets)
+        triplets = self._validate_tuples_for_fit(X, y, indexed=True)
+        if isinstance(triplets, IndexedTuples):
+            # Indices (preprocessor): only the referenced points are deduplicated.
+            used, inverse = np.unique(triplets.indices, return_inverse=True)
+            points, first = index_points(triplets.points[used][:, None, :])
+            index = first[:, 0][inverse.reshape(triplets.indices.shape)]
+        else:
+            points, index = index_points(triplets)
         rng = check_random_state(self.random_state)
         return self._fit_index_triplets(points, index, None, rng)
 

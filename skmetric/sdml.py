@@ -178,6 +178,12 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
         metric fit to choose ``threshold_`` (:meth:`calibrate_threshold`
         recalibrates on other pairs). 0, or too few pairs to spare one of
         each label, calibrates on the fitting pairs themselves.
+    preprocessor : array-like of shape (n_points, n_features) or callable, default=None
+        Lets every method take pairs as integer indices of shape (n_pairs, 2)
+        into a set of points instead of the points themselves (metric-learn's
+        ``preprocessor``): an array of the points (``X[indices]``), or a
+        callable mapping a 1-D array of indices to an array of their points.
+        Validation copies no point; the fitting pairs are materialised once.
     verbose : int, default=0
         If positive, print the shift of ``S`` and one line per step
         (``[SDMLPairs] iter k  loss ...  kkt ...``).
@@ -217,6 +223,7 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
 
     _parameter_constraints = {
         **_BaseSDML._parameter_constraints,
+        "preprocessor": ["array-like", callable, None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -231,6 +238,7 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
         tol=1e-4,
         validation_fraction=0.2,
         verbose=0,
+        preprocessor=None,
         random_state=None,
     ):
         self.balance_param = balance_param
@@ -241,10 +249,11 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
         self.tol = tol
         self.validation_fraction = validation_fraction
         self.verbose = verbose
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, calibration_params=None):
         """Fit ``M`` on the pairs (less the calibration share), then set ``threshold_``.
 
         Parameters
@@ -253,6 +262,10 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
             Two points per row.
         y : array-like of shape (n_pairs,)
             Pair labels: +1 similar, -1 (or 0) dissimilar.
+        calibration_params : dict, default=None
+            How ``threshold_`` is calibrated on the held-out pairs: the
+            keywords ``strategy``, ``beta``, ``min_rate`` of
+            :meth:`calibrate_threshold`; None calibrates for accuracy.
 
         Returns
         -------
@@ -264,7 +277,7 @@ class SDMLPairs(PairsClassifierMixin, _BaseSDML):
             points = pairs.reshape(-1, pairs.shape[-1])
             return self._fit_constraints(pairs, labels, points, rng)
 
-        return self._fit_and_calibrate(X, y, fit_metric)
+        return self._fit_and_calibrate(X, y, fit_metric, calibration_params=calibration_params)
 
 
 class SDML(LabelSupervisedMixin, _BaseSDML):

@@ -300,3 +300,27 @@ def test_default_number_of_constraints_is_bounded_by_the_data(monkeypatch):
         ITML(max_iter=2, random_state=0).fit(X, y)
         ITML(max_iter=2, random_state=0).fit(X[:30], np.repeat(np.arange(3), 10))
     assert drawn == [1000, 180]  # min(20 * n_classes**2, 10 * n_samples)
+
+
+def test_stops_when_the_metric_settles():
+    """The second stopping test (relative change of M over a pass < tol) ends
+    the run near the fixed point: further passes move M by little more than tol
+    per pass, and the kNN-relevant metric barely changes."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    from skmetric.constraints import sample_pairs
+
+    X, labels = load_digits(n_class=4, return_X_y=True)
+    X = StandardScaler().fit_transform(X[:300])
+    labels = labels[:300]
+    idx, y = sample_pairs(labels, 200, random_state=0)
+    diffs = X[idx[:, 0]] - X[idx[:, 1]]
+    # Percentile bounds far below the prior distances: many constraints stay active.
+    short = itml_bregman(np.eye(64), diffs, y, upper=3.0, lower=8.0, gamma=1.0, tol=1e-3)
+    assert short.converged and "relative change of M" in short.message
+    assert short.n_iter < 1000
+    longer = itml_bregman(np.eye(64), diffs, y, upper=3.0, lower=8.0, gamma=1.0, tol=1e-5,
+                          max_iter=short.n_iter + 200)
+    rel = np.linalg.norm(longer.metric - short.metric) / np.linalg.norm(longer.metric)
+    assert rel < 1e-2, rel
