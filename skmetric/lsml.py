@@ -18,7 +18,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from ._init import initialize_metric, prior_constraint
+from ._init import data_scale, initialize_metric, prior_constraint, unscale_result
 from ._lsml_solver import fit_lsml
 from ._validation import check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, QuadrupletsClassifierMixin
@@ -40,7 +40,12 @@ _OBJECTIVE_DOC = """LSML minimises, over positive definite Mahalanobis matrices 
     log det(M M0^-1) - n_features`` is the LogDet divergence to the prior
     ``M0``, which keeps ``M`` positive definite and close to the prior. It is
     solved by projected gradient descent with Barzilai-Borwein steps and an
-    Armijo line search (:func:`skmetric._lsml_solver.fit_lsml`)."""
+    Armijo line search (:func:`skmetric._lsml_solver.fit_lsml`), on the
+    points divided by ``s``, the power of two nearest their RMS feature
+    spread (:func:`skmetric._init.data_scale`), with ``M`` divided by
+    ``s**2`` after: both terms are unchanged when the points and ``M0`` are
+    rescaled together, so the fit does not depend on the units of X (data
+    beyond about ``1e+-150`` are refused with a ValueError)."""
 
 _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray, default='identity'
         The prior metric ``M0`` (also the starting point), through
@@ -48,11 +53,18 @@ _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray
         'covariance' (the inverse covariance of the training points), 'random'
         or an array of shape (n_features, n_features). It must be positive
         definite (a ValueError says so otherwise; 'pca' and 'lda' give
-        rank-deficient priors when they reduce the dimension).
+        rank-deficient priors when they reduce the dimension). The strategies
+        are applied to the points divided by ``s``, the power of two nearest
+        the RMS spread of their features (:func:`skmetric._init.data_scale`;
+        ``s = 1`` for standardised data): 'identity' is the identity on data
+        of unit spread, ``I / s**2`` in the units of X, so that what LSML
+        learns does not depend on the units of X. An array is taken in the
+        units of X.
     max_iter : int, default=1000
         Maximum number of gradient steps.
     tol : float, default=1e-3
-        Stop when the projected gradient has Frobenius norm at most ``tol``."""
+        Stop when the projected gradient has Frobenius norm at most ``tol``
+        (for the problem on the points divided by ``s``, see ``prior``)."""
 
 _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
@@ -83,10 +95,15 @@ class _BaseLSML(BaseMahalanobis):
         ``X_prior`` / ``y_prior`` are the points (and labels, if any) the prior
         is computed from. Sets the fitted attributes; returns self.
         """
-        M0 = initialize_metric(
-            self.prior, X_prior.astype(np.float64, copy=False), y_prior, random_state=rng
-        )
-        q = quadruplets.astype(np.float64, copy=False)
+        # Solve on the points divided by s (unit spread, see
+        # skmetric._init.data_scale): with the prior taken there (an array
+        # prior times s**2), the residuals and the LogDet divergence are the
+        # same problem, and the start and tol no longer depend on the units
+        # of X. M is mapped back (divided by s**2) after.
+        scale = data_scale(X_prior, self)
+        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
+        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
+        q = np.asarray(quadruplets, dtype=np.float64) / scale
         progress = self._progress()
         result = fit_lsml(
             q[:, 0] - q[:, 1],
@@ -97,7 +114,7 @@ class _BaseLSML(BaseMahalanobis):
             tol=self.tol,
             progress=progress,
         )
-        return self._store_result(result, progress)
+        return self._store_result(unscale_result(result, scale), progress)
 
 
 def _check_weights(weights, n):
