@@ -153,15 +153,8 @@ _OVERFLOW = (
 XFAIL = {
     ("DeepMetricLearner", "huge_1e200"): "DeepMetricLearner " + _DEEP_FLOAT32,
 }
-for _name in ("LMNN", "LMNNClassifier", "MultiMetricLMNN", "SCML", "SDML"):
+for _name in ("LMNN", "LMNNClassifier"):
     XFAIL[(_name, "huge_1e200")] = f"{_name} {_OVERFLOW}"
-for _name in ("LFDA", "RCA"):
-    XFAIL[(_name, "huge_1e200")] = (
-        f"{_name} says 'All samples in X are identical' (its scatter overflows); "
-        f"{_name.lower()}.py should call skmetric._init.data_scale first (refusal or rescale)")
-XFAIL[("MMC", "huge_1e200")] = (
-    "MMC says 'The pair differences contain NaN or infinite values' for finite X (they "
-    "overflow); mmc.py should call skmetric._init.data_scale first (refusal or rescale)")
 
 
 def _params():
