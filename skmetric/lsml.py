@@ -59,7 +59,10 @@ _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray
         ``s = 1`` for standardised data): 'identity' is the identity on data
         of unit spread, ``I / s**2`` in the units of X, so that what LSML
         learns does not depend on the units of X. An array is taken in the
-        units of X.
+        units of X. With features of very different spreads (raw, not
+        standardised, data), the features of small spread are then nearly
+        invisible next to the identity prior: standardise X, or use
+        'covariance', which does not depend on the units of any feature.
     max_iter : int, default=1000
         Maximum number of gradient steps.
     tol : float, default=1e-3
