@@ -92,18 +92,21 @@ class _BaseLSML(BaseMahalanobis):
         "random_state": ["random_state"],
     }
 
-    def _fit_quadruplets(self, quadruplets, weights, X_prior, y_prior, rng):
+    def _fit_quadruplets(self, quadruplets, weights, X_prior, y_prior, rng, X_scale):
         """Learn M from oriented quadruplets (each stating d(a, b) < d(c, d)).
 
         ``X_prior`` / ``y_prior`` are the points (and labels, if any) the prior
-        is computed from. Sets the fitted attributes; returns self.
+        is computed from; ``X_scale`` the points whose spread sets the scale
+        (:func:`skmetric._init.data_scale`): those the quadruplets are drawn
+        from, so that unlabelled samples change nothing but a 'covariance'
+        prior. Sets the fitted attributes; returns self.
         """
         # Solve on the points divided by s (unit spread, see
         # skmetric._init.data_scale): with the prior taken there (an array
         # prior times s**2), the residuals and the LogDet divergence are the
         # same problem, and the start and tol no longer depend on the units
         # of X. M is mapped back (divided by s**2) after.
-        scale = data_scale(X_prior, self)
+        scale = data_scale(X_scale, self)
         X_prior = np.asarray(X_prior, dtype=np.float64) / scale
         M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
         q = np.asarray(quadruplets, dtype=np.float64) / scale
@@ -204,7 +207,7 @@ class LSMLQuadruplets(QuadrupletsClassifierMixin, _BaseLSML):
         w = None if weights is None else _check_weights(weights, quadruplets.shape[0])
         rng = check_random_state(self.random_state)
         points = quadruplets.reshape(-1, quadruplets.shape[2])
-        return self._fit_quadruplets(quadruplets, w, points, None, rng)
+        return self._fit_quadruplets(quadruplets, w, points, None, rng, points)
 
 
 class LSML(LabelSupervisedMixin, _BaseLSML):
@@ -237,7 +240,8 @@ class LSML(LabelSupervisedMixin, _BaseLSML):
     -----
     With numeric labels, -1 marks an unlabelled sample (as in metric-learn):
     it is left out of every quadruplet, but still counts for the
-    'covariance' prior.
+    'covariance' prior (not for the scale ``s`` of ``prior``, which is that
+    of the labelled samples).
 
     References
     ----------
@@ -293,4 +297,4 @@ class LSML(LabelSupervisedMixin, _BaseLSML):
         n_labelled = np.unique(y_sample[y_sample >= 0]).size
         n = self.n_constraints if self.n_constraints is not None else 20 * n_labelled**2
         quadruplets = pairs_from_indices(X, sample_quadruplets(y_sample, n, random_state=rng))
-        return self._fit_quadruplets(quadruplets, None, X, y_sample, rng)
+        return self._fit_quadruplets(quadruplets, None, X, y_sample, rng, X[y_sample >= 0])

@@ -1,5 +1,6 @@
 """Metric Learning for Kernel Regression (MLKR; Weinberger & Tesauro, 2007)."""
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -71,7 +72,8 @@ class MLKR(BaseMahalanobis):
     components_ : ndarray of shape (n_components, n_features)
         The learned linear map ``L``.
     n_iter_ : int
-        Number of L-BFGS-B iterations run.
+        Number of L-BFGS-B iterations run; 1 when the start is already
+        optimal within ``tol`` (its gradient was evaluated).
     loss_ : float
         The leave-one-out sum of squared errors at ``L`` (in the squared
         units of ``y``; divide by ``n_samples`` for the mean).
@@ -160,4 +162,7 @@ class MLKR(BaseMahalanobis):
                                    scale=scale)
         progress = self._progress()
         result = fit_mlkr(X64, y, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
-        return self._store_result(unscale_result(result, scale), progress)
+        # A start already optimal within tol (L-BFGS-B evaluated it and stopped)
+        # counts as one iteration: scikit-learn's n_iter_ >= 1.
+        result = replace(unscale_result(result, scale), n_iter=max(result.n_iter, 1))
+        return self._store_result(result, progress)

@@ -290,7 +290,8 @@ class SCML(LabelSupervisedMixin, _BaseSCML):
     Notes
     -----
     With numeric labels, -1 marks an unlabelled sample (as in metric-learn):
-    it is in no triplet and not used by the 'lda' bases.
+    it is in no triplet, not used by the 'lda' bases and does not count for
+    the scale ``s`` (see above).
 
     References
     ----------
@@ -352,7 +353,8 @@ class SCML(LabelSupervisedMixin, _BaseSCML):
         self
         """
         X, y_sample, _ = check_partially_labeled_data(self, X, y)
-        scale = data_scale(X, self)
+        # The scale of the labelled samples: unlabelled ones change nothing.
+        scale = data_scale(X[y_sample >= 0], self)
         X = np.asarray(X, dtype=np.float64) / scale
         triplets = sample_triplets(X, y_sample, self.k_genuine, self.k_impostor)
         rng = check_random_state(self.random_state)

@@ -10,6 +10,7 @@ Two estimators share one fitting path, ``_BaseSDML._fit_constraints``:
 The graphical lasso itself lives in :mod:`skmetric._sdml_solver`.
 """
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -105,7 +106,8 @@ default='identity'
 _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     n_iter_ : int
-        Proximal gradient steps run (0 when ``S^-1`` is already optimal).
+        Proximal gradient steps run; 1 when ``S^-1`` is already optimal
+        (the optimality test there counts as one).
     loss_ : float
         The objective above at the learned ``M`` (with the shifted ``S``),
         for the problem solved on the points divided by ``s``.
@@ -185,7 +187,10 @@ class _BaseSDML(BaseMahalanobis):
         # The repair of S is part of the fitted state: how far it was shifted
         # (in the problem on unit-spread data: unit-free, and finite at any scale).
         self.shift_ = result.info["shift"]
-        return self._store_result(unscale_result(result, scale), progress)
+        # The optimality test at the start S^-1 counts as one step when it
+        # passes there (scikit-learn's n_iter_ >= 1).
+        result = replace(unscale_result(result, scale), n_iter=max(result.n_iter, 1))
+        return self._store_result(result, progress)
 
 
 class SDMLPairs(PairsClassifierMixin, _BaseSDML):

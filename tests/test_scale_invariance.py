@@ -52,8 +52,8 @@ REFUSAL = r"(?i)(magnitude|overflow|underflow).*rescale"
 # they must give finite embeddings or refuse clearly.
 DEEP = {"SiameseNet", "DeepMetricLearner"}
 # n_iter_ counts only the graphical-lasso steps after SDML's closed-form start
-# S^-1 (0 when the L1 penalty is already within tol there, which depends on the
-# size of S): 0 steps is a learned metric, so check it is not the identity prior.
+# S^-1 (1 when the L1 penalty is already within tol there, which depends on the
+# size of S): check instead that the metric is not the identity prior.
 CLOSED_FORM_START = {"SDML", "SDMLPairs"}
 
 _MISSING_CALL = (
