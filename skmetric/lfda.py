@@ -9,7 +9,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._init import resolve_n_components
+from ._init import data_scale, resolve_n_components, unscale_result
 from ._solver import SolverResult
 from ._subspace import data_subspace, pad_rows
 from ._validation import check_labeled_data
@@ -180,6 +180,14 @@ class LFDA(LabelSupervisedMixin, BaseMahalanobis):
     classes only), a ridge of ``1e-9 * trace(S^lw) / k`` keeps the problem
     well posed.
 
+    The affinities and eigenvalues do not depend on the units of ``X`` and
+    the 'weighted' and 'plain' maps are divided by ``c`` when ``X`` is
+    multiplied by ``c`` (the 'orthonormalized' one does not change): LFDA is
+    fitted on ``X / s`` (``s`` the power of two nearest the RMS spread of
+    the features, :func:`skmetric._init.data_scale`) and mapped back, which
+    gives the same map without squaring large or tiny numbers; data whose
+    spread is beyond about ``1e+-150`` are refused with a ValueError.
+
     Parameters
     ----------
     n_components : int, default=None
@@ -253,6 +261,14 @@ class LFDA(LabelSupervisedMixin, BaseMahalanobis):
         """
         X, y_enc, self.classes_ = check_labeled_data(self, X, y)
         n_out = resolve_n_components(self.n_components, X.shape[1])
-        result = fit_lfda(X.astype(np.float64), y_enc, n_out, self.k, self.embedding_type)
+        # The scatters of X / s are those of X over s**2: fit on data of unit
+        # spread (no overflow; data beyond ~1e+-150 are refused) and map back,
+        # exactly (s is a power of two). 'weighted' and 'plain' maps scale
+        # like 1 / X; the orthonormal basis of 'orthonormalized' does not.
+        scale = data_scale(X, self)
+        result = fit_lfda(np.asarray(X, dtype=np.float64) / scale, y_enc, n_out, self.k,
+                          self.embedding_type)
+        if self.embedding_type != "orthonormalized":
+            result = unscale_result(result, scale)
         self.eigenvalues_ = result.info["eigenvalues"]
         return self._store_result(result)

@@ -18,7 +18,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from ._init import initialize_metric, prior_constraint
+from ._init import data_scale, initialize_metric, prior_constraint, unscale_result
 from ._lsml_solver import fit_lsml
 from ._validation import check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, QuadrupletsClassifierMixin
@@ -41,7 +41,12 @@ _OBJECTIVE_DOC = """LSML minimises, over positive definite Mahalanobis matrices 
     log det(M M0^-1) - n_features`` is the LogDet divergence to the prior
     ``M0``, which keeps ``M`` positive definite and close to the prior. It is
     solved by projected gradient descent with Barzilai-Borwein steps and an
-    Armijo line search (:func:`skmetric._lsml_solver.fit_lsml`)."""
+    Armijo line search (:func:`skmetric._lsml_solver.fit_lsml`), on the
+    points divided by ``s``, the power of two nearest their RMS feature
+    spread (:func:`skmetric._init.data_scale`), with ``M`` divided by
+    ``s**2`` after: both terms are unchanged when the points and ``M0`` are
+    rescaled together, so the fit does not depend on the units of X (data
+    beyond about ``1e+-150`` are refused with a ValueError)."""
 
 _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray, default='identity'
         The prior metric ``M0`` (also the starting point), through
@@ -49,11 +54,21 @@ _PARAMS_DOC = """prior : {'identity', 'covariance', 'auto', 'random'} or ndarray
         'covariance' (the inverse covariance of the training points), 'random'
         or an array of shape (n_features, n_features). It must be positive
         definite (a ValueError says so otherwise; 'pca' and 'lda' give
-        rank-deficient priors when they reduce the dimension).
+        rank-deficient priors when they reduce the dimension). The strategies
+        are applied to the points divided by ``s``, the power of two nearest
+        the RMS spread of their features (:func:`skmetric._init.data_scale`;
+        ``s = 1`` for standardised data): 'identity' is the identity on data
+        of unit spread, ``I / s**2`` in the units of X, so that what LSML
+        learns does not depend on the units of X. An array is taken in the
+        units of X. With features of very different spreads (raw, not
+        standardised, data), the features of small spread are then nearly
+        invisible next to the identity prior: standardise X, or use
+        'covariance', which does not depend on the units of any feature.
     max_iter : int, default=1000
         Maximum number of gradient steps.
     tol : float, default=1e-3
-        Stop when the projected gradient has Frobenius norm at most ``tol``."""
+        Stop when the projected gradient has Frobenius norm at most ``tol``
+        (for the problem on the points divided by ``s``, see ``prior``)."""
 
 _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
@@ -78,16 +93,24 @@ class _BaseLSML(BaseMahalanobis):
         "random_state": ["random_state"],
     }
 
-    def _fit_quadruplets(self, quadruplets, weights, X_prior, y_prior, rng):
+    def _fit_quadruplets(self, quadruplets, weights, X_prior, y_prior, rng, X_scale):
         """Learn M from oriented quadruplets (each stating d(a, b) < d(c, d)).
 
         ``X_prior`` / ``y_prior`` are the points (and labels, if any) the prior
-        is computed from. Sets the fitted attributes; returns self.
+        is computed from; ``X_scale`` the points whose spread sets the scale
+        (:func:`skmetric._init.data_scale`): those the quadruplets are drawn
+        from, so that unlabelled samples change nothing but a 'covariance'
+        prior. Sets the fitted attributes; returns self.
         """
-        M0 = initialize_metric(
-            self.prior, X_prior.astype(np.float64, copy=False), y_prior, random_state=rng
-        )
-        q = quadruplets.astype(np.float64, copy=False)
+        # Solve on the points divided by s (unit spread, see
+        # skmetric._init.data_scale): with the prior taken there (an array
+        # prior times s**2), the residuals and the LogDet divergence are the
+        # same problem, and the start and tol no longer depend on the units
+        # of X. M is mapped back (divided by s**2) after.
+        scale = data_scale(X_scale, self)
+        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
+        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
+        q = np.asarray(quadruplets, dtype=np.float64) / scale
         progress = self._progress()
         result = fit_lsml(
             q[:, 0] - q[:, 1],
@@ -98,7 +121,7 @@ class _BaseLSML(BaseMahalanobis):
             tol=self.tol,
             progress=progress,
         )
-        return self._store_result(result, progress)
+        return self._store_result(unscale_result(result, scale), progress)
 
 
 def _check_weights(weights, n):
@@ -199,7 +222,7 @@ class LSMLQuadruplets(QuadrupletsClassifierMixin, _BaseLSML):
         w = None if weights is None else _check_weights(weights, quadruplets.shape[0])
         rng = check_random_state(self.random_state)
         points = quadruplets.reshape(-1, quadruplets.shape[2])
-        return self._fit_quadruplets(quadruplets, w, points, None, rng)
+        return self._fit_quadruplets(quadruplets, w, points, None, rng, points)
 
 
 class LSML(LabelSupervisedMixin, _BaseLSML):
@@ -232,7 +255,8 @@ class LSML(LabelSupervisedMixin, _BaseLSML):
     -----
     With numeric labels, -1 marks an unlabelled sample (as in metric-learn):
     it is left out of every quadruplet, but still counts for the
-    'covariance' prior.
+    'covariance' prior (not for the scale ``s`` of ``prior``, which is that
+    of the labelled samples).
 
     References
     ----------
@@ -288,4 +312,4 @@ class LSML(LabelSupervisedMixin, _BaseLSML):
         n_labelled = np.unique(y_sample[y_sample >= 0]).size
         n = self.n_constraints if self.n_constraints is not None else 20 * n_labelled**2
         quadruplets = pairs_from_indices(X, sample_quadruplets(y_sample, n, random_state=rng))
-        return self._fit_quadruplets(quadruplets, None, X, y_sample, rng)
+        return self._fit_quadruplets(quadruplets, None, X, y_sample, rng, X[y_sample >= 0])

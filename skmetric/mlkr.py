@@ -1,12 +1,13 @@
 """Metric Learning for Kernel Regression (MLKR; Weinberger & Tesauro, 2007)."""
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._init import initialize_components, resolve_n_components
+from ._init import data_scale, initialize_components, resolve_n_components, unscale_result
 from ._mlkr_solver import fit_mlkr
 from ._validation import check_regression_data
 from .base import BaseMahalanobis
@@ -33,6 +34,14 @@ class MLKR(BaseMahalanobis):
     n x n x n_features tensor. The scale of ``L`` sets the kernel width, so
     it is learned too.
 
+    The objective depends on ``X`` only through ``L x``, so MLKR is fitted on
+    ``X / s`` (``s`` the power of two nearest the RMS spread of the
+    features, :func:`skmetric._init.data_scale`) and ``L`` divided by ``s``
+    after: what is learned does not depend on the units of ``X`` (exactly,
+    for a power-of-two change of units), and standardised data are fitted
+    as they are. Data whose spread is beyond about ``1e+-150`` are refused
+    with a ValueError (their squared distances would leave float64).
+
     The supervision is a real-valued target ``y`` (regression), not class
     labels: use the transformed data with, e.g., ``KNeighborsRegressor``.
 
@@ -44,7 +53,11 @@ class MLKR(BaseMahalanobis):
         Initial ``L``, see :func:`skmetric._init.initialize_components`
         ('auto' is 'pca' when ``n_components < n_features``, else 'identity';
         'lda' needs classes and is not offered). An array must have shape
-        (n_components, n_features).
+        (n_components, n_features) and is a map on X (in its units). The
+        strategies are applied to ``X / s``, ``s`` the power of two nearest
+        the RMS spread of the features (:func:`skmetric._init.data_scale`;
+        1 for standardised data): 'identity' starts with a kernel whose
+        width is about one feature spread, whatever the units of X.
     max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
@@ -59,7 +72,8 @@ class MLKR(BaseMahalanobis):
     components_ : ndarray of shape (n_components, n_features)
         The learned linear map ``L``.
     n_iter_ : int
-        Number of L-BFGS-B iterations run.
+        Number of L-BFGS-B iterations run; 1 when the start is already
+        optimal within ``tol`` (its gradient was evaluated).
     loss_ : float
         The leave-one-out sum of squared errors at ``L`` (in the squared
         units of ``y``; divide by ``n_samples`` for the mean).
@@ -136,10 +150,19 @@ class MLKR(BaseMahalanobis):
         self
         """
         X, y = check_regression_data(self, X, y)
-        X64 = X.astype(np.float64)
+        # The loss depends on X only through L x, and the kernel width is the
+        # scale of L: fit X / s (unit spread) so that the identity start is a
+        # kernel of width ~1 feature spread whatever the units of X, then map
+        # the learned L back (exactly: s is a power of two).
+        scale = data_scale(X, self)
+        X64 = np.asarray(X, dtype=np.float64) / scale
         n_components = resolve_n_components(self.n_components, X.shape[1])
         # No labels: 'auto' never picks LDA.
-        L0 = initialize_components(self.init, X64, None, n_components, self.random_state)
+        L0 = initialize_components(self.init, X64, None, n_components, self.random_state,
+                                   scale=scale)
         progress = self._progress()
         result = fit_mlkr(X64, y, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
+        # A start already optimal within tol (L-BFGS-B evaluated it and stopped)
+        # counts as one iteration: scikit-learn's n_iter_ >= 1.
+        result = replace(unscale_result(result, scale), n_iter=max(result.n_iter, 1))
         return self._store_result(result, progress)

@@ -19,7 +19,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._init import init_constraint, initialize_metric
+from ._init import data_scale, init_constraint, initialize_metric, unscale_result
 from ._mmc_solver import auto_regularization, fit_mmc
 from ._validation import check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
@@ -54,9 +54,14 @@ class _BaseMMC(BaseMahalanobis):
         ``X_prior`` / ``y_prior`` are the points (and labels, if any) that the
         ``prior`` strategy is computed from.
         """
-        M0 = initialize_metric(
-            self.prior, X_prior.astype(np.float64, copy=False), y_prior, random_state
-        )
+        # Xing's problem is scale-free (M / c**2 solves it for the data times
+        # c): solve it on the points divided by s (unit spread, see
+        # skmetric._init.data_scale), where the pair differences and their
+        # scatter cannot overflow, and map M back (divided by s**2).
+        scale = data_scale(X_prior, self)
+        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
+        pairs = np.asarray(pairs, dtype=np.float64) / scale
+        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state, scale=scale)
         progress = self._progress(every=10)
         result = fit_mmc(
             pairs,
@@ -70,7 +75,7 @@ class _BaseMMC(BaseMahalanobis):
             progress=progress,
         )
         self.regularization_ = result.info["regularization"]
-        return self._store_result(result, progress)
+        return self._store_result(unscale_result(result, scale), progress)
 
 
 _PARAMS_DOC = """diagonal : bool, default=False
@@ -122,7 +127,15 @@ _OBJECTIVE_DOC = """Xing et al.'s convex problem over the Mahalanobis matrix ``M
     ``M0`` = the ``prior`` metric) is a convex regularisation toward the prior;
     with ``regularization=0`` this is exactly Xing's problem, whose solution is
     low rank in general (few strong directions). The scale of ``M`` is
-    irrelevant for nearest neighbours."""
+    irrelevant for nearest neighbours.
+
+    The problem is scale-free: for the data multiplied by ``c`` its solution
+    is ``M / c**2``, with the same ``loss_``. It is solved on the points
+    divided by ``s``, the power of two nearest the RMS spread of their
+    features (:func:`skmetric._init.data_scale`), and ``M`` divided by
+    ``s**2`` after, so that no squared difference overflows; data beyond
+    about ``1e+-150`` are refused with a ValueError (the metric itself would
+    leave float64)."""
 
 
 class MMCPairs(PairsClassifierMixin, _BaseMMC):

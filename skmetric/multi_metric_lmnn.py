@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._init import INIT_OPTIONS, initialize_components, resolve_n_components
+from ._init import INIT_OPTIONS, data_scale, initialize_components, resolve_n_components
 from ._lmnn_solver import row_blocks
 from ._multi_metric_lmnn_solver import (
     MultiMetricOptions,
@@ -107,7 +107,8 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         Maximum solver iterations between two full impostor searches.
     regularization : float >= 0, default=0.0
         ``lam``, weight of ``sum_c ||L_c - L_c^0||_F^2`` (in units of the
-        loss, a sum over ``n_samples * n_neighbors`` target pairs). With
+        loss, a sum over ``n_samples * n_neighbors`` target pairs), for the
+        maps of the data divided by ``s`` (see Notes). With
         few samples per partition the maps overfit (on 400 digits, 10
         metrics of 64 x 64, the training loss falls to 1% of the global
         LMNN's while the test error rises); a positive value keeps them near
@@ -151,6 +152,19 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         The clustering of ``partition='kmeans'``, else None.
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
+
+    Notes
+    -----
+    The loss depends on the data only through ``L_c x`` (its margin 1 is a
+    squared distance), so the maps are learned on ``X / s``, ``s`` the power
+    of two nearest the RMS spread of the features
+    (:func:`skmetric._init.data_scale`; 1 for standardised data), and
+    divided by ``s`` after: what is learned does not depend on the units of
+    X (exactly, for a power-of-two change of units), with ``regularization``
+    read on the maps of data of unit spread. An init array is in the units
+    of X; ``lmnn_`` is fitted on ``X / s`` too and its ``components_`` are
+    those for X. Data whose spread is beyond about ``1e+-150`` are refused
+    with a ValueError.
 
     See Also
     --------
@@ -234,7 +248,14 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         """
         X, y_enc, classes = check_labeled_data(self, X, y, min_classes=2,
                                                min_samples_per_class=2)
-        X = X.astype(np.float64)  # a copy: the user's X is never touched
+        X_user = X.astype(np.float64)  # a copy: the user's X is never touched
+        # The loss depends on X only through L_c x (the margin 1 is a squared
+        # distance): fit X / s (unit spread, see skmetric._init.data_scale) so
+        # that neither the start nor the solver's steps and tolerances depend
+        # on the units of X, and divide the learned maps by s after (exact: s
+        # is a power of two).
+        scale = data_scale(X_user, self)
+        X = X_user / scale
         n_samples, n_features = X.shape
         if self.n_neighbors >= n_samples:
             raise ValueError(f"n_neighbors={self.n_neighbors} must be smaller than the "
@@ -252,7 +273,7 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         progress = Progress(self, self.verbose)
 
-        L0, targets, rescale = self._initial_map(X, y_enc, n_components, rng)
+        L0, targets, rescale = self._initial_map(X, y_enc, n_components, rng, scale)
         if self.partition == "class":
             partition, n_partitions, self.kmeans_ = y_enc, classes.size, None
         else:
@@ -275,7 +296,7 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         result = fit_multi_metric_lmnn(X, y_enc, partition, maps0, targets, options, progress)
 
         self.classes_ = classes
-        self.components_ = np.array(result.info["maps"])
+        self.components_ = np.array(result.info["maps"]) / scale
         self.partition_ = partition
         self.n_partitions_ = n_partitions
         self.n_iter_ = result.n_iter
@@ -283,20 +304,24 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         self.converged_ = result.converged
         self.target_neighbors_ = targets
         self._y = y_enc
-        self._view = PartitionedMaps(X, partition, self.components_)
+        self._view = PartitionedMaps(X_user, partition, self.components_)
         progress.done(result)
         warn_not_converged(self, result)
         return self
 
-    def _initial_map(self, X, y, n_components, rng):
+    def _initial_map(self, X, y, n_components, rng, scale):
         """``(L0, targets or None, rescale)``: the start and whether to rescale it.
 
-        ``L0`` is 2-D (shared by all partitions) or, for a 3-D init array, 3-D.
+        ``X`` is the user's data divided by ``scale``; ``L0`` is a map on it,
+        2-D (shared by all partitions) or, for a 3-D init array, 3-D (an init
+        array is in the units of the user's data, so it is multiplied by
+        ``scale``). ``lmnn_`` is fitted on ``X`` and then mapped back to the
+        units of the user's data.
         """
         self.lmnn_ = None
         init = self.init
         if isinstance(init, np.ndarray) and init.ndim == 3:
-            return np.asarray(init, dtype=np.float64), None, False
+            return np.asarray(init, dtype=np.float64) * scale, None, False
         if isinstance(init, str) and init == "lmnn":
             self.lmnn_ = LMNN(
                 n_neighbors=self.n_neighbors, n_components=n_components,
@@ -305,8 +330,12 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
                 max_impostors=self.max_impostors, chunk_size=self.chunk_size,
                 random_state=rng.randint(np.iinfo(np.int32).max),
             ).fit(X, y)
-            return self.lmnn_.components_, self.lmnn_.target_neighbors_, False
-        L0 = initialize_components(init, X, y, n_components, rng)
+            L0 = self.lmnn_.components_
+            # Its map on the user's data (LMNN's loss depends on X only
+            # through L x, so this is the LMNN of the user's data).
+            self.lmnn_.components_ = L0 / scale
+            return L0, self.lmnn_.target_neighbors_, False
+        L0 = initialize_components(init, X, y, n_components, rng, scale=scale)
         return L0, None, not isinstance(init, np.ndarray)
 
     @staticmethod

@@ -8,7 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from ._init import resolve_n_components
+from ._init import data_scale, resolve_n_components, unscale_result
 from ._psd import _eigh
 from ._solver import SolverResult
 from ._subspace import data_subspace, pad_rows
@@ -58,6 +58,14 @@ class RCA(LabelSupervisedMixin, BaseMahalanobis):
     (about ``1 / sqrt(reg)`` times a typical one), and a UserWarning says how
     many directions that concerns. With ``reg=0`` a singular ``C`` raises a
     ValueError instead. The closed form is :func:`fit_rca`.
+
+    ``L = C^{-1/2} P`` is divided by ``c`` when ``X`` is multiplied by
+    ``c``: RCA is fitted on ``X / s`` (``s`` the power of two nearest the
+    RMS spread of the features, :func:`skmetric._init.data_scale`) and
+    ``L`` divided by ``s`` after, which gives the same metric without
+    squaring large or tiny numbers; data whose spread is beyond about
+    ``1e+-150`` are refused with a ValueError (the metric itself would
+    leave float64).
 
     Parameters
     ----------
@@ -190,7 +198,12 @@ class RCA(LabelSupervisedMixin, BaseMahalanobis):
 
     def _fit(self, X, chunks):
         n_out = resolve_n_components(self.n_components, X.shape[1])
-        result = fit_rca(X.astype(np.float64), chunks, n_out, self.reg)
+        # C^{-1/2} of X / s is s times that of X: fit on data of unit spread
+        # (no overflow of the covariance; data beyond ~1e+-150 are refused)
+        # and map back, exactly (s is a power of two).
+        scale = data_scale(X, self)
+        result = fit_rca(np.asarray(X, dtype=np.float64) / scale, chunks, n_out, self.reg)
+        result = unscale_result(result, scale)
         self.n_chunks_ = result.info["n_chunks"]
         return self._store_result(result)
 

@@ -18,6 +18,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._init import data_scale, unscale_result
 from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml, index_points
 from ._validation import IndexedTuples, check_partially_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, TripletsClassifierMixin
@@ -44,10 +45,19 @@ _OBJECTIVE_DOC = """SCML learns a metric that is a sparse non-negative combinati
     bound-constrained problem solved by L-BFGS-B, whose active set gives
     exact zeros, on a working set of triplets grown until it is exact
     (:func:`skmetric._scml_solver.fit_scml`); the paper uses stochastic dual
-    averaging instead. ``loss_`` is the exact objective."""
+    averaging instead. ``loss_`` is the exact objective.
+
+    The margin 1 is a squared distance, so the problem is solved on the
+    points divided by ``s``, the power of two nearest the RMS spread of
+    their features (:func:`skmetric._init.data_scale`; ``s = 1`` for
+    standardised data), and ``M`` and ``w`` are divided by ``s**2`` after:
+    what SCML learns (and ``loss_``) does not depend on the units of X, and
+    ``beta`` and the margin are read on data of unit spread. Data beyond
+    about ``1e+-150`` are refused with a ValueError."""
 
 _PARAMS_DOC = """beta : float, default=1e-5
-        L1 weight: larger values keep fewer bases.
+        L1 weight: larger values keep fewer bases (on the weights of the
+        problem on data of unit spread, see above).
     n_basis : int, default=None
         Number of bases to build (ignored for an array ``basis``). None:
         ``min(20 * n_features, 2 * n_samples * n_directions - 1)`` for
@@ -65,7 +75,8 @@ _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
     bases_ : ndarray of shape (n_basis, n_features)
         The bases ``b_k`` (rows).
     weights_ : ndarray of shape (n_basis,)
-        Their learned non-negative weights ``w`` (mostly zeros).
+        Their learned non-negative weights ``w`` (mostly zeros), in the
+        units of X: ``M = bases_.T @ diag(weights_) @ bases_``.
     n_iter_ : int
         L-BFGS-B iterations.
     loss_ : float
@@ -114,10 +125,15 @@ class _BaseSCML(BaseMahalanobis):
             return bases_from_local_lda(X, y, self.n_basis, random_state=rng)
         return bases_from_triplet_diffs(X, triplets, self.n_basis, random_state=rng)
 
-    def _fit_index_triplets(self, X, triplets, y, rng):
+    def _fit_index_triplets(self, X, triplets, y, rng, scale):
         """Learn the weights from index triplets into X (each stating
         d(a, b) < d(a, c)); ``y`` (labels, -1 unlabelled) is only used by
-        'lda' bases. Sets the fitted attributes; returns self."""
+        'lda' bases. ``X`` is the user's points divided by ``scale``
+        (:func:`skmetric._init.data_scale`): the margin 1 and ``beta`` are
+        read on data of unit spread, and the learned metric (and weights) is
+        mapped back to the units of the user's data, divided by
+        ``scale ** 2``; the unit bases are directions, the same in both.
+        Sets the fitted attributes; returns self."""
         X = X.astype(np.float64, copy=False)
         B = self._bases(X, triplets, y, rng)
         progress = self._progress()
@@ -132,8 +148,8 @@ class _BaseSCML(BaseMahalanobis):
             progress=progress,
         )
         self.bases_ = B
-        self.weights_ = result.info["weights"]
-        return self._store_result(result, progress)
+        self.weights_ = result.info["weights"] / scale**2
+        return self._store_result(unscale_result(result, scale), progress)
 
 
 class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
@@ -243,9 +259,12 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
             points, first = index_points(triplets.points[used][:, None, :])
             index = first[:, 0][inverse.reshape(triplets.indices.shape)]
         else:
-            points, index = index_points(triplets)
+            points, index = index_points(np.asarray(triplets, dtype=np.float64))
+        # The scale of the distinct points: the same for both input forms.
+        scale = data_scale(points, self)
+        points = points / scale
         rng = check_random_state(self.random_state)
-        return self._fit_index_triplets(points, index, None, rng)
+        return self._fit_index_triplets(points, index, None, rng, scale)
 
 
 class SCML(LabelSupervisedMixin, _BaseSCML):
@@ -288,7 +307,8 @@ class SCML(LabelSupervisedMixin, _BaseSCML):
     Notes
     -----
     With numeric labels, -1 marks an unlabelled sample (as in metric-learn):
-    it is in no triplet and not used by the 'lda' bases.
+    it is in no triplet, not used by the 'lda' bases and does not count for
+    the scale ``s`` (see above).
 
     References
     ----------
@@ -350,6 +370,9 @@ class SCML(LabelSupervisedMixin, _BaseSCML):
         self
         """
         X, y_sample, _ = check_partially_labeled_data(self, X, y)
+        # The scale of the labelled samples: unlabelled ones change nothing.
+        scale = data_scale(X[y_sample >= 0], self)
+        X = np.asarray(X, dtype=np.float64) / scale
         triplets = sample_triplets(X, y_sample, self.k_genuine, self.k_impostor)
         rng = check_random_state(self.random_state)
-        return self._fit_index_triplets(X, triplets, y_sample, rng)
+        return self._fit_index_triplets(X, triplets, y_sample, rng, scale)

@@ -10,6 +10,7 @@ Two estimators share one fitting path, ``_BaseSDML._fit_constraints``:
 The graphical lasso itself lives in :mod:`skmetric._sdml_solver`.
 """
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._init import PRIOR_OPTIONS as _ALL_PRIORS
-from ._init import initialize_metric
+from ._init import data_scale, initialize_metric, unscale_result
 from ._psd import _eigh, symmetrize
 from ._sdml_solver import fit_sdml
 from ._validation import check_labeled_data
@@ -62,21 +63,36 @@ _OBJECTIVE_DOC = """SDML solves, over positive definite Mahalanobis matrices ``M
     solved by proximal gradient steps that never leave the positive definite
     cone (:func:`skmetric._sdml_solver.graphical_lasso_ista`), where
     scikit-learn's coordinate descent breaks down on such ill-conditioned
-    ``S``."""
+    ``S``.
+
+    The problem is solved on the points divided by ``s``, the power of two
+    nearest the RMS spread of their features
+    (:func:`skmetric._init.data_scale`; ``s = 1`` for standardised data),
+    with the prior taken there, and ``M`` is divided by ``s**2`` after. With
+    the prior in the units of the points, ``P0^-1`` and ``K`` both scale
+    like the squared data, so ``balance_param`` and ``pd_floor`` are
+    unit-free and the fit does not depend on the units of X ('identity' is
+    the identity on data of unit spread, ``I / s**2`` in the units of X);
+    ``sparsity_param`` is read on the problem of unit spread. Data beyond
+    about ``1e+-150`` are refused with a ValueError."""
 
 _PARAMS_DOC = """balance_param : float, default=0.5
         Weight ``eta`` of the pair scatter ``K`` against the prior. ``K`` is
-        a sum over pairs, so its scale grows with the number of pairs.
+        a sum over pairs, so its scale grows with the number of pairs; it
+        does not depend on the units of X (see above).
     sparsity_param : float, default=0.01
         Weight ``alpha`` of the L1 penalty on the off-diagonal entries of
-        ``M``, in the units of ``S``; 0 gives ``M = S^-1``.
+        ``M``, in the units of ``S`` of the problem on data of unit spread;
+        0 gives ``M = S^-1``.
     prior : {'identity', 'covariance', 'auto', 'pca', 'random'} or ndarray, \
 default='identity'
         The prior metric ``P0`` (it must be positive definite: it is
         inverted). 'covariance' is the inverse covariance of the points (so
         ``P0^-1`` is their covariance); 'auto' is the identity; the others go
-        through :func:`skmetric._init.initialize_metric`; an array of shape
-        (n_features, n_features) is ``P0`` itself.
+        through :func:`skmetric._init.initialize_metric`, on the points
+        divided by ``s`` (see above: 'identity' is ``I / s**2`` in the units
+        of X); an array of shape (n_features, n_features) is ``P0`` itself,
+        in the units of X.
     pd_floor : float in (0, 1), default=0.1
         Smallest allowed ratio of the smallest to the largest eigenvalue of
         ``S``; below it, ``S`` is shifted as described above, which bounds
@@ -90,19 +106,26 @@ default='identity'
 _ATTRIBUTES_DOC = """components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     n_iter_ : int
-        Proximal gradient steps run (0 when ``S^-1`` is already optimal).
+        Proximal gradient steps run; 1 when ``S^-1`` is already optimal
+        (the optimality test there counts as one).
     loss_ : float
-        The objective above at the learned ``M`` (with the shifted ``S``).
+        The objective above at the learned ``M`` (with the shifted ``S``),
+        for the problem solved on the points divided by ``s``.
     converged_ : bool
         Whether the optimality test was met (a ConvergenceWarning is issued
         otherwise).
     shift_ : float
         The ``c`` added to the diagonal of ``S`` (0 when ``S`` needed no
-        repair)."""
+        repair), for the problem solved on the points divided by ``s``: it
+        does not depend on the units of X."""
 
 
-def _prior_inverse(prior, points, rng):
-    """``P0^-1`` for a prior option or array; a clear ValueError if ``P0`` is not PD."""
+def _prior_inverse(prior, points, rng, scale=1.0):
+    """``P0^-1`` for a prior option or array; a clear ValueError if ``P0`` is not PD.
+
+    ``points`` are the user's points divided by ``scale``; an array prior,
+    in the units of the user's points, is multiplied by ``scale ** 2``.
+    """
     if isinstance(prior, str) and prior == "covariance":
         if points.shape[0] < 2:
             raise ValueError("prior='covariance' needs at least 2 points.")
@@ -110,7 +133,7 @@ def _prior_inverse(prior, points, rng):
         what = "the covariance of the points"
     else:
         inverse = None
-        M0 = symmetrize(initialize_metric(prior, points, None, random_state=rng))
+        M0 = symmetrize(initialize_metric(prior, points, None, random_state=rng, scale=scale))
         what = "the prior"
     w, V = _eigh(inverse if inverse is not None else M0)
     if not w.min() > 1e3 * w.size * np.finfo(float).eps * np.abs(w).max():
@@ -143,8 +166,15 @@ class _BaseSDML(BaseMahalanobis):
 
         ``points`` are the points the prior is computed from.
         """
-        points = points.astype(np.float64, copy=False)
-        prior_inv = _prior_inverse(self.prior, points, rng)
+        # Solve on the points divided by s (unit spread, see
+        # skmetric._init.data_scale), with the prior taken there (an array
+        # prior times s**2): S = P0^-1 + balance_param * K then scales like
+        # the squared data, so balance_param weighs the pairs against the
+        # prior whatever the units of X; M is mapped back (divided by s**2).
+        scale = data_scale(points, self)
+        points = np.asarray(points, dtype=np.float64) / scale
+        pairs = np.asarray(pairs, dtype=np.float64) / scale
+        prior_inv = _prior_inverse(self.prior, points, rng, scale)
         options = {
             "balance_param": float(self.balance_param),
             "sparsity_param": float(self.sparsity_param),
@@ -153,11 +183,13 @@ class _BaseSDML(BaseMahalanobis):
             "tol": self.tol,
         }
         progress = self._progress()
-        result = fit_sdml(
-            pairs.astype(np.float64, copy=False), y, prior_inv, progress=progress, **options
-        )
-        # The repair of S is part of the fitted state: how far it was shifted.
+        result = fit_sdml(pairs, y, prior_inv, progress=progress, **options)
+        # The repair of S is part of the fitted state: how far it was shifted
+        # (in the problem on unit-spread data: unit-free, and finite at any scale).
         self.shift_ = result.info["shift"]
+        # The optimality test at the start S^-1 counts as one step when it
+        # passes there (scikit-learn's n_iter_ >= 1).
+        result = replace(unscale_result(result, scale), n_iter=max(result.n_iter, 1))
         return self._store_result(result, progress)
 
 

@@ -142,20 +142,7 @@ CELLS = {
 
 _UNSUPERVISED = {"Covariance"}
 _NO_CLASSES = _UNSUPERVISED | REGRESSION_TARGET
-_OVERFLOW = (
-    "does not call the shared scale step (skmetric._init.data_scale): squared distances "
-    "of 1e200 data overflow in its solver and it returns a non-finite or unlearned metric"
-)
 XFAIL = {}
-for _name in ("SCML", "SDML"):
-    XFAIL[(_name, "huge_1e200")] = f"{_name} {_OVERFLOW}"
-for _name in ("LFDA", "RCA"):
-    XFAIL[(_name, "huge_1e200")] = (
-        f"{_name} says 'All samples in X are identical' (its scatter overflows); "
-        f"{_name.lower()}.py should call skmetric._init.data_scale first (refusal or rescale)")
-XFAIL[("MMC", "huge_1e200")] = (
-    "MMC says 'The pair differences contain NaN or infinite values' for finite X (they "
-    "overflow); mmc.py should call skmetric._init.data_scale first (refusal or rescale)")
 
 
 def _params():
