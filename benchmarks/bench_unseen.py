@@ -170,13 +170,18 @@ def load(name, quick=False, seed=0):
 
 
 # ------------------------------- the protocol ------------------------------ #
+def episode_draw(ds, fold_index, seed, quick):
+    """The keyword arguments that fix the fold's episodes (the same for every method)."""
+    return dict(n_way=ds.n_way, n_episodes=N_EPISODES_QUICK if quick else N_EPISODES,
+                random_state=seed + fold_index)
+
+
 def episodes(ds, fold_index, seed, quick):
     """The fold's fixed episodes (indices into the fold's test samples)."""
     from skmetric.evaluation import one_shot_episodes
 
     y_test = ds.y[ds.folds[fold_index].test]
-    n = N_EPISODES_QUICK if quick else N_EPISODES
-    return one_shot_episodes(y_test, ds.n_way, n, random_state=seed + fold_index)
+    return one_shot_episodes(y_test, **episode_draw(ds, fold_index, seed, quick))
 
 
 def score_embedding(Z, y, ds, fold_index, seed, quick):
@@ -185,8 +190,7 @@ def score_embedding(Z, y, ds, fold_index, seed, quick):
 
     from .bench_oneshot import episodes_digest
 
-    n = N_EPISODES_QUICK if quick else N_EPISODES
-    acc, ep = ev.one_shot_accuracy(None, Z, y, ds.n_way, n, random_state=seed + fold_index,
+    acc, ep = ev.one_shot_accuracy(None, Z, y, **episode_draw(ds, fold_index, seed, quick),
                                    return_episodes=True)
     rep = ev.retrieval_report(Z, y, ks=(1,))
     return {"one_shot_acc": acc, "map_at_r": rep["mAP@R"], "p_at_1": rep["precision@1"],
