@@ -10,6 +10,7 @@ Examples
 --------
     python -m benchmarks                      # the default run (sklearn data sets)
     python -m benchmarks --quick              # smoke run, < 2 minutes
+    python -m benchmarks --unseen             # also the unseen-class benchmark
     python -m benchmarks --datasets iris wine --methods LMNN NCA --n-jobs 2
     python -m benchmarks --datasets mnist --download --data-home ~/data
 """
@@ -40,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--peers", action=on_off, default=True, help="run the peers")
     p.add_argument("--scaling", action=on_off, default=True, help="fit time against n on digits")
     p.add_argument("--plots", action=on_off, default=True, help="write PNG plots")
+    p.add_argument("--unseen", action="store_true", help="also the unseen-class benchmark "
+                   "(benchmarks.bench_unseen: held-out classes, one-shot and mAP@R vs raw "
+                   "features; about 15 CPU-minutes, --quick about 1)")
     p.add_argument("--n-jobs", type=int, default=-1, help="runs in parallel (joblib; default -1: "
                    "all cores); --n-jobs 1 gives the cleanest timings")
     p.add_argument("--data-home", default=None, help="where downloadable data sets live")
@@ -122,10 +126,18 @@ def main(argv=None):
     write_all(args, rows, summary, scaling_rows, meta, text, skipped)
     print(text)
     failed = [r for r in summary + scaling_rows if r["status"].startswith("failed")]
+    code = 0
     if any(r["kind"] != "peer" for r in failed):
         print(f"{len(failed)} run(s) failed; see the notes.", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    if args.unseen:
+        from . import bench_unseen
+
+        unseen = ["--seed", str(args.seed), "--out", str(args.out), "--n-jobs", str(args.n_jobs)]
+        unseen += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
+        unseen += ["--update-figures"] * args.update_figures
+        code = max(code, bench_unseen.main(unseen))
+    return code
 
 
 def run_meta(args, methods, datasets, t_start, load_start):

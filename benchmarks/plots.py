@@ -236,3 +236,61 @@ def image_grid(query_images, neighbour_images, correct, path, row_titles=None, t
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+FAMILY_COLOURS = {"baseline": "#9e9e9e", "classic": "#1f77b4", "deep": "#d62728"}
+
+
+def unseen_delta(summary, path, metrics=(("one_shot_acc", "one-shot accuracy"),
+                                         ("map_at_r", "mAP@R")), raw="Euclidean kNN",
+                 title="Unseen classes: method − raw features"):
+    """Unseen-class benchmark: each method's figure minus the raw features', per data set.
+
+    One panel per (metric, data set); a bar per method at its mean delta over
+    the folds, a dot per fold; right of the zero line: better than raw.
+    Baselines grey, classic learners blue, deep ones red; the raw features'
+    own mean is in each panel's title. Methods that did not run are marked.
+    """
+    path = Path(path)
+    datasets = list(dict.fromkeys(s["dataset"] for s in summary))
+    methods = list(dict.fromkeys(s["method"] for s in summary if s["method"] != raw))
+    by_key = {(s["dataset"], s["method"]): s for s in summary}
+    fig, axes = plt.subplots(len(metrics), max(len(datasets), 1),
+                             figsize=(3.0 * max(len(datasets), 1) + 2.6,
+                                      (0.24 * len(methods) + 1.0) * len(metrics) + 0.6),
+                             sharey=True, squeeze=False)
+    ypos = {m: i for i, m in enumerate(methods)}
+    for row, (key, label) in enumerate(metrics):
+        for ax, ds in zip(axes[row], datasets):
+            for m in methods:
+                s, y = by_key.get((ds, m)), ypos[m]
+                if s is None:
+                    continue
+                if s["status"] != "ok" or f"delta_{key}" not in s:
+                    ax.text(0, y, " " + s["status"].split(":")[0], va="center", fontsize=6,
+                            color="red")
+                    continue
+                colour = "#9e9e9e" if s["kind"] == "baseline" else FAMILY_COLOURS[s["family"]]
+                ax.barh(y, s[f"delta_{key}"], color=colour, height=0.65, alpha=0.55)
+                d = s[f"deltas_{key}"]
+                ax.plot(d, np.full(len(d), y), "o", ms=2.6, color="black", alpha=0.8)
+            ax.axvline(0, color="black", lw=0.8)
+            base = by_key.get((ds, raw))
+            raw_txt = (f" (raw {base[key]:.3f})" if base is not None and base["status"] == "ok"
+                       else "")
+            ax.set_title(f"{ds}{raw_txt}", fontsize=8)
+            ax.set_xlabel(f"Δ {label} vs raw", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(axis="x", alpha=0.3)
+        axes[row][0].set_yticks(range(len(methods)))
+        axes[row][0].set_yticklabels(methods)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.55) for c in FAMILY_COLOURS.values()]
+    handles.append(plt.Line2D([], [], ls="", marker="o", ms=3, color="black"))
+    fig.legend(handles, [*FAMILY_COLOURS, "one fold"], loc="lower center", ncol=4, fontsize=8,
+               frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,8 +1,9 @@
 """Retrieval example, the fashion-recommendation scenario: "show me items like this".
 
 A catalogue of labelled images is embedded by a frozen CNN; a metric is
-learned on the catalogue (the registry's LMNN on the CNN features, or its
-SiameseNet); recall@k / precision@k / mAP@R over all held-out queries are
+learned on the catalogue's CNN features by any learner of the registry
+(``--learner``: lmnn (default), nca, itml, mmc, ..., siamese, deep-multisim,
+deep-triplet, deep-proxy-anchor); recall@k / precision@k / mAP@R over all held-out queries are
 reported for the learned metric and for the Euclidean distance on the same
 features. The PNG grid shows the queries where the two rankings differ most
 (average precision at R per query, one query per class): for each, a row per
@@ -17,6 +18,7 @@ data are available (``--dataset fashion_mnist``; ImageNet ResNet-18 features,
 so the torchvision weights must be cached or downloadable)::
 
     python -m benchmarks.retrieval
+    python -m benchmarks.retrieval --learner deep-multisim
     python -m benchmarks.retrieval --dataset fashion_mnist --download --learner siamese
 """
 
@@ -24,7 +26,13 @@ import sys
 
 from .report import RESULTS, parser
 
-LEARNERS = {"lmnn": "LMNN", "siamese": "SiameseNet"}  # option -> registry method
+# --learner option -> registry method (every skmetric learner with an embedding; written
+# out so that --help imports nothing: tests/test_bench_unseen.py checks it against the registry).
+CLASSIC = ("NCA", "RCA", "MCML", "ITML", "MMC", "LMNN", "LFDA", "SDML", "LSML", "SCML")
+LEARNERS = {**{name.lower(): name for name in CLASSIC}, "siamese": "SiameseNet",
+            "deep-multisim": "DeepMetricLearner (multi_similarity)",
+            "deep-triplet": "DeepMetricLearner (triplet)",
+            "deep-proxy-anchor": "DeepMetricLearner (proxy_anchor)"}
 
 
 def load_catalogue(dataset="digits", quick=False, seed=0, data_home=None, download=False):
@@ -50,13 +58,19 @@ def load_catalogue(dataset="digits", quick=False, seed=0, data_home=None, downlo
     raise ValueError(f"Unknown data set {dataset!r}; choose 'digits' or 'fashion_mnist'.")
 
 
-def make_learner(learner, quick=False, seed=0):
-    """The registry's LMNN or SiameseNet, with the main benchmark's settings."""
+def make_learner(learner, quick=False, seed=0, X=None, y=None):
+    """The registry's method for option ``learner`` (:data:`LEARNERS`), with the main
+    benchmark's settings; ``X, y``: the training data its settings may depend on."""
+    import numpy as np
+
     from .registry import Context, get_method, settings
 
     if learner not in LEARNERS:
         raise ValueError(f"Unknown learner {learner!r}; choose from {tuple(LEARNERS)}.")
-    return get_method(LEARNERS[learner]).build(Context(seed, quick, settings=settings(quick)))
+    size = {} if y is None else dict(n_classes=len(np.unique(y)), n_train=len(y),
+                                     n_features=np.shape(X)[1])
+    return get_method(LEARNERS[learner]).build(Context(seed, quick, settings=settings(quick),
+                                                       **size))
 
 
 def ranked(Zc, Zq):
@@ -92,7 +106,7 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RE
     F_cat = scaler.transform(extractor.transform(images[idx_cat]))
     F_q = scaler.transform(extractor.transform(images[idx_q]))
     y_cat, y_q = y[idx_cat], y[idx_q]
-    model = make_learner(learner, quick, seed)
+    model = make_learner(learner, quick, seed, F_cat, y_cat)
     timed_fit(model, F_cat, y_cat)  # warnings counted, not printed
     spaces = {"Euclidean": (F_cat, F_q),
               LEARNERS[learner]: (model.transform(F_cat), model.transform(F_q))}
@@ -140,7 +154,8 @@ def retrieval_example(dataset="digits", learner="lmnn", k=5, n_queries=6, out=RE
 def main(argv=None):
     p = parser("python -m benchmarks.retrieval", __doc__)
     p.add_argument("--dataset", default="digits", choices=("digits", "fashion_mnist"))
-    p.add_argument("--learner", default="lmnn", choices=tuple(LEARNERS))
+    p.add_argument("--learner", default="lmnn", choices=tuple(LEARNERS),
+                   help="the metric learner (a registry method; default lmnn)")
     p.add_argument("-k", type=int, default=5, help="precision@k, recall@k; columns of the grid")
     p.add_argument("--n-queries", type=int, default=6)
     p.add_argument("--data-home", default=None)

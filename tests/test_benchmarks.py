@@ -188,7 +188,7 @@ def test_method_filter_adds_peers_unless_no_peers():
 def test_default_selection_is_the_readme_table():
     default = [m.name for m in registry.select()]
     assert "MMC exact" not in default and "raw pixels 1-NN" not in default
-    assert default[:3] == ["Euclidean kNN", "PCA", "LDA"] and len(default) == 21
+    assert default[:3] == ["Euclidean kNN", "PCA", "LDA"] and len(default) == 22
     assert {m.family for m in registry.METHODS} == {"classic", "deep"}
     assert {m.data for m in registry.METHODS} == {"vectors", "images", "episodes"}
 
