@@ -1010,6 +1010,9 @@ class LMNNOptions:
     chunk_size: Any = None
     random_state: Any = None
     device: Any = None
+    early_stopping: bool = False
+    validation_fraction: float = 0.2
+    n_iter_no_change: int = 3
 
 
 def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
@@ -1045,12 +1048,106 @@ def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
         pass, -1 where a small class has fewer).
     """
     options = replace(options or LMNNOptions(), **changes)
+    if options.early_stopping:
+        return _fit_early_stopping(X, y, L0, options, progress or NO_PROGRESS)
     # The fit runs single-threaded except in large products (see
     # _product_threads), which get the caller's BLAS threads.
     threads = blas_threads()
     fit = _ActiveSetFit(X, y, options, progress or NO_PROGRESS, threads)
     with single_threaded_blas(), fit.ops.single_threaded():
         return fit.fit(L0)
+
+
+def validation_split(y, fraction, n_neighbors, rng):
+    """Stratified indices ``(fit, val)``: ``fraction`` of each class held out.
+
+    Each class keeps at least ``n_neighbors + 1`` members in the fitting part
+    (so its samples keep their target neighbours); ``val`` is empty when no
+    class can spare one.
+    """
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n_val = min(int(np.floor(fraction * idx.size)), idx.size - n_neighbors - 1)
+        if n_val > 0:
+            val.append(rng.choice(idx, size=n_val, replace=False))
+    val = np.sort(np.concatenate(val)) if val else np.empty(0, np.intp)
+    fit = np.setdiff1d(np.arange(y.size), val)
+    return fit, val
+
+
+def knn_error(Z_ref, y_ref, Z, y, n_neighbors, block=2048):
+    """Error rate of the ``n_neighbors``-NN majority vote (ties to the nearest) of ``Z``."""
+    sq_ref = np.einsum("ij,ij->i", Z_ref, Z_ref)
+    wrong = 0
+    k = min(n_neighbors, Z_ref.shape[0])
+    n_classes = int(max(y_ref.max(), y.max())) + 1
+    for start in range(0, Z.shape[0], block):
+        Zb = Z[start:start + block]
+        d = sq_ref[None, :] - 2.0 * (Zb @ Z_ref.T)
+        nn = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else \
+            np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
+        order = np.argsort(np.take_along_axis(d, nn, axis=1), axis=1)
+        labels = y_ref[np.take_along_axis(nn, order, axis=1)]
+        votes = np.zeros((labels.shape[0], n_classes))
+        weights = np.ones(k)
+        weights[0] += 1e-3  # the nearest neighbour's vote breaks ties
+        np.add.at(votes, (np.arange(labels.shape[0])[:, None], labels), weights[None, :])
+        wrong += np.count_nonzero(votes.argmax(axis=1) != y[start:start + block])
+    return wrong / max(Z.shape[0], 1)
+
+
+def _fit_early_stopping(X, y, L0, options, progress):
+    """Early stopping on a held-out share of the training data (JMLR 2009's code:
+    20% validation), then the same number of iterations on all of it.
+
+    A fit on the other samples reports, after each impostor search, the
+    ``n_neighbors``-NN error of the held-out samples in its current metric;
+    it stops after ``n_iter_no_change`` searches without a lower error. The
+    best checkpoint (ties: the latest) gives the iteration count of the final
+    fit on all samples from ``L0``.
+    """
+    rng = np.random.default_rng(options.random_state)
+    fit_idx, val_idx = validation_split(y, options.validation_fraction,
+                                        options.n_neighbors, rng)
+    plain = replace(options, early_stopping=False)
+    if val_idx.size == 0:
+        progress.say("early stopping: no class can spare a validation sample; plain fit")
+        return fit_lmnn(X, y, L0, plain, progress)
+    Xf, yf, Xv, yv = X[fit_idx], y[fit_idx], X[val_idx], y[val_idx]
+    threads = blas_threads()
+    sub = _ActiveSetFit(Xf, yf, replace(plain, n_passes=1), progress, threads)
+    best = {"error": np.inf, "n_iter": 0, "stale": 0}
+    errors = []
+
+    def monitor(L, n_iter):
+        err = knn_error(Xf @ L.T, yf, Xv @ L.T, yv, options.n_neighbors)
+        errors.append((n_iter, err))
+        progress.say(f"early stopping: validation {options.n_neighbors}-NN error "
+                     f"{100 * err:.2f}% at iteration {n_iter}")
+        if err < best["error"]:
+            best["stale"] = 0
+        else:
+            best["stale"] += 1
+        if err <= best["error"]:
+            best.update(error=err, n_iter=n_iter)
+        return best["stale"] >= options.n_iter_no_change
+
+    sub.monitor = monitor
+    with single_threaded_blas(), sub.ops.single_threaded():
+        sub_result = sub.fit(L0)
+    if not errors:  # converged before the first search: the plain fit's length
+        best["n_iter"] = sub_result.n_iter
+    n_iter = max(best["n_iter"], 1)
+    progress.say(f"early stopping: best validation error {100 * best['error']:.2f}% "
+                 f"at iteration {n_iter}; refit on all {y.size} samples")
+    final = fit_lmnn(X, y, L0, replace(plain, max_iter=n_iter), progress)
+    message = (f"early stopping: {n_iter} iterations, chosen on {val_idx.size} held-out "
+               f"samples (validation error {100 * best['error']:.2f}%)")
+    info = {**final.info, "validation_errors": errors, "early_stopping_fit_iter": sub_result.n_iter}
+    return SolverResult(components=final.components, loss=final.loss,
+                        n_iter=final.n_iter + sub_result.n_iter,
+                        converged=True, message=message, info=info)
 
 
 class CandidateReference:
@@ -1152,6 +1249,7 @@ class _ActiveSetFit:
         self.candidates = None
         self.exhaustive = True
         self.n_reference = 0  # exhaustive searches made as references
+        self.monitor = None  # called with (L, n_iter) after each accepted search; True stops
 
     def search(self, L, targets, keep_previous=False, exhaustive=False):
         """The :class:`LMNNData` of the impostors of the metric ``L``.
@@ -1341,6 +1439,8 @@ class _ActiveSetFit:
             L, data, ev = run.L, new_data, new_ev
             self.progress.say(f"impostor search: {data.n_impostor_pairs} candidate pairs, "
                               f"{ev.n_active} active triplets, loss {ev.loss:.6e}")
+            if self.monitor is not None and self.monitor(L, self.n_iter):
+                return L, ev, True, "stopped by the monitor"
             if run.converged and not missed:
                 return L, ev, True, ("an iteration decreased the loss by less than tol "
                                      "times the initial loss and a fresh impostor search "

@@ -53,6 +53,9 @@ class _LMNNParams:
         "refresh": [Interval(Integral, 1, None, closed="left")],
         "max_impostors": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str, None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -72,6 +75,9 @@ class _LMNNParams:
         refresh=25,
         max_impostors=1_000_000,
         chunk_size=None,
+        early_stopping=False,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
         device=None,
         verbose=0,
         random_state=None,
@@ -88,6 +94,9 @@ class _LMNNParams:
         self.refresh = refresh
         self.max_impostors = max_impostors
         self.chunk_size = chunk_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
@@ -208,6 +217,25 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         Rows per block of the impostor search; None picks blocks of about
         2**22 distances (32 MiB), or on CUDA as many as fit in half the free
         GPU memory (at most 2**29 distances, 2 GiB).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of each class, fit on the rest and
+        check the held-out samples' ``n_neighbors``-NN error after each
+        impostor search; stop after ``n_iter_no_change`` searches without a
+        lower error, then fit on all samples for the number of iterations of
+        the best check (ties: the latest). As in the authors' code (20%
+        validation). With many features per sample the LMNN optimum
+        overfits: on 256-d CNN features of 597 training digits the
+        held-out 3-NN error rises from 1.0% after 4 iterations to 2.0% at
+        convergence; there early stopping halves the error and the time.
+        On small, low-dimensional data (iris, wine, 64-d digits) the full
+        fit is as good or better, hence off by default. ``n_iter_`` counts
+        both fits' iterations; ``converged_`` is True.
+    validation_fraction : float in (0, 1), default=0.2
+        Share of each class held out for early stopping (each class keeps
+        at least ``n_neighbors + 1`` samples for fitting).
+    n_iter_no_change : int, default=3
+        Impostor searches without a lower validation error before the early
+        stopping fit ends.
     device : None or str, default=None
         Where the array work of the fit runs. None: numpy. 'cpu', 'cuda' (or
         'cuda:1', ...) or 'auto' (CUDA when available, else the CPU): torch

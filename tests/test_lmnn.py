@@ -399,3 +399,60 @@ def test_too_large_problem_raises_memory_error_before_allocating(monkeypatch):
     LMNN(max_iter=5).fit(X, y)
     # 100,000 x 512 fits in 4 GiB by the estimate.
     assert solver.memory_estimate(100_000, 512, 64, 3, 1_000_000) < 2**31
+
+
+def test_knn_error_matches_scikit_learn():
+    rng = np.random.RandomState(0)
+    Zr, Zt = rng.normal(size=(80, 5)), rng.normal(size=(50, 5))
+    yr, yt = rng.randint(0, 2, 80), rng.randint(0, 2, 50)  # two classes, k=3: no ties
+    expected = 1.0 - KNeighborsClassifier(3).fit(Zr, yr).score(Zt, yt)
+    assert solver.knn_error(Zr, yr, Zt, yt, 3, block=7) == pytest.approx(expected)
+
+
+def test_validation_split_is_stratified_and_keeps_targets():
+    y = np.repeat([0, 1, 2], [30, 10, 4])
+    fit, val = solver.validation_split(y, 0.2, 3, np.random.default_rng(0))
+    assert np.array_equal(np.sort(np.concatenate([fit, val])), np.arange(y.size))
+    assert np.bincount(y[val], minlength=3).tolist() == [6, 2, 0]  # class 2 cannot spare one
+    assert np.bincount(y[fit]).min() >= 4
+
+
+def _overfitting_data(seed=0, n=150, n_noise=60):
+    """Two informative features and many noisy ones, few samples per feature."""
+    rng = np.random.RandomState(seed)
+    y = rng.randint(0, 3, n)
+    X = np.hstack([np.c_[np.cos(2.1 * y), np.sin(2.1 * y)] + 0.6 * rng.normal(size=(n, 2)),
+                   rng.normal(size=(n, n_noise))])
+    return X, y
+
+
+def test_early_stopping_refits_to_the_validated_iteration():
+    X, y = _overfitting_data()
+    result = fit_lmnn(X, y, np.eye(X.shape[1]), LMNNOptions(early_stopping=True,
+                                                            random_state=0, max_iter=200))
+    errors = result.info["validation_errors"]
+    assert errors and result.converged and "early stopping" in result.message
+    best = min(e for _, e in errors)
+    chosen = max(it for it, e in errors if e == best)  # ties: the latest
+    # the final fit ran the chosen number of iterations, after the validation fit
+    assert result.n_iter == result.info["early_stopping_fit_iter"] + chosen
+    # it stopped after n_iter_no_change checks without improvement (or converged)
+    first_best = [e for _, e in errors].index(best)
+    assert len(errors) - 1 - first_best <= 3
+
+
+def test_early_stopping_estimator_is_reproducible_and_not_worse_on_overfit_data():
+    X, y = _overfitting_data(1, n=300)
+    Xte, yte = _overfitting_data(2, n=300)
+    knn = KNeighborsClassifier(3)
+    kw = dict(max_iter=300, random_state=0)
+    es = LMNN(early_stopping=True, **kw).fit(X, y)
+    again = LMNN(early_stopping=True, **kw).fit(X, y)
+    np.testing.assert_array_equal(es.components_, again.components_)
+    assert es.converged_
+    full = LMNN(**kw).fit(X, y)
+    err = {name: 1 - knn.fit(m.transform(X), y).score(m.transform(Xte), yte)
+           for name, m in (("es", es), ("full", full))}
+    euclid = 1 - knn.fit(X, y).score(Xte, yte)
+    assert err["es"] < euclid  # it learned something
+    assert err["es"] <= err["full"] + 0.02
