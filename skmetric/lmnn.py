@@ -33,6 +33,25 @@ from .base import BaseMahalanobis, LabelSupervisedMixin
 __all__ = ["LMNN", "LMNNClassifier"]
 
 
+# early_stopping='auto': on where the LMNN optimum overfits, many features per
+# training sample (256-d CNN features of 597 digits: held-out 3-NN error 1.0%
+# after a few iterations, 2.0% at convergence), and where there are enough
+# samples to hold some out.
+AUTO_EARLY_STOPPING_FEATURES_PER_SAMPLE = 0.25
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 200
+
+
+def auto_early_stopping(n_samples, n_features):
+    """Whether ``early_stopping='auto'`` holds out a validation set for this shape.
+
+    True when ``n_features >= 0.25 * n_samples`` and ``n_samples >= 200``.
+    """
+    if n_samples is None or n_features is None:
+        return False
+    return (n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+            and n_features >= AUTO_EARLY_STOPPING_FEATURES_PER_SAMPLE * n_samples)
+
+
 class _LMNNParams:
     """The parameters LMNN and LMNNClassifier share (one ``__init__``).
 
@@ -53,7 +72,7 @@ class _LMNNParams:
         "refresh": [Interval(Integral, 1, None, closed="left")],
         "max_impostors": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str, None],
@@ -75,7 +94,7 @@ class _LMNNParams:
         refresh=25,
         max_impostors=1_000_000,
         chunk_size=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.2,
         n_iter_no_change=3,
         device=None,
@@ -101,11 +120,17 @@ class _LMNNParams:
         self.verbose = verbose
         self.random_state = random_state
 
-    def _solver_options(self, random_state):
-        """The :class:`LMNNOptions` of these parameters, with the solver's seed."""
+    def _solver_options(self, random_state, n_samples=None, n_features=None):
+        """The :class:`LMNNOptions` of these parameters, with the solver's seed.
+
+        ``early_stopping='auto'`` is resolved here from the data's shape
+        (:func:`auto_early_stopping`).
+        """
         names = {f.name for f in fields(LMNNOptions)} - {"random_state", "device"}
-        return LMNNOptions(**{name: getattr(self, name) for name in names},
-                           random_state=random_state, device=self._backend())
+        values = {name: getattr(self, name) for name in names}
+        if values["early_stopping"] == "auto":
+            values["early_stopping"] = auto_early_stopping(n_samples, n_features)
+        return LMNNOptions(**values, random_state=random_state, device=self._backend())
 
     def _backend(self):
         """The checked ``device`` (ImportError without torch, ValueError for a bad one)."""
@@ -217,7 +242,7 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         Rows per block of the impostor search; None picks blocks of about
         2**22 distances (32 MiB), or on CUDA as many as fit in half the free
         GPU memory (at most 2**29 distances, 2 GiB).
-    early_stopping : bool, default=False
+    early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of each class, fit on the rest and
         check the held-out samples' ``n_neighbors``-NN error after each
         impostor search; stop after ``n_iter_no_change`` searches without a
@@ -228,8 +253,11 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         held-out 3-NN error rises from 1.0% after 4 iterations to 2.0% at
         convergence; there early stopping halves the error and the time.
         On small, low-dimensional data (iris, wine, 64-d digits) the full
-        fit is as good or better, hence off by default. ``n_iter_`` counts
-        both fits' iterations; ``converged_`` is True.
+        fit is as good or better (breast_cancer: 0.27 points worse with it).
+        'auto' turns it on where there are many features per sample
+        (``n_features >= 0.25 * n_samples``) and at least 200 samples: the
+        high-dimensional CNN features, not the small tabular sets.
+        ``n_iter_`` counts both fits' iterations; ``converged_`` is True.
     validation_fraction : float in (0, 1), default=0.2
         Share of each class held out for early stopping (each class keeps
         at least ``n_neighbors + 1`` samples for fitting).
@@ -275,6 +303,9 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
     target_neighbors_ : ndarray of shape (n_samples, n_neighbors)
         Target neighbours (indices into the training data) of the last pass;
         -1 where a small class has fewer.
+    early_stopping_ : bool
+        Whether the fit held out a validation set (``early_stopping``, with
+        'auto' resolved for the data's shape).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when X has string feature names.
 
@@ -333,10 +364,11 @@ class LMNN(_LMNNParams, LabelSupervisedMixin, BaseMahalanobis):
         progress = self._progress()
         progress.say(f"{X.shape[0]} samples, {X.shape[1]} features, "
                      f"n_components={n_components}, solver={self.solver}")
-        options = self._solver_options(rng.randint(np.iinfo(np.int32).max))
+        options = self._solver_options(rng.randint(np.iinfo(np.int32).max), *X.shape)
         result = unscale_result(fit_lmnn(X, y, L0, options, progress), scale)
         self._store_result(result, progress)
         self.target_neighbors_ = result.info["targets"]
+        self.early_stopping_ = options.early_stopping
         return self
 
 

@@ -456,3 +456,13 @@ def test_early_stopping_estimator_is_reproducible_and_not_worse_on_overfit_data(
     euclid = 1 - knn.fit(X, y).score(Xte, yte)
     assert err["es"] < euclid  # it learned something
     assert err["es"] <= err["full"] + 0.02
+
+
+def test_auto_early_stopping_only_with_many_features_per_sample():
+    wide_X, wide_y = _overfitting_data(3, n=240, n_noise=60)  # 62 features >= 0.25 * 240
+    narrow_X, narrow_y = _overfitting_data(3, n=240, n_noise=10)
+    kw = dict(max_iter=100, random_state=0)
+    assert LMNN(**kw).fit(wide_X, wide_y).early_stopping_
+    assert not LMNN(**kw).fit(narrow_X, narrow_y).early_stopping_
+    assert not LMNN(**kw).fit(wide_X[:150], wide_y[:150]).early_stopping_  # too few to hold out
+    assert not LMNN(early_stopping=False, **kw).fit(wide_X, wide_y).early_stopping_
