@@ -223,7 +223,9 @@ def _mcml(ctx):
 
 
 def _lmnn_params(ctx, peer=False):
-    caps = ctx.cap("lmnn_max_iter")
+    # lmnn_peer_max_iter (bench_lmnn --peer-max-iter): metric-learn alone capped.
+    peer_cap = peer and ctx.settings.get("lmnn_peer_max_iter") is not None
+    caps = ctx.cap("lmnn_peer_max_iter" if peer_cap else "lmnn_max_iter")
     if caps and peer:  # metric-learn's min_iter would otherwise exceed a small cap
         caps["min_iter"] = min(50, caps["max_iter"])
     return {"n_neighbors": N_NEIGHBORS, **caps, "random_state": ctx.seed}
