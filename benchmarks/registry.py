@@ -36,6 +36,7 @@ def settings(quick, **overrides):
     base = {
         "nca_max_iter": 10 if quick else 50,
         "lmnn_max_iter": 20 if quick else 100,
+        "lmnn_peer_max_iter": None,  # set: metric-learn's LMNN alone capped (bench_lmnn)
         "mmc_max_iter": 5 if quick else 10,
         "itml_max_iter": 10 if quick else 100,
         # metric-learn's default of 100 chunklets, fewer where the classes cannot host them
