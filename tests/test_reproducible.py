@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from ._registry import NOT_FEATURE_MATRIX, REGRESSION_TARGET, all_estimators, seeded
+from ._registry import (
+    NOT_FEATURE_MATRIX,
+    REGRESSION_TARGET,
+    TUPLE_ESTIMATORS,
+    all_estimators,
+    make_estimator,
+    seeded,
+    tuple_estimators,
+)
 
 RANDOM = [
     e for e in all_estimators()
@@ -38,3 +46,34 @@ def test_same_random_state_same_output(est):
     again = _outputs(seeded(est).fit(X, y), X)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
+
+
+TUPLE_RANDOM = [e for e in tuple_estimators() if "random_state" in e.get_params()]
+
+
+@pytest.mark.parametrize("est", TUPLE_RANDOM, ids=[type(e).__name__ for e in TUPLE_RANDOM])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_tuple_learners_same_random_state_same_output(est):
+    from .test_tuples import _tuples
+
+    T, y = _tuples(TUPLE_ESTIMATORS[type(est).__name__], n=60)
+    first = seeded(est).fit(T, y)
+    again = seeded(est).fit(T, y)
+    np.testing.assert_array_equal(first.components_, again.components_)
+    np.testing.assert_array_equal(first.decision_function(T), again.decision_function(T))
+
+
+@pytest.mark.parametrize("name", ["CNNFeatureExtractor", "FineTunedCNN"])
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_image_estimators_same_random_state_same_output(name):
+    pytest.importorskip("torch")
+    import skmetric
+
+    rng = np.random.RandomState(0)
+    images = rng.rand(24, 8, 8)
+    y = np.repeat(np.arange(3), 8)
+    est = make_estimator(getattr(skmetric, name))
+    first = seeded(est).fit(images, y).transform(images)
+    again = seeded(est).fit(images, y).transform(images)
+    np.testing.assert_array_equal(first, again)
