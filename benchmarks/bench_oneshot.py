@@ -590,6 +590,9 @@ def main(argv=None):
                    help="also score a CE-pretrained CNN (frozen, and as a Siamese init)")
     p.add_argument("--images", action="store_true",
                    help="also run protocol 2 (held-out images of the training classes)")
+    p.add_argument("--n-seeds", type=int, default=None,
+                   help=f"seeds per seeded model (default {len(SEEDS)}; quick: 1): --seed, "
+                   "--seed + 1, ...")
     p.add_argument("--source-only", action="store_true",
                    help="only the raw pixels and the glyph-only (source-domain) models, which "
                    "fit once per seed (no per-fold fits, no Omniglot)")
@@ -604,7 +607,8 @@ def main(argv=None):
     quick = args.quick
     X, y = load_digits_images()
     n_episodes, folds = (200, FOLDS[:1]) if quick else (1000, FOLDS)
-    seeds = tuple(s + args.seed for s in (SEEDS[:1] if quick else SEEDS))
+    n_seeds = args.n_seeds or (1 if quick else len(SEEDS))
+    seeds = tuple(range(args.seed, args.seed + n_seeds))
     scratch = LOSSES if args.all_losses else ("binomial_deviance",) if args.scratch else ()
     ways_classes, ways_images = [2, 3], [2, 5, 10]
     print(f"Digits one-shot ({'quick' if quick else 'full'}): {n_episodes} episodes per N and fold")

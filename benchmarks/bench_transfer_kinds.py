@@ -16,10 +16,10 @@ labelled digits):
     fine-tuned on the labelled digits; its own predictions.
     The same pretrained CNN frozen, 1-NN on its features (no fine-tuning).
 (b) deep metric learning: :class:`skmetric.DeepMetricLearner` trained on the
-    glyph classes (multi-similarity loss, the library's defaults), its
+    glyph classes (multi-similarity loss; bench_oneshot's source settings), its
     embedding used as is: 1-NN among the labelled digits.
 (c) few-shot: :class:`skmetric.SiameseNet` trained on glyph pairs (binomial
-    deviance, the defaults), k-shot by the pair score: each class scores the
+    deviance; bench_oneshot's source settings), k-shot by the pair score: each class scores the
     the class of the labelled image most similar to the query (the
     loss's pair score, the cosine of the embeddings).
 (d) from scratch: the same CNN, randomly initialised, trained with
@@ -44,11 +44,8 @@ GLYPHS_QUICK = dict(n_per_class=4, max_classes=12, random_state=0)
 # Source training of each model (the rest are the estimators' defaults).
 CE_SOURCE = dict(epochs=5, batch_size=256, learning_rate=3e-3)
 CE_SOURCE_QUICK = dict(epochs=1, batch_size=32)
-SIAMESE_SOURCE = dict(n_pairs=100_000, batch_size=256, max_epochs=8, augment=True,
-                      validation_fraction=0.05, n_iter_no_change=3)
+# The SiameseNet and DeepMetricLearner on the glyphs: bench_oneshot's source-domain settings.
 SIAMESE_SOURCE_QUICK = dict(n_pairs=200, max_epochs=1, batch_size=32)
-DML_SOURCE = dict(batch_size=256, max_epochs=20, augment=True, validation_fraction=0.05,
-                  n_iter_no_change=3)
 DML_SOURCE_QUICK = dict(batch_size=16, max_epochs=1)
 # Target training (a few labelled digits): fine-tuning and from scratch.
 FINE_TUNE = dict(n_trainable_blocks=2, lr=1e-3, max_epochs=60)
@@ -96,8 +93,10 @@ def train_sources(G, g, quick, seed):
     from .transfer import pretrain_cnn
 
     ce = dict(CE_SOURCE, **(CE_SOURCE_QUICK if quick else {}))
-    sia = SIAMESE_SOURCE_QUICK if quick else SIAMESE_SOURCE
-    dml = DML_SOURCE_QUICK if quick else DML_SOURCE
+    from .bench_oneshot import SOURCE_DML, SOURCE_SIAMESE
+
+    sia = dict(SOURCE_SIAMESE, **SIAMESE_SOURCE_QUICK) if quick else SOURCE_SIAMESE
+    dml = dict(SOURCE_DML, **DML_SOURCE_QUICK) if quick else SOURCE_DML
     models, times = {}, {}
     models["cnn"], times["cnn"] = _timed(pretrain_cnn, G, g, random_state=seed, **ce)
     print(f"  source CNN (cross-entropy): {times['cnn']['cpu_s']:.0f} s CPU", flush=True)
@@ -248,7 +247,7 @@ def plot(rows, path, note="", shots=SHOTS):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
     for m, cells in summary(rows, shots).items():
         k = np.array(sorted(cells))
         mu = np.array([cells[s][0] for s in k]) * 100
@@ -258,7 +257,7 @@ def plot(rows, path, note="", shots=SHOTS):
     ax.set(xlabel="labelled digit images per class (k)", ylabel="accuracy on the other digits (%)",
            xticks=list(shots), ylim=(0, 100))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12))  # hides no line
     ax.set_title("Transfer from font glyphs to scikit-learn digits (mean ± std over draws)"
                  + note, fontsize=9)
     fig.tight_layout()
