@@ -545,8 +545,8 @@ def plot(rows, ways_classes, ways_images, path, note=""):
         ax.grid(alpha=0.3)
         # Below the axes: the legend hides no curve and no part of the chance line.
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
-    fig.suptitle("SiameseNet vs raw-pixel 1-NN, N-way one-shot on scikit-learn digits "
-                 "(same episodes)" + note, fontsize=10)
+    fig.suptitle("Learned embeddings vs raw-pixel 1-NN,\nN-way one-shot on scikit-learn digits "
+                 "(same episodes)" + note, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -632,7 +632,8 @@ def main(argv=None):
     png = args.out / f"oneshot_digits_{tag}.png"
     note = "\nquick run: 1 fold, 200 episodes" if quick else ""
     if args.source_only:
-        note += "\n(--source-only: the models never saw a digit; 1 fit per seed, all folds)"
+        note += (f"\n(--source-only: no digit in training; seed(s) {', '.join(map(str, seeds))},"
+                 " 1 fit per seed)")
     plot(rows, ways_classes, ways_images, png, note=note)
     if not quick:
         import shutil
