@@ -1,5 +1,10 @@
 """Transfer demonstration on scikit-learn's digits: pretrain on some classes, reuse.
 
+:func:`pretrain_cnn` trains the same small CNN on any source images (e.g. the
+font glyphs of :func:`skmetric.datasets.make_font_glyphs`, as
+``benchmarks.bench_transfer_kinds`` does); :func:`pretrain_digits_cnn` on
+some digit classes:
+
 A small CNN is trained to classify the *source* digit classes (0-4 by
 default), then frozen; its penultimate layer is a feature extractor for the
 *target* classes it never saw (5-9), used as
@@ -17,7 +22,7 @@ from sklearn.utils import check_random_state
 
 from skmetric._optional import import_torch
 
-__all__ = ["digits_cnn", "pretrain_digits_cnn", "split_digits"]
+__all__ = ["digits_cnn", "pretrain_cnn", "pretrain_digits_cnn", "split_digits"]
 
 
 def digits_cnn(channels=(32, 64)):
@@ -76,15 +81,51 @@ def pretrain_digits_cnn(
 ):
     """Train :func:`digits_cnn` on the source digit classes and freeze it.
 
-    The network plus a linear head (after dropout 0.3) is trained with cross-entropy (Adam) on
-    the source classes of scikit-learn's digits, with the preprocessing that
-    ``CNNFeatureExtractor(backbone=net, weights=None)`` applies (grayscale to
-    3 channels, ImageNet normalisation, native 8x8 size), so the returned
-    module drops straight into it. The head is discarded.
+    :func:`pretrain_cnn` on the images of ``source_classes`` of
+    scikit-learn's digits (:func:`split_digits`).
 
     Parameters
     ----------
     source_classes : sequence of int, default=(0, 1, 2, 3, 4)
+    epochs, channels, batch_size, learning_rate, random_state, verbose
+        As in :func:`pretrain_cnn`.
+
+    Returns
+    -------
+    net : torch.nn.Sequential
+        Frozen (eval mode, no gradients); maps (N, 3, H, W) to (N, 4 * channels[1]).
+    """
+    (X, y), _ = split_digits(source_classes)
+    return pretrain_cnn(X, y, epochs=epochs, channels=channels, batch_size=batch_size,
+                        learning_rate=learning_rate, random_state=random_state, verbose=verbose)
+
+
+def pretrain_cnn(
+    X,
+    y,
+    epochs=15,
+    channels=(32, 64),
+    batch_size=64,
+    learning_rate=3e-3,
+    random_state=0,
+    verbose=0,
+):
+    """Train :func:`digits_cnn` to classify the source images ``X`` (labels ``y``), freeze it.
+
+    The network plus a linear head (after dropout 0.3) is trained with
+    cross-entropy (Adam), with the preprocessing that
+    ``CNNFeatureExtractor(backbone=net, weights=None)`` and
+    ``FineTunedCNN(backbone=net, weights=None)`` apply (grayscale to 3
+    channels, ImageNet normalisation, native size), so the returned module
+    drops straight into them. The head is discarded.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, H, W), float in [0, 1]
+        Source images (e.g. 8x8 digits, or font glyphs from
+        :func:`skmetric.datasets.make_font_glyphs`).
+    y : ndarray of shape (N,)
+        Source class labels.
     epochs : int, default=15
     channels : (int, int), default=(32, 64)
         Channels of the two convolution stages; the embedding has
@@ -106,9 +147,10 @@ def pretrain_digits_cnn(
     from skmetric.deep._engine import draw_seed
     from skmetric.deep.fine_tuning import train_classifier
 
-    torch = import_torch("pretrain_digits_cnn")
-    (X, y), _ = split_digits(source_classes)
-    classes, targets = np.unique(y, return_inverse=True)
+    torch = import_torch("pretrain_cnn")
+    classes, targets = np.unique(np.asarray(y), return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"pretrain_cnn needs at least 2 source classes; got {classes.size}.")
     seed = draw_seed(check_random_state(random_state))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -143,3 +143,30 @@ def test_committee_distance_is_the_mean_cosine():
         cos.append(Z @ Z.T)
     d2 = ((E[:, None] - E[None]) ** 2).sum(-1)
     np.testing.assert_allclose(d2, 2 - 2 * np.mean(cos, axis=0), atol=1e-12)
+
+
+def test_source_model_never_sees_a_digit_and_fits_once_per_seed(tiny_glyphs, monkeypatch):
+    """The glyph-only models train on the glyphs alone, once per seed for every fold."""
+    seen = []
+
+    class Recorder(PCANet):
+        best_epoch_ = 0
+
+        def fit(self, X, y):
+            seen.append((X.copy(), y.copy(), self.seed))
+            return super().fit(X, y)
+
+    monkeypatch.setattr(bo, "_SOURCE_FITS", {})
+    G, g = bo.font_glyphs(True)
+    digits = np.ones((5, 8, 8), np.float32)
+    models = [bo.GlyphSource(lambda s=s: Recorder(s), ("m", s, True), quick=True)
+              for s in (0, 0, 1)]
+    for m in models:
+        m.fit(digits, np.arange(5))
+    assert len(seen) == 2 and [s for *_, s in seen] == [0, 1]  # seed 0 fitted once
+    for X, y, _ in seen:
+        assert np.array_equal(X, G) and np.array_equal(y, g)  # glyphs only, no digit
+    assert models[0].estimator_ is models[1].estimator_ is not models[2].estimator_
+    assert models[0].source_fit_["fit_time_s"] > 0
+    Z = models[0].transform(digits.reshape(5, -1))
+    assert Z.shape == (5, 6)
