@@ -30,23 +30,7 @@ import time
 
 import numpy as np
 
-
-def enlarged_digits(n, seed=0):
-    """n digits: random originals shifted by up to one pixel, plus noise (d = 64)."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.RandomState(seed)
-    idx = rng.randint(0, X.shape[0], size=n)
-    imgs = X[idx].reshape(n, 8, 8)
-    shifts = rng.randint(-1, 2, size=(n, 2))
-    out = np.empty_like(imgs)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            sel = (shifts[:, 0] == dy) & (shifts[:, 1] == dx)
-            out[sel] = np.roll(np.roll(imgs[sel], dy, axis=1), dx, axis=2)
-    out += rng.normal(scale=0.5, size=out.shape)
-    return out.reshape(n, 64), y[idx]
+from .bench_lmnn import enlarged_digits  # one home for the enlarged digits
 
 
 def _relu_layer(X, d_out, rng):
