@@ -504,6 +504,14 @@ class LMNNData:
         """Loss, gradient in ``L`` and active triplets at the projection ``Z = X L^T``."""
         return _evaluate_projection(Z, self)
 
+    def evaluate_metric(self, M):
+        """Loss, gradient in ``M`` and active triplets at ``M`` (see :func:`evaluate_metric`)."""
+        X = self.X
+        Y = X @ M.T
+        loss, G, n_active = self.evaluate(lambda a, b: _blocked_pairs(
+            lambda a, b: np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b]), a, b))
+        return Evaluation(loss, G, n_active)
+
     def evaluate_projected(self, sqdist, Z):
         """Loss and ``C @ Z`` with ``C = diag(W 1 + W.T 1) - W - W.T``.
 
@@ -660,13 +668,7 @@ def evaluate_metric(M, data):
     Any square ``M`` is accepted (distances are ``(x_a-x_b)^T M (x_a-x_b)``);
     the gradient is ``G = sum_ab w_ab (x_a - x_b)(x_a - x_b)^T``.
     """
-    if hasattr(data, "evaluate_metric"):  # a device twin (skmetric._lmnn_torch)
-        return data.evaluate_metric(M)
-    X = data.X
-    Y = X @ M.T
-    loss, G, n_active = data.evaluate(lambda a, b: _blocked_pairs(
-        lambda a, b: np.einsum("ij,ij->i", X[a] - X[b], Y[a] - Y[b]), a, b))
-    return Evaluation(loss, G, n_active)
+    return data.evaluate_metric(M)  # host or device (_lmnn_torch)
 
 
 def lmnn_loss_grad(params, data):
