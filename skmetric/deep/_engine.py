@@ -185,10 +185,8 @@ def class_disjoint_split(y, fraction, rng, who="the estimator"):
     n = y.shape[0]
     if not fraction:
         return np.arange(n), None
-    classes, counts = np.unique(y, return_counts=True)
-    eligible = classes[counts >= 2]
-    n_val = max(MIN_VALIDATION_CLASSES, int(round(fraction * classes.size)))
-    if eligible.size < n_val or classes.size - n_val < MIN_TRAINING_CLASSES:
+    classes, eligible, n_val = _held_out_classes(y, fraction)
+    if not _can_hold_out(classes, eligible, n_val):
         raise ValueError(
             f"Class-disjoint validation needs at least {MIN_VALIDATION_CLASSES + MIN_TRAINING_CLASSES} "
             f"classes ({MIN_VALIDATION_CLASSES} held out with 2+ samples each, "
@@ -202,11 +200,21 @@ def class_disjoint_split(y, fraction, rng, who="the estimator"):
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def can_hold_out_classes(y, fraction):
-    """Whether :func:`class_disjoint_split` can split ``y`` with ``fraction``."""
+def _held_out_classes(y, fraction):
+    """(classes, classes with 2+ samples, number of classes to hold out)."""
     classes, counts = np.unique(y, return_counts=True)
     n_val = max(MIN_VALIDATION_CLASSES, int(round(fraction * classes.size)))
-    return (counts >= 2).sum() >= n_val and classes.size - n_val >= MIN_TRAINING_CLASSES
+    return classes, classes[counts >= 2], n_val
+
+
+def _can_hold_out(classes, eligible, n_val):
+    """``n_val`` held-out classes with 2+ samples each, and enough left to train on."""
+    return eligible.size >= n_val and classes.size - n_val >= MIN_TRAINING_CLASSES
+
+
+def can_hold_out_classes(y, fraction):
+    """Whether :func:`class_disjoint_split` can split ``y`` with ``fraction``."""
+    return _can_hold_out(*_held_out_classes(y, fraction))
 
 
 # ---------------------------------------------------------------- callbacks
