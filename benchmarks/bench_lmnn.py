@@ -51,16 +51,35 @@ N_TEST = 2000  # held-out points of a scaling child (from digits no training poi
 PAPER = {"wine": {"euclidean": 30.1, "lmnn": 2.6}, "iris": {"euclidean": 4.3, "lmnn": 4.7}}
 
 
-def compare(datasets, seed=0, with_peer=True, max_iter=None, peer_max_iter=None):
+def compare_dataset(name, seed=0):
+    """A data set of the comparison: the suite's, or ``resnet512`` (the 1,797 digits'
+    512-d resnet18 features, random weights, a fixed seed)."""
+    import time
+
+    from . import data
+
+    if name != "resnet512":
+        return data.load(name, seed=seed)
+    t0 = time.perf_counter()
+    X, y = resnet_digits(seed)
+    return data.Dataset(name, X, y, note=FEATURES[name], prep_time=time.perf_counter() - t0)
+
+
+def compare(datasets, seed=0, with_peer=True, max_iter=None, peer_max_iter=None,
+            n_components=()):
     """(a) Rows of the side-by-side run and its per-data-set table.
 
     ``max_iter`` caps both LMNNs; ``peer_max_iter`` caps metric-learn's alone
-    (ours at its defaults: the cap only flatters the peer's time).
+    (ours at its defaults: the cap only flatters the peer's time). Each
+    ``n_components`` value adds a row of ours at that rank.
     """
-    from . import data, registry, report, runner
+    from . import registry, report, runner
 
     methods = registry.select(METHODS, peers=with_peer)
-    loaded = [data.load(name, seed=seed) for name in datasets]
+    if n_components:  # (select() without names means the suite's defaults)
+        methods += registry.select([f"LMNN, n_components={k}" for k in n_components],
+                                   peers=False)
+    loaded = [compare_dataset(name, seed=seed) for name in datasets]
     rows = runner.run(methods, loaded, seed=seed, overrides={"lmnn_max_iter": max_iter,
                                                                "lmnn_peer_max_iter": peer_max_iter})
     return rows, report.pivot(runner.summarize(rows))
@@ -466,7 +485,10 @@ def main(argv=None):
                    help="comma-separated subset of compare,scaling,nips,knn_metric")
     p.add_argument("--datasets", nargs="+", default=["iris", "wine", "breast_cancer", "digits"],
                    help="data sets for the comparison (also: digits_cnn, 256-d CNN features of "
-                   "digits 5-9; trains the small CNN first)")
+                   "digits 5-9; trains the small CNN first; resnet512, the 512-d resnet18 "
+                   "features of the 1,797 digits)")
+    p.add_argument("--n-components", type=int, nargs="*", default=[], choices=(32, 64),
+                   help="comparison: extra rows of ours with these n_components")
     p.add_argument("--peer-max-iter", type=int, default=None,
                    help="cap metric-learn's LMNN alone at this many iterations in the "
                    "comparison (ours at its defaults)")
@@ -498,7 +520,7 @@ def main(argv=None):
         splits, scaling_iter, resnet = min(splits, 5), min(scaling_iter, 20), False
     if "compare" in parts:
         rows, table = compare(datasets, args.seed, not args.no_peer, args.max_iter,
-                              args.peer_max_iter)
+                              args.peer_max_iter, args.n_components)
         cap = (f"both capped at max_iter={args.max_iter}" if args.max_iter else
                f"metric-learn capped at max_iter={args.peer_max_iter}, ours at its defaults"
                if args.peer_max_iter else "default caps")

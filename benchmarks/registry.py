@@ -308,6 +308,10 @@ METHODS = [
          "for d > 64"),
     ours("LMNN", "LMNN", _lmnn_params),
     peer("metric-learn LMNN", "LMNN", lambda c: _lmnn_params(c, peer=True), "LMNN"),
+    # bench_lmnn --n-components: ours at a lower rank (the high-dimensional CNN features)
+    *(ours(f"LMNN, n_components={k}", "LMNN",
+           lambda c, k=k: {**_lmnn_params(c), "n_components": k}, default=False)
+      for k in (32, 64)),
     ours("LFDA", "LFDA"),
     peer("metric-learn LFDA", "LFDA", _none, "LFDA"),
     ours("energy-based LMNN", "LMNNClassifier", _lmnn_params, classifier=True),
