@@ -33,6 +33,7 @@ from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
+from ._neighbors import k_smallest
 from ._psd import psd_project
 from ._solver import NO_PROGRESS, SolverResult
 
@@ -1087,10 +1088,7 @@ def knn_error(Z_ref, y_ref, Z, y, n_neighbors, block=2048):
     for start in range(0, Z.shape[0], block):
         Zb = Z[start:start + block]
         d = sq_ref[None, :] - 2.0 * (Zb @ Z_ref.T)
-        nn = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else \
-            np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
-        order = np.argsort(np.take_along_axis(d, nn, axis=1), axis=1)
-        labels = y_ref[np.take_along_axis(nn, order, axis=1)]
+        labels = y_ref[k_smallest(d, k)[0]]
         votes = np.zeros((labels.shape[0], n_classes))
         weights = np.ones(k)
         weights[0] += 1e-3  # the nearest neighbour's vote breaks ties

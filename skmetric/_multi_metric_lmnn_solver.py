@@ -43,6 +43,7 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from ._lmnn_solver import block_sq_distances, push_loss_value_deriv, row_blocks
+from ._neighbors import k_smallest
 from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
@@ -143,9 +144,7 @@ def local_targets(X, y, maps_view, n_neighbors, chunk_size=None):
         for start, stop in row_blocks(idx.size, idx.size, chunk_size):
             D = maps_view.distances(X[idx[start:stop]], idx)
             D[np.arange(stop - start), np.arange(start, stop)] = np.inf  # not itself
-            near = np.argpartition(D, k - 1, axis=1)[:, :k]
-            order = np.argsort(np.take_along_axis(D, near, axis=1), axis=1)
-            targets[idx[start:stop], :k] = idx[np.take_along_axis(near, order, axis=1)]
+            targets[idx[start:stop], :k] = idx[k_smallest(D, k)[0]]
     return targets
 
 

@@ -27,6 +27,8 @@ from sklearn.metrics import pairwise_distances
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import column_or_1d
 
+from ._neighbors import k_smallest
+
 __all__ = [
     "one_shot_scorer",
     "map_at_r_scorer",
@@ -286,14 +288,8 @@ def _numpy_neighbours(Xq, Xg, K, metric, loo):
         rows = np.arange(D.shape[0])
         if loo:
             D[rows, a + rows] = np.inf
-        if K < D.shape[1]:
-            part = np.argpartition(D, K - 1, axis=1)[:, :K]
-        else:
-            part = np.broadcast_to(np.arange(D.shape[1]), D.shape)
-        order = np.take_along_axis(
-            part, np.argsort(np.take_along_axis(D, part, 1), axis=1, kind="stable"), 1
-        )
-        yield a, np.take_along_axis(D, order, 1), order
+        order, D_near = k_smallest(D, K)
+        yield a, D_near, order
 
 
 def _faiss_neighbours(Xq, Xg, K, metric, loo):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._init import INIT_OPTIONS, data_scale, initialize_components, resolve_n_components
 from ._lmnn_solver import row_blocks
+from ._neighbors import k_smallest
 from ._multi_metric_lmnn_solver import (
     MultiMetricOptions,
     PartitionedMaps,
@@ -386,12 +387,8 @@ class MultiMetricLMNN(ClassifierMixin, BaseEstimator):
         ind = np.empty((X.shape[0], k), dtype=np.intp)
         for start, stop in row_blocks(X.shape[0], n_train, self.chunk_size):
             D = self._view.distances(X[start:stop])
-            near = np.argpartition(D, k - 1, axis=1)[:, :k] if k < n_train else \
-                np.broadcast_to(np.arange(n_train), D.shape)
-            d_near = np.take_along_axis(D, near, axis=1)
-            order = np.argsort(d_near, axis=1, kind="stable")
-            ind[start:stop] = np.take_along_axis(near, order, axis=1)
-            dist[start:stop] = np.sqrt(np.take_along_axis(d_near, order, axis=1))
+            ind[start:stop], d_near = k_smallest(D, k)
+            dist[start:stop] = np.sqrt(d_near)
         return (dist, ind) if return_distance else ind
 
     def predict_proba(self, X):
