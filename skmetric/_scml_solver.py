@@ -157,9 +157,10 @@ class SCMLProblem:
             sub._P = sub._block(0, used.size)
         return sub
 
-    def _block(self, start, stop):
+    def _block(self, start, stop, XB=None):
         p = self.pairs[start:stop]
-        return (self.XB[p[:, 0]] - self.XB[p[:, 1]]) ** 2
+        XB = self.XB if XB is None else XB
+        return (XB[p[:, 0]] - XB[p[:, 1]]) ** 2
 
     def _blocks(self):
         if self._P is not None:
@@ -170,10 +171,20 @@ class SCMLProblem:
             yield slice(start, stop), self._block(start, stop)
 
     def pair_distances(self, w):
-        """Squared learned distance ``d_w^2`` of every distinct pair."""
+        """Squared learned distance ``d_w^2`` of every distinct pair.
+
+        Without the matrix in memory only the bases with a non-zero weight
+        are projected (``w`` is sparse: a few percent of them at the optimum).
+        """
+        if self._P is not None:
+            return self._P @ w
+        active = np.flatnonzero(w)
+        XB, wa = self.XB[:, active], w[active]
         out = np.empty(self.pairs.shape[0])
-        for rows, P in self._blocks():
-            out[rows] = P @ w
+        rows = max(1, _BLOCK // max(active.size, 1))
+        for start in range(0, self.pairs.shape[0], rows):
+            stop = min(start + rows, self.pairs.shape[0])
+            out[start:stop] = self._block(start, stop, XB) @ wa
         return out
 
     def margins(self, w):
@@ -312,7 +323,9 @@ def fit_scml(
         w, used = np.maximum(res.x, 0.0), res.nit
         members = np.arange(n)
     else:
-        full = SCMLProblem(XB, triplets)
+        # Only its margins are needed (the solves run on working sets): no
+        # pairs x bases matrix for the whole problem.
+        full = SCMLProblem(XB, triplets, in_memory=False)
         members = np.unique(np.linspace(0, n - 1, working_set).astype(np.intp))
         progress.say(f"first working set: {members.size} of {n} triplets")
         res = _lbfgsb(full.subset(members), w, beta, smoothing, max_iter, tol, progress, 0)
@@ -428,11 +441,15 @@ def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
 
     ``Xn`` (n_hoods, m, d) holds each neighbourhood's points, the same number
     of each class in every neighbourhood (``col_class`` (m,) gives the class
-    of each column). Per neighbourhood: the top generalised eigenvectors of
-    (between, within)-class scatter, through the Cholesky factor ``C`` of the
-    (slightly ridged) within-class scatter: the eigenvectors ``v`` of
-    ``C^-1 S_b C^-T`` give the directions ``C^-T v``. Returns unit rows,
-    ``n_directions`` per neighbourhood, neighbourhood by neighbourhood.
+    of each column). Per neighbourhood: the top generalised eigenvectors
+    ``v`` of ``S_b v = lambda S_w v`` ((between, within)-class scatter, the
+    within-class one slightly ridged). The between-class scatter is ``S_b =
+    A^T A`` with ``A`` the (n_classes, d) weighted centred class means, of
+    rank below n_classes, so the problem is solved in the small space: the
+    eigenvectors ``u`` of the (n_classes, n_classes) matrix ``A S_w^-1 A^T``
+    give ``v = S_w^-1 A^T u`` (the same directions as the d x d problem,
+    at the cost of one solve with n_classes right-hand sides). Returns unit
+    rows, ``n_directions`` per neighbourhood, neighbourhood by neighbourhood.
     """
     J, m, d = Xn.shape
     _, col_class, counts = np.unique(col_class, return_inverse=True, return_counts=True)
@@ -440,16 +457,14 @@ def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
     means = weights.T @ Xn  # (n_hoods, n_classes, d); batched products go to BLAS
     centred = Xn - means[:, col_class]
     Sw = np.swapaxes(centred, 1, 2) @ centred
-    Mc = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
-    Sb = np.swapaxes(Mc, 1, 2) @ Mc
+    A = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
     scale = np.maximum(np.trace(Sw, axis1=1, axis2=2) / d, 1e-12)
     Sw += (ridge * scale)[:, None, None] * np.eye(d)
-    C = np.linalg.cholesky(Sw)
-    A = np.linalg.solve(C, Sb)  # C^-1 S_b
-    S = np.linalg.solve(C, np.swapaxes(A, 1, 2))  # C^-1 S_b C^-T
-    _, V = np.linalg.eigh((S + np.swapaxes(S, 1, 2)) / 2.0)
-    V = V[:, :, ::-1][:, :, :n_directions]
-    directions = np.linalg.solve(np.swapaxes(C, 1, 2), V)  # C^-T v
+    SwA = np.linalg.solve(Sw, np.swapaxes(A, 1, 2))  # S_w^-1 A^T: (n_hoods, d, n_classes)
+    K = A @ SwA
+    _, U = np.linalg.eigh((K + np.swapaxes(K, 1, 2)) / 2.0)
+    U = U[:, :, ::-1][:, :, :n_directions]
+    directions = SwA @ U  # (n_hoods, d, n_directions)
     return _unit_rows(np.swapaxes(directions, 1, 2).reshape(J * n_directions, d))
 
 
