@@ -458,12 +458,19 @@ def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
     _, col_class, counts = np.unique(col_class, return_inverse=True, return_counts=True)
     weights = (col_class[:, None] == np.arange(counts.size)) / counts  # (m, n_classes)
     means = weights.T @ Xn  # (n_hoods, n_classes, d); batched products go to BLAS
-    centred = Xn - means[:, col_class]
-    Sw = np.swapaxes(centred, 1, 2) @ centred
+    centred = Xn - means[:, col_class]  # C: S_w = C^T C + r I
     A = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
-    scale = np.maximum(np.trace(Sw, axis1=1, axis2=2) / d, 1e-12)
-    Sw += (ridge * scale)[:, None, None] * np.eye(d)
-    SwA = np.linalg.solve(Sw, np.swapaxes(A, 1, 2))  # S_w^-1 A^T: (n_hoods, d, n_classes)
+    At = np.swapaxes(A, 1, 2)  # (n_hoods, d, n_classes)
+    r = ridge * np.maximum(np.einsum("jmd,jmd->j", centred, centred) / d, 1e-12)
+    if m < d:
+        # Fewer points than features: S_w^-1 A^T by the Woodbury identity,
+        # (C^T C + r I)^-1 = (I - C^T (C C^T + r I)^-1 C) / r, an m x m solve.
+        G = centred @ np.swapaxes(centred, 1, 2) + r[:, None, None] * np.eye(m)
+        SwA = (At - np.swapaxes(centred, 1, 2) @ np.linalg.solve(G, centred @ At))
+        SwA /= r[:, None, None]
+    else:
+        Sw = np.swapaxes(centred, 1, 2) @ centred + r[:, None, None] * np.eye(d)
+        SwA = np.linalg.solve(Sw, At)  # S_w^-1 A^T: (n_hoods, d, n_classes)
     K = A @ SwA
     _, U = np.linalg.eigh((K + np.swapaxes(K, 1, 2)) / 2.0)
     U = U[:, :, ::-1][:, :, :n_directions]
