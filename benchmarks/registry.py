@@ -89,7 +89,8 @@ NOTES = [
     "fails as installed: it passes cov_init to scikit-learn's graphical_lasso, which no longer "
     "takes that keyword (python -m benchmarks.bench_sdml_mlkr drops it and compares on the same "
     "pairs). metric-learn's SCML max_iter counts SGD steps, not L-BFGS-B iterations: no shared "
-    "cap, its defaults (10,000 steps of 10 triplets). Tuple forms on identical constraints: "
+    "cap, its defaults (10,000 steps of 10 triplets); not run above 64 features. Tuple forms on "
+    "identical constraints: "
     "python -m benchmarks.bench_tuples.",
 ]
 
@@ -326,8 +327,11 @@ METHODS = [
     peer("metric-learn LSML", "LSML_Supervised", _seeded("lsml_max_iter"), "LSML"),
     ours("SCML", "SCML", _seeded("scml_max_iter")),
     # Its max_iter counts SGD steps of 10 triplets (default 10,000), not L-BFGS-B iterations:
-    # no shared cap, its own defaults.
-    peer("metric-learn SCML", "SCML_Supervised", _seeded(), "SCML"),
+    # no shared cap, its own defaults. Its bases (k-means with 10 restarts, an LDA per
+    # cluster, 20 * d of them) took 23 CPU-s per fit on 600 x 256 even with 500 SGD steps.
+    peer("metric-learn SCML", "SCML_Supervised", _seeded(), "SCML", max_features=64,
+         max_features_reason="metric-learn SCML's basis construction takes about 25 CPU-s "
+         "per fold for d = 256"),
     ours("SiameseNet", "SiameseNet", _siamese_params, family="deep"),
     # The estimator's default loss joins the README's table; the others the unseen benchmark.
     *(ours(dml_method(loss), "DeepMetricLearner", _dml_params(loss), family="deep",
