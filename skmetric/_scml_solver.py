@@ -157,23 +157,28 @@ class SCMLProblem:
             sub._P = sub._block(0, used.size)
         return sub
 
-    def _block(self, start, stop):
-        p = self.pairs[start:stop]
-        return (self.XB[p[:, 0]] - self.XB[p[:, 1]]) ** 2
-
-    def _blocks(self):
-        if self._P is not None:
-            yield slice(None), self._P
-            return
-        for start in range(0, self.pairs.shape[0], self._rows):
-            stop = min(start + self._rows, self.pairs.shape[0])
-            yield slice(start, stop), self._block(start, stop)
+    def _block(self, start, stop, XB=None, pairs=None):
+        p = (self.pairs if pairs is None else pairs)[start:stop]
+        XB = self.XB if XB is None else XB
+        return (XB[p[:, 0]] - XB[p[:, 1]]) ** 2
 
     def pair_distances(self, w):
-        """Squared learned distance ``d_w^2`` of every distinct pair."""
+        """Squared learned distance ``d_w^2`` of every distinct pair.
+
+        Without the matrix in memory, only the bases with a non-zero weight
+        are projected (``w`` is sparse: a fraction of the bases at the
+        optimum); with it, one matrix-vector product (faster than gathering
+        the active columns).
+        """
+        if self._P is not None:
+            return self._P @ w
+        active = np.flatnonzero(w)
+        XB, wa = self.XB[:, active], w[active]
         out = np.empty(self.pairs.shape[0])
-        for rows, P in self._blocks():
-            out[rows] = P @ w
+        rows = max(1, _BLOCK // max(active.size, 1))
+        for start in range(0, self.pairs.shape[0], rows):
+            stop = min(start + rows, self.pairs.shape[0])
+            out[start:stop] = self._block(start, stop, XB) @ wa
         return out
 
     def margins(self, w):
@@ -182,12 +187,21 @@ class SCMLProblem:
         return 1.0 + d[self.ab] - d[self.ac]
 
     def pull_back(self, coef):
-        """``sum_i coef_i (P[ab_i] - P[ac_i])``: the gradient of a function of the margins."""
+        """``sum_i coef_i (P[ab_i] - P[ac_i])``: the gradient of a function of the margins.
+
+        Only the pairs with a non-zero coefficient are read (with the hinge,
+        those of the triplets with a positive margin term: a fraction of them).
+        """
         n_pairs = self.pairs.shape[0]
         c = np.bincount(self.ab, coef, n_pairs) - np.bincount(self.ac, coef, n_pairs)
+        nz = np.flatnonzero(c)
+        if self._P is not None:
+            return c @ self._P if 3 * nz.size > n_pairs else c[nz] @ self._P[nz]
         g = np.zeros(self.n_basis)
-        for rows, P in self._blocks():
-            g += c[rows] @ P
+        pairs, c = self.pairs[nz], c[nz]
+        for start in range(0, nz.size, self._rows):
+            stop = min(start + self._rows, nz.size)
+            g += c[start:stop] @ self._block(start, stop, pairs=pairs)
         return g
 
 
@@ -312,7 +326,9 @@ def fit_scml(
         w, used = np.maximum(res.x, 0.0), res.nit
         members = np.arange(n)
     else:
-        full = SCMLProblem(XB, triplets)
+        # Only its margins are needed (the solves run on working sets): no
+        # pairs x bases matrix for the whole problem.
+        full = SCMLProblem(XB, triplets, in_memory=False)
         members = np.unique(np.linspace(0, n - 1, working_set).astype(np.intp))
         progress.say(f"first working set: {members.size} of {n} triplets")
         res = _lbfgsb(full.subset(members), w, beta, smoothing, max_iter, tol, progress, 0)
@@ -428,28 +444,37 @@ def _local_lda_directions(Xn, col_class, n_directions, ridge=1e-6):
 
     ``Xn`` (n_hoods, m, d) holds each neighbourhood's points, the same number
     of each class in every neighbourhood (``col_class`` (m,) gives the class
-    of each column). Per neighbourhood: the top generalised eigenvectors of
-    (between, within)-class scatter, through the Cholesky factor ``C`` of the
-    (slightly ridged) within-class scatter: the eigenvectors ``v`` of
-    ``C^-1 S_b C^-T`` give the directions ``C^-T v``. Returns unit rows,
-    ``n_directions`` per neighbourhood, neighbourhood by neighbourhood.
+    of each column). Per neighbourhood: the top generalised eigenvectors
+    ``v`` of ``S_b v = lambda S_w v`` ((between, within)-class scatter, the
+    within-class one slightly ridged). The between-class scatter is ``S_b =
+    A^T A`` with ``A`` the (n_classes, d) weighted centred class means, of
+    rank below n_classes, so the problem is solved in the small space: the
+    eigenvectors ``u`` of the (n_classes, n_classes) matrix ``A S_w^-1 A^T``
+    give ``v = S_w^-1 A^T u`` (the same directions as the d x d problem,
+    at the cost of one solve with n_classes right-hand sides). Returns unit
+    rows, ``n_directions`` per neighbourhood, neighbourhood by neighbourhood.
     """
     J, m, d = Xn.shape
     _, col_class, counts = np.unique(col_class, return_inverse=True, return_counts=True)
     weights = (col_class[:, None] == np.arange(counts.size)) / counts  # (m, n_classes)
     means = weights.T @ Xn  # (n_hoods, n_classes, d); batched products go to BLAS
-    centred = Xn - means[:, col_class]
-    Sw = np.swapaxes(centred, 1, 2) @ centred
-    Mc = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
-    Sb = np.swapaxes(Mc, 1, 2) @ Mc
-    scale = np.maximum(np.trace(Sw, axis1=1, axis2=2) / d, 1e-12)
-    Sw += (ridge * scale)[:, None, None] * np.eye(d)
-    C = np.linalg.cholesky(Sw)
-    A = np.linalg.solve(C, Sb)  # C^-1 S_b
-    S = np.linalg.solve(C, np.swapaxes(A, 1, 2))  # C^-1 S_b C^-T
-    _, V = np.linalg.eigh((S + np.swapaxes(S, 1, 2)) / 2.0)
-    V = V[:, :, ::-1][:, :, :n_directions]
-    directions = np.linalg.solve(np.swapaxes(C, 1, 2), V)  # C^-T v
+    centred = Xn - means[:, col_class]  # C: S_w = C^T C + r I
+    A = (means - Xn.mean(axis=1)[:, None]) * np.sqrt(counts)[None, :, None]
+    At = np.swapaxes(A, 1, 2)  # (n_hoods, d, n_classes)
+    r = ridge * np.maximum(np.einsum("jmd,jmd->j", centred, centred) / d, 1e-12)
+    if m < d:
+        # Fewer points than features: S_w^-1 A^T by the Woodbury identity,
+        # (C^T C + r I)^-1 = (I - C^T (C C^T + r I)^-1 C) / r, an m x m solve.
+        G = centred @ np.swapaxes(centred, 1, 2) + r[:, None, None] * np.eye(m)
+        SwA = (At - np.swapaxes(centred, 1, 2) @ np.linalg.solve(G, centred @ At))
+        SwA /= r[:, None, None]
+    else:
+        Sw = np.swapaxes(centred, 1, 2) @ centred + r[:, None, None] * np.eye(d)
+        SwA = np.linalg.solve(Sw, At)  # S_w^-1 A^T: (n_hoods, d, n_classes)
+    K = A @ SwA
+    _, U = np.linalg.eigh((K + np.swapaxes(K, 1, 2)) / 2.0)
+    U = U[:, :, ::-1][:, :, :n_directions]
+    directions = SwA @ U  # (n_hoods, d, n_directions)
     return _unit_rows(np.swapaxes(directions, 1, 2).reshape(J * n_directions, d))
 
 

@@ -188,7 +188,10 @@ def test_method_filter_adds_peers_unless_no_peers():
 def test_default_selection_is_the_readme_table():
     default = [m.name for m in registry.select()]
     assert "MMC exact" not in default and "raw pixels 1-NN" not in default
-    assert default[:3] == ["Euclidean kNN", "PCA", "LDA"] and len(default) == 22
+    assert default[:3] == ["Euclidean kNN", "PCA", "LDA"] and len(default) == 28
+    for name in ("SDML", "LSML", "SCML"):  # each beside its metric-learn peer
+        assert name in default and f"metric-learn {name}" in default
+        assert registry.peers_of(name) == [f"metric-learn {name}"]
     assert {m.family for m in registry.METHODS} == {"classic", "deep"}
     assert {m.data for m in registry.METHODS} == {"vectors", "images", "episodes"}
 
