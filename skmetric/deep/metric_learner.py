@@ -331,6 +331,20 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
             idx_train = np.arange(y_enc.shape[0])
         if idx_val is not None:
             self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
+        if self.validation_kind_ == "class_folds":
+            self._fit_class_folds(Xn, y_enc, rng, draw_seed(rng))
+            return self
+        train, valid = self._training_data(
+            Xn, y_enc, idx_train, idx_val, rng, one_shot=self.validation_kind_ == "class_disjoint"
+        )
+        try:
+            self._fit_engine(train, valid, draw_seed(rng))
+        finally:
+            del self._init_data
+        return self
+
+    def _training_data(self, Xn, y_enc, idx_train, idx_val, rng, one_shot=False):
+        """(train, valid) data of the engine; sets ``batch_size_`` and the PCA-init input."""
         # The training classes fill the batches (fewer once classes are held out).
         self.batch_size_ = min(self.batch_size, self.m_per_class * np.unique(y_enc[idx_train]).size)
         train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng, "batch_size": self.batch_size_}
@@ -343,14 +357,10 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 yv, self.m_per_class, batch, max(len(yv), batch), np.random.RandomState(_VALID_SEED)
             )
             valid = {"X": Xn[idx_val], "y": yv, "order": order, "batch_size": batch}
-            if self.validation_kind_ == "class_disjoint":
+            if one_shot:
                 valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
         self._init_data = train["X"]
-        try:
-            self._fit_engine(train, valid, draw_seed(rng))
-        finally:
-            del self._init_data
-        return self
+        return train, valid
 
 
 def torch_cat(a, b):

@@ -360,21 +360,34 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         if idx_val is not None:
             self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
         seed = draw_seed(rng)
+        if self.validation_kind_ == "class_folds":
+            train, valid = self._fit_class_folds(Xn, y_enc, rng, seed)
+        else:
+            train, valid = self._training_data(
+                Xn, y_enc, idx_train, idx_val, rng, one_shot=self.validation_kind_ == "class_disjoint"
+            )
+            try:
+                self._fit_engine(train, valid, seed)
+            finally:
+                del self._init_data
+        self._calibrate(Xn, y_enc, train["idx"], valid, rng)
+        return self
+
+    def _epoch_size(self, n_train):
+        return self.n_pairs  # fresh pairs each epoch, however many samples
+
+    def _training_data(self, Xn, y_enc, idx_train, idx_val, rng, one_shot=False):
+        """(train, valid) data of the engine; sets the PCA-init input."""
         train = {"X": Xn, "y": y_enc[idx_train], "idx": idx_train, "rng": rng}
         valid = None
         if idx_val is not None:
             n_val_pairs = max(2, int(round(self.n_pairs * self.validation_fraction)) // 2)
             vi, labels = sample_pairs(y_enc[idx_val], n_val_pairs, random_state=rng)
             valid = {"X": Xn, "pairs": idx_val[vi], "labels": labels}
-            if self.validation_kind_ == "class_disjoint":
+            if one_shot:
                 valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
         self._init_data = Xn[idx_train]
-        try:
-            self._fit_engine(train, valid, seed)
-        finally:
-            del self._init_data
-        self._calibrate(Xn, y_enc, idx_train, valid, rng)
-        return self
+        return train, valid
 
     def _pair_similarity(self, Ea, Eb):
         """The loss's own pair score (before calibration) of embedded pairs."""
