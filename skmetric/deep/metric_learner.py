@@ -109,14 +109,20 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         :class:`~skmetric.deep.siamese.SiameseNet`; ``lr`` defaults to
         1e-4 for the same reason). An epoch draws about as many samples as
         there are training samples.
-    validation : {'auto', 'class_disjoint', 'stratified'} or None, default='auto'
+    validation : {'auto', 'class_disjoint', 'class_folds', 'stratified'} or None, default='auto'
         As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
-        classes are held out (when ``y`` has at least 4 classes; otherwise
-        no validation), each epoch and the untrained weights are scored by
-        one-shot accuracy on them (Euclidean distance of the embeddings),
-        and the best weights are kept. 'class_disjoint' raises a ValueError
-        with fewer than 4 classes; 'stratified' monitors the loss on fixed
-        class-balanced batches of held-out samples.
+        classes are held out and the untrained weights and each epoch are
+        scored by one-shot accuracy on them (Euclidean distance of the
+        embeddings): with 25 classes or more (5+ held out) one
+        class-disjoint split whose best epoch is kept; with 4 to 24 classes
+        'class_folds' (each of up to 3 groups of classes held out in turn,
+        the number of epochs chosen on their mean score, then the final
+        model trained on every class for as many steps; epoch 0, the
+        untrained encoder, wins unless training beats it by a standard
+        error); below 4 classes no validation. 'class_disjoint' and
+        'class_folds' raise a ValueError with fewer than 4 classes;
+        'stratified' monitors the loss on fixed class-balanced batches of
+        held-out samples.
     validation_fraction : float, default=0.2
         Fraction of the classes ('class_disjoint') or of each class's
         samples ('stratified') held out; 0 disables validation.
@@ -140,7 +146,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
         The engine's training record (``best_epoch_ = 0``: the untrained
         weights were kept).
-    validation_kind_, validation_classes_
+    validation_kind_, validation_classes_, fold_scores_
         As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
     n_features_in_ : int
