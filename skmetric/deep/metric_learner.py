@@ -125,7 +125,8 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         held-out samples.
     validation_fraction : float, default=0.2
         Fraction of the classes ('class_disjoint') or of each class's
-        samples ('stratified') held out; 0 disables validation.
+        samples ('stratified') held out ('class_folds' holds out every class
+        once, in groups); 0 disables validation.
     n_iter_no_change : int or None, default=5
     tol : float, default=1e-4
     **kwargs

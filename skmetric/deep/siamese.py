@@ -136,7 +136,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         None: no validation and no early stopping.
     validation_fraction : float, default=0.2
         Fraction of the classes ('class_disjoint') or of each class's samples
-        ('stratified') held out for validation; 0 disables validation.
+        ('stratified') held out for validation; 'class_folds' holds out
+        every class once (in groups) whatever the fraction, which only
+        decides what 'auto' picks. 0 disables validation.
     n_iter_no_change : int or None, default=5
         Stop when the monitored validation score has not improved by ``tol``
         for this many epochs; the best weights are restored. None disables it.
