@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pytorch_metric_learning")
 
 from skmetric import DeepMetricLearner, SiameseNet  # noqa: E402
-from skmetric.deep._engine import class_disjoint_split, class_folds  # noqa: E402
+from skmetric.deep._engine import class_disjoint_split, class_folds, n_class_folds  # noqa: E402
 from skmetric.deep.callbacks import Callback  # noqa: E402
 from skmetric.evaluation import one_shot_accuracy  # noqa: E402
 
@@ -157,6 +157,8 @@ def test_class_folds_hold_out_every_class_once():
     for (train, val), h in zip(folds, held):
         assert np.intersect1d(train, val).size == 0 and train.size + val.size == y.size
         assert not set(y[train]) & h and 7 in set(y[train])
+    # up to 3 groups of 2+ classes, 2+ classes left to train on; none below 4 classes
+    assert [n_class_folds(np.repeat(np.arange(n), 3), 3) for n in (3, 4, 5, 6, 30)] == [0, 2, 2, 3, 3]
     for bad_y, k in ((np.repeat(np.arange(5), 3), 3), (np.repeat(np.arange(6), 3), 1),
                      (np.repeat(np.arange(3), 3), 2)):
         with pytest.raises(ValueError, match="Class folds need"):

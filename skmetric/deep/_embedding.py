@@ -27,6 +27,7 @@ from ._engine import (
     draw_seed,
     forward_in_batches,
     held_out_class_count,
+    n_class_folds,
     stratified_split,
 )
 from ._images import as_image_batch, is_image_input, stack_samples
@@ -167,12 +168,8 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
 
     @staticmethod
     def _n_class_folds(y):
-        """Groups of class-fold validation: up to MAX_CLASS_FOLDS, 2+ classes each, 2+ left to train."""
-        classes, counts = np.unique(y, return_counts=True)
-        k = min(MAX_CLASS_FOLDS, int(np.sum(counts >= 2)) // 2)
-        while k >= 2 and classes.size - int(np.ceil(np.sum(counts >= 2) / k)) < 2:
-            k -= 1
-        return k
+        """Groups of class-fold validation: up to MAX_CLASS_FOLDS (0: ``y`` cannot be folded)."""
+        return n_class_folds(y, MAX_CLASS_FOLDS)
 
     def _fit_class_folds(self, Xn, y, rng, seed):
         """Class-fold validation: choose the number of epochs, then train on every class.

@@ -79,6 +79,7 @@ __all__ = [
     "seeded",
     "class_disjoint_split",
     "class_folds",
+    "n_class_folds",
     "stratified_split",
 ]
 
@@ -223,6 +224,24 @@ def held_out_class_count(y, fraction):
     return _held_out_classes(y, fraction)[2]
 
 
+def _fold_plan(y):
+    """(classes, classes with 2+ samples): the classes a fold can hold out."""
+    classes, counts = np.unique(y, return_counts=True)
+    return classes, classes[counts >= 2]
+
+
+def _can_fold(n_classes, n_eligible, n_folds):
+    """Every group 2+ held-out classes, every fold 2+ classes to train on."""
+    return (n_folds >= 2 and n_eligible >= MIN_VALIDATION_CLASSES * n_folds
+            and n_classes - int(np.ceil(n_eligible / n_folds)) >= MIN_TRAINING_CLASSES)
+
+
+def n_class_folds(y, max_folds):
+    """The most folds (up to ``max_folds``) :func:`class_folds` can cut ``y`` into; 0 if none."""
+    classes, eligible = _fold_plan(y)
+    return next((k for k in range(int(max_folds), 1, -1) if _can_fold(classes.size, eligible.size, k)), 0)
+
+
 def class_folds(y, n_folds, rng):
     """``n_folds`` class-disjoint (train, valid) index pairs: each group of classes held out once.
 
@@ -238,12 +257,9 @@ def class_folds(y, n_folds, rng):
         training classes (``y`` needs ``2 * n_folds`` classes with 2+
         samples, and at least 4 classes).
     """
-    classes, counts = np.unique(y, return_counts=True)
-    eligible = classes[counts >= 2]
+    classes, eligible = _fold_plan(y)
     n_folds = int(n_folds)
-    if n_folds < 2 or eligible.size < MIN_VALIDATION_CLASSES * n_folds or (
-        classes.size - int(np.ceil(eligible.size / n_folds)) < MIN_TRAINING_CLASSES
-    ):
+    if not _can_fold(classes.size, eligible.size, n_folds):
         raise ValueError(
             f"Class folds need at least 2 folds of {MIN_VALIDATION_CLASSES} held-out classes with "
             f"2+ samples each and {MIN_TRAINING_CLASSES} classes left to train on; y has "
