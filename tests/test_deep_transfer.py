@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pytorch_metric_learning")
 
 from skmetric import DeepMetricLearner, SiameseNet  # noqa: E402
-from skmetric.deep._engine import class_disjoint_split  # noqa: E402
+from skmetric.deep._engine import class_disjoint_split, class_folds, n_class_folds  # noqa: E402
 from skmetric.deep.callbacks import Callback  # noqa: E402
 from skmetric.evaluation import one_shot_accuracy  # noqa: E402
 
@@ -70,7 +70,7 @@ def test_validation_classes_are_never_trained_on(cls):
 
     cls.iter_batches = spy
     try:
-        model = _make(cls).fit(X, y)
+        model = _make(cls, validation="class_disjoint").fit(X, y)
     finally:
         cls.iter_batches = original
     assert model.validation_kind_ == "class_disjoint"
@@ -87,7 +87,8 @@ def test_early_stopping_keeps_the_best_epoch_and_its_weights(cls):
     X, y = blobs(n_per_class=12, n_classes=8)
     probe = Snapshots(X)
     # A high learning rate and no patience limit: every epoch runs, the best one is kept.
-    model = _make(cls, lr=0.05, max_epochs=4, n_iter_no_change=10, callbacks=[probe]).fit(X, y)
+    model = _make(cls, validation="class_disjoint", lr=0.05, max_epochs=4, n_iter_no_change=10,
+                  callbacks=[probe]).fit(X, y)
     scores = [model.initial_scores_["valid_one_shot"]] + [h["valid_one_shot"] for h in model.history_]
     assert model.n_iter_ == 4
     assert model.best_epoch_ == int(np.argmax(scores))  # the first of the best (tol > 0)
@@ -100,7 +101,8 @@ def test_untrained_weights_are_kept_when_training_never_helps():
     # untrained embedding distances are the raw distances. An impossible tol rejects every
     # epoch, so the initial weights (epoch 0) come back.
     X, y = blobs(n_per_class=12, n_classes=8)
-    model = _make(SiameseNet, loss="contrastive", lr=0.05, tol=1e9, n_iter_no_change=2).fit(X, y)
+    model = _make(SiameseNet, loss="contrastive", validation="class_disjoint", lr=0.05, tol=1e9,
+                  n_iter_no_change=2).fit(X, y)
     assert model.best_epoch_ == 0 and model.n_iter_ == 2
     np.testing.assert_allclose(pairwise_distances(model.transform(X)), pairwise_distances(X),
                                rtol=1e-4, atol=1e-4)
@@ -143,3 +145,78 @@ def test_defaults_stay_level_with_raw_pixels_on_new_digit_classes(cls):
     model = cls(random_state=0, device="cpu", **params).fit(X[seen], y[seen])
     learned = one_shot_accuracy(model, X[~seen], y[~seen], **kw)
     assert learned >= raw - 0.02, (learned, raw)
+
+
+def test_class_folds_hold_out_every_class_once():
+    y = np.concatenate([np.repeat(np.arange(7), 4), [7]])  # class 7 has a single sample
+    folds = class_folds(y, 3, np.random.RandomState(0))
+    assert len(folds) == 3
+    held = [set(y[val]) for _, val in folds]
+    assert sorted(len(h) for h in held) == [2, 2, 3]
+    assert set().union(*held) == set(range(7))  # each class with 2+ samples held out once
+    for (train, val), h in zip(folds, held):
+        assert np.intersect1d(train, val).size == 0 and train.size + val.size == y.size
+        assert not set(y[train]) & h and 7 in set(y[train])
+    # up to 3 groups of 2+ classes, 2+ classes left to train on; none below 4 classes
+    assert [n_class_folds(np.repeat(np.arange(n), 3), 3) for n in (3, 4, 5, 6, 30)] == [0, 2, 2, 3, 3]
+    for bad_y, k in ((np.repeat(np.arange(5), 3), 3), (np.repeat(np.arange(6), 3), 1),
+                     (np.repeat(np.arange(3), 3), 2)):
+        with pytest.raises(ValueError, match="Class folds need"):
+            class_folds(bad_y, k, np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("cls", [SiameseNet, DeepMetricLearner])
+def test_auto_rotates_the_held_out_classes_when_they_are_few(cls):
+    # 8 classes: a single split would hold out 2 (a 2-way score); 'auto' cuts the classes
+    # into 3 groups, picks the epoch count on them and trains the final model on all 8.
+    X, y = blobs(n_per_class=12, n_classes=8)
+    seen = []
+
+    class Seen(Callback):
+        def on_train_begin(self, net):
+            seen.append(net.n_iter_ if hasattr(net, "n_iter_") else None)
+
+    trained_on = []
+    original = cls.iter_batches
+
+    def spy(self, data, training):
+        if training:
+            trained_on.append(set(np.unique(data["y"])))
+        return original(self, data, training)
+
+    cls.iter_batches = spy
+    try:
+        model = _make(cls, lr=0.01, max_epochs=3, callbacks=[Seen()]).fit(X, y)
+    finally:
+        cls.iter_batches = original
+    assert model.validation_kind_ == "class_folds" and not hasattr(model, "validation_classes_")
+    assert len(model.fold_scores_) == 3 and all(len(c) >= 2 for c in model.fold_scores_)
+    assert len(seen) == 1  # the user's callbacks see the final run only
+    assert 0 <= model.best_epoch_ == model.n_iter_ <= 3 and len(model.history_) == model.n_iter_
+    assert all(len(c) < 8 for c in trained_on[:-model.n_iter_ or None])  # the fold runs
+    assert model.n_iter_ == 0 or trained_on[-1] == set(range(8))  # the final run: every class
+    # Many classes: a single class-disjoint split (5+ held out), as before.
+    Xm, ym = blobs(n_per_class=6, n_classes=25)
+    many = _make(cls, max_epochs=1).fit(Xm, ym)
+    assert many.validation_kind_ == "class_disjoint" and len(many.validation_classes_) == 5
+
+
+@pytest.mark.parametrize("cls", [SiameseNet, DeepMetricLearner])
+def test_class_folds_keep_the_untrained_encoder_when_training_never_helps(cls):
+    # lr 1e-12 changes nothing: no epoch beats the untrained weights by a standard error,
+    # so no step is taken and the embedding is the PCA projection (raw-input distances).
+    X, y = blobs(n_per_class=12, n_classes=6)
+    model = _make(cls, lr=1e-12, max_epochs=2, normalize=False) if cls is DeepMetricLearner else \
+        _make(cls, loss="contrastive", lr=1e-12, max_epochs=2)
+    model.fit(X, y)
+    assert model.validation_kind_ == "class_folds"
+    assert model.best_epoch_ == 0 and model.n_iter_ == 0 and model.history_ == []
+    np.testing.assert_allclose(pairwise_distances(model.transform(X)), pairwise_distances(X),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [SiameseNet, DeepMetricLearner])
+def test_class_folds_need_enough_classes(cls):
+    X, y = blobs(n_per_class=12, n_classes=3)
+    with pytest.raises(ValueError, match="Class folds need"):
+        _make(cls, validation="class_folds").fit(X, y)

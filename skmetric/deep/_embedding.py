@@ -23,7 +23,11 @@ from ._engine import (
     TrainingMixin,
     can_hold_out_classes,
     class_disjoint_split,
+    class_folds,
+    draw_seed,
     forward_in_batches,
+    held_out_class_count,
+    n_class_folds,
     stratified_split,
 )
 from ._images import as_image_batch, is_image_input, stack_samples
@@ -42,7 +46,7 @@ ENCODER_CONSTRAINTS = {
 
 # How the validation samples of early stopping are chosen.
 VALIDATION_CONSTRAINTS = {
-    "validation": [StrOptions({"auto", "class_disjoint", "stratified"}), None],
+    "validation": [StrOptions({"auto", "class_disjoint", "class_folds", "stratified"}), None],
 }
 
 _INFERENCE_BATCH = 1024
@@ -50,6 +54,9 @@ _INFERENCE_BATCH = 1024
 # drawn once per fit from the held-out classes.
 VALID_N_WAY = 5
 VALID_EPISODES = 1000
+# Class-fold validation ('class_folds', and 'auto' when a single split would hold out
+# fewer than VALID_N_WAY classes): at most this many groups of classes, each held out once.
+MAX_CLASS_FOLDS = 3
 
 
 class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, TrainingMixin, TransformerMixin):
@@ -128,19 +135,86 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         """(idx_train, idx_val, kind): the samples early stopping validates on.
 
         ``kind`` is 'class_disjoint' (whole held-out classes, scored by one-shot
-        accuracy), 'stratified' (held-out samples of every class, scored by the
-        loss) or None (no validation: ``idx_val`` is None).
+        accuracy), 'class_folds' (the same, rotated over groups of classes to
+        choose the number of epochs; ``idx_train`` is every sample and
+        ``idx_val`` None), 'stratified' (held-out samples of every class,
+        scored by the loss) or None (no validation: ``idx_val`` is None).
         """
         kind, fraction = self.validation, self.validation_fraction
+        self.__dict__.pop("fold_scores_", None)  # of an earlier fit
+        if not fraction:
+            kind = None
         if kind == "auto":
-            kind = "class_disjoint" if can_hold_out_classes(y, fraction) else None
-        if kind is None or not fraction:
+            if can_hold_out_classes(y, fraction) and held_out_class_count(y, fraction) >= VALID_N_WAY:
+                kind = "class_disjoint"
+            elif self._n_class_folds(y) >= 2:
+                kind = "class_folds"
+            else:
+                kind = None
+        if kind is None:
             return np.arange(y.shape[0]), None, None
+        if kind == "class_folds":
+            class_folds(y, max(2, self._n_class_folds(y)), rng)  # raises if y cannot be folded
+            return np.arange(y.shape[0]), None, kind
         if kind == "class_disjoint":
             idx_train, idx_val = class_disjoint_split(y, fraction, rng, type(self).__name__)
         else:
             idx_train, idx_val = stratified_split(y, fraction, rng)
         return idx_train, idx_val, kind
+
+    def _epoch_size(self, n_train):
+        """Samples (or pairs) one epoch draws when ``n_train`` samples are trained on."""
+        return n_train
+
+    @staticmethod
+    def _n_class_folds(y):
+        """Groups of class-fold validation: up to MAX_CLASS_FOLDS (0: ``y`` cannot be folded)."""
+        return n_class_folds(y, MAX_CLASS_FOLDS)
+
+    def _fit_class_folds(self, Xn, y, rng, seed):
+        """Class-fold validation: choose the number of epochs, then train on every class.
+
+        The classes are cut into ``k`` groups (:func:`class_folds`); for each,
+        a model is trained on the other classes with class-disjoint early
+        stopping on the group (one-shot accuracy of every epoch and of the
+        untrained weights), without the user's callbacks. The chosen number
+        of epochs maximises the one-shot score averaged over the groups (a
+        run stopped early keeps its last score; 0, the untrained weights,
+        competes, and an epoch must beat it by more than the standard error
+        of the paired difference over the episodes). The model is then
+        trained on all the samples for as many optimisation steps (the
+        epochs rescaled by the epoch sizes; no step: the untrained encoder).
+        Returns the (train, valid) data of the final run.
+        """
+        curves, sizes = [], []
+        try:
+            for idx_train, idx_val in class_folds(y, self._n_class_folds(y), rng):
+                train, valid = self._training_data(Xn, y, idx_train, idx_val, rng, one_shot=True)
+                self._episode_log = []
+                self._fit_engine(train, valid, draw_seed(rng), user_callbacks=False)
+                curves.append(np.array(self._episode_log))  # (epochs + 1, episodes)
+                sizes.append(self._epoch_size(idx_train.size))
+        finally:
+            self.__dict__.pop("_episode_log", None)
+            self.__dict__.pop("_init_data", None)
+        # A run stopped early keeps its last score for the epochs it did not run.
+        n = max(c.shape[0] for c in curves)
+        gain = [np.concatenate([c, np.repeat(c[-1:], n - c.shape[0], axis=0)]) - c[0] for c in curves]
+        mean = np.mean([g.mean(axis=1) for g in gain], axis=0)
+        se = np.sqrt(np.sum([g.var(axis=1, ddof=1) / g.shape[1] for g in gain], axis=0)) / len(gain)
+        mean = np.where(mean > se, mean, -np.inf)
+        mean[0] = 0.0
+        epochs = int(np.argmax(mean))
+        if epochs:  # as many optimisation steps as in the folds
+            epochs = max(1, int(round(epochs * np.mean(sizes) / self._epoch_size(y.size))))
+        self.fold_scores_ = [c.mean(axis=1).tolist() for c in curves]
+        train, _ = self._training_data(Xn, y, np.arange(y.shape[0]), None, rng)
+        try:
+            self._fit_engine(train, None, seed, n_epochs=epochs)
+        finally:
+            self.__dict__.pop("_init_data", None)
+        self.best_epoch_ = epochs
+        return train, None
 
     def _one_shot_data(self, X, y, idx_val, rng):
         """Fixed one-shot episodes among the validation classes (indices into ``X``)."""
@@ -165,10 +239,13 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         E = self._embed(data["X"][data["idx"]]).astype(np.float64)
         q, s = data["queries"], data["supports"]
         sim = self._pair_similarity(np.repeat(E[q], s.shape[1], axis=0), E[s.ravel()])
-        return float(np.mean(np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]))
+        correct = np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]
+        if hasattr(self, "_episode_log"):  # class-fold validation keeps the paired outcomes
+            self._episode_log.append(correct.astype(np.float64))
+        return float(np.mean(correct))
 
     def _early_stopping_monitor(self):
-        if getattr(self, "validation_kind_", None) == "class_disjoint":
+        if getattr(self, "validation_kind_", None) in ("class_disjoint", "class_folds"):
             return "valid_one_shot", False
         return "valid_loss", True
 

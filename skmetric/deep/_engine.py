@@ -78,6 +78,8 @@ __all__ = [
     "progress",
     "seeded",
     "class_disjoint_split",
+    "class_folds",
+    "n_class_folds",
     "stratified_split",
 ]
 
@@ -215,6 +217,59 @@ def _can_hold_out(classes, eligible, n_val):
 def can_hold_out_classes(y, fraction):
     """Whether :func:`class_disjoint_split` can split ``y`` with ``fraction``."""
     return _can_hold_out(*_held_out_classes(y, fraction))
+
+
+def held_out_class_count(y, fraction):
+    """Classes :func:`class_disjoint_split` holds out of ``y`` with ``fraction``."""
+    return _held_out_classes(y, fraction)[2]
+
+
+def _fold_plan(y):
+    """(classes, classes with 2+ samples): the classes a fold can hold out."""
+    classes, counts = np.unique(y, return_counts=True)
+    return classes, classes[counts >= 2]
+
+
+def _can_fold(n_classes, n_eligible, n_folds):
+    """Every group 2+ held-out classes, every fold 2+ classes to train on."""
+    return (n_folds >= 2 and n_eligible >= MIN_VALIDATION_CLASSES * n_folds
+            and n_classes - int(np.ceil(n_eligible / n_folds)) >= MIN_TRAINING_CLASSES)
+
+
+def n_class_folds(y, max_folds):
+    """The most folds (up to ``max_folds``) :func:`class_folds` can cut ``y`` into; 0 if none."""
+    classes, eligible = _fold_plan(y)
+    return next((k for k in range(int(max_folds), 1, -1) if _can_fold(classes.size, eligible.size, k)), 0)
+
+
+def class_folds(y, n_folds, rng):
+    """``n_folds`` class-disjoint (train, valid) index pairs: each group of classes held out once.
+
+    The classes with two or more samples are shuffled with ``rng`` and cut
+    into ``n_folds`` groups of nearly equal size (``np.array_split``); fold
+    ``k`` validates on every sample of group ``k`` and trains on all the
+    other samples (classes with a single sample are always trained on).
+
+    Raises
+    ------
+    ValueError
+        When a group would have fewer than 2 classes or a fold fewer than 2
+        training classes (``y`` needs ``2 * n_folds`` classes with 2+
+        samples, and at least 4 classes).
+    """
+    classes, eligible = _fold_plan(y)
+    n_folds = int(n_folds)
+    if not _can_fold(classes.size, eligible.size, n_folds):
+        raise ValueError(
+            f"Class folds need at least 2 folds of {MIN_VALIDATION_CLASSES} held-out classes with "
+            f"2+ samples each and {MIN_TRAINING_CLASSES} classes left to train on; y has "
+            f"{classes.size} classes ({eligible.size} with 2+ samples), n_folds={n_folds}."
+        )
+    folds = []
+    for group in np.array_split(rng.permutation(eligible), n_folds):
+        is_val = np.isin(y, group)
+        folds.append((np.flatnonzero(~is_val), np.flatnonzero(is_val)))
+    return folds
 
 
 # ---------------------------------------------------------------- callbacks
@@ -597,7 +652,8 @@ class TrainingMixin(TorchStateMixin):
         return "valid_loss", True
 
     def _initialize_callbacks(self):
-        cbs = list(self._default_callbacks()) + [copy.deepcopy(cb) for cb in (self.callbacks or ())]
+        user = (self.callbacks or ()) if getattr(self, "_user_callbacks", True) else ()
+        cbs = list(self._default_callbacks()) + [copy.deepcopy(cb) for cb in user]
         for cb in cbs:
             if not isinstance(cb, Callback):
                 raise ValueError(f"callbacks must be Callback instances; got {type(cb).__name__}.")
@@ -670,7 +726,8 @@ class TrainingMixin(TorchStateMixin):
         best = {"train_loss": np.inf, "valid_loss": np.inf}
         best.update({k: -v for k, v in self.initial_scores_.items() if k in self._higher_is_better})
         try:
-            for epoch in range(1, self.max_epochs + 1):
+            n_epochs = getattr(self, "_n_epochs", None)
+            for epoch in range(1, (self.max_epochs if n_epochs is None else n_epochs) + 1):
                 self._notify("on_epoch_begin")
                 t0 = time.perf_counter()
                 record = {"epoch": epoch, "lr": float(self.optimizer_.param_groups[0]["lr"])}
@@ -698,18 +755,25 @@ class TrainingMixin(TorchStateMixin):
         self.validation_scores_ = [h["valid_loss"] for h in self.history_ if "valid_loss" in h]
         return self
 
-    def _fit_engine(self, train_data, valid_data, seed):
+    def _fit_engine(self, train_data, valid_data, seed, n_epochs=None, user_callbacks=True):
         """Resolve the device, seed torch with ``seed``, initialize and run the loop.
 
-        The global torch RNG is left as it was; the optimizer is dropped after
-        training (``history_`` keeps the record).
+        ``n_epochs`` (default ``max_epochs``) epochs at most; 0 builds the
+        untrained module. ``user_callbacks=False`` leaves out the user's
+        callbacks (the selection runs of class-fold validation). The global
+        torch RNG is left as it was; the optimizer is dropped after training
+        (``history_`` keeps the record).
         """
         self.device_ = resolve_device(self.device)
         self._has_valid = valid_data is not None
-        with seeded(seed, self.device_):
-            self._batch_generator = _torch().Generator().manual_seed(int(seed))
-            self.initialize()
-            self.fit_loop(train_data, valid_data)
+        self._n_epochs, self._user_callbacks = n_epochs, user_callbacks
+        try:
+            with seeded(seed, self.device_):
+                self._batch_generator = _torch().Generator().manual_seed(int(seed))
+                self.initialize()
+                self.fit_loop(train_data, valid_data)
+        finally:
+            del self._n_epochs, self._user_callbacks
         del self.optimizer_, self._batch_generator
         return self
 

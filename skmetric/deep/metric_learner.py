@@ -109,17 +109,24 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         :class:`~skmetric.deep.siamese.SiameseNet`; ``lr`` defaults to
         1e-4 for the same reason). An epoch draws about as many samples as
         there are training samples.
-    validation : {'auto', 'class_disjoint', 'stratified'} or None, default='auto'
+    validation : {'auto', 'class_disjoint', 'class_folds', 'stratified'} or None, default='auto'
         As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
-        classes are held out (when ``y`` has at least 4 classes; otherwise
-        no validation), each epoch and the untrained weights are scored by
-        one-shot accuracy on them (Euclidean distance of the embeddings),
-        and the best weights are kept. 'class_disjoint' raises a ValueError
-        with fewer than 4 classes; 'stratified' monitors the loss on fixed
-        class-balanced batches of held-out samples.
+        classes are held out and the untrained weights and each epoch are
+        scored by one-shot accuracy on them (Euclidean distance of the
+        embeddings): with 25 classes or more (5+ held out) one
+        class-disjoint split whose best epoch is kept; with 4 to 24 classes
+        'class_folds' (each of up to 3 groups of classes held out in turn,
+        the number of epochs chosen on their mean score, then the final
+        model trained on every class for as many steps; epoch 0, the
+        untrained encoder, wins unless training beats it by a standard
+        error); below 4 classes no validation. 'class_disjoint' and
+        'class_folds' raise a ValueError with fewer than 4 classes;
+        'stratified' monitors the loss on fixed class-balanced batches of
+        held-out samples.
     validation_fraction : float, default=0.2
         Fraction of the classes ('class_disjoint') or of each class's
-        samples ('stratified') held out; 0 disables validation.
+        samples ('stratified') held out ('class_folds' holds out every class
+        once, in groups); 0 disables validation.
     n_iter_no_change : int or None, default=5
     tol : float, default=1e-4
     **kwargs
@@ -140,7 +147,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
         The engine's training record (``best_epoch_ = 0``: the untrained
         weights were kept).
-    validation_kind_, validation_classes_
+    validation_kind_, validation_classes_, fold_scores_
         As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
     n_features_in_ : int
@@ -331,6 +338,20 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
             idx_train = np.arange(y_enc.shape[0])
         if idx_val is not None:
             self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
+        if self.validation_kind_ == "class_folds":
+            self._fit_class_folds(Xn, y_enc, rng, draw_seed(rng))
+            return self
+        train, valid = self._training_data(
+            Xn, y_enc, idx_train, idx_val, rng, one_shot=self.validation_kind_ == "class_disjoint"
+        )
+        try:
+            self._fit_engine(train, valid, draw_seed(rng))
+        finally:
+            del self._init_data
+        return self
+
+    def _training_data(self, Xn, y_enc, idx_train, idx_val, rng, one_shot=False):
+        """(train, valid) data of the engine; sets ``batch_size_`` and the PCA-init input."""
         # The training classes fill the batches (fewer once classes are held out).
         self.batch_size_ = min(self.batch_size, self.m_per_class * np.unique(y_enc[idx_train]).size)
         train = {"X": Xn[idx_train], "y": y_enc[idx_train], "rng": rng, "batch_size": self.batch_size_}
@@ -343,14 +364,10 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
                 yv, self.m_per_class, batch, max(len(yv), batch), np.random.RandomState(_VALID_SEED)
             )
             valid = {"X": Xn[idx_val], "y": yv, "order": order, "batch_size": batch}
-            if self.validation_kind_ == "class_disjoint":
+            if one_shot:
                 valid["one_shot"] = self._one_shot_data(Xn, y_enc, idx_val, rng)
         self._init_data = train["X"]
-        try:
-            self._fit_engine(train, valid, draw_seed(rng))
-        finally:
-            del self._init_data
-        return self
+        return train, valid
 
 
 def torch_cat(a, b):
