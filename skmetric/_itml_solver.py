@@ -26,7 +26,9 @@ from scipy.linalg import blas
 from ._psd import _eigh, components_from_metric, symmetrize
 from ._solver import NO_PROGRESS, SolverResult
 
-__all__ = ["fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles"]
+__all__ = [
+    "fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles", "pair_differences",
+]
 
 # Denominators below this are clipped (only reachable through round-off).
 _TINY = 1e-12
@@ -63,15 +65,43 @@ def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentile
     return np.percentile(np.maximum(sq, 0.0), percentiles)
 
 
-def fit_itml(
-    pairs, y, M0, bounds=None, points=None, *, gamma=1.0, max_iter=1000, tol=1e-3,
-    random_state=None, progress=None,
-):
-    """Set up ITML's problem from labelled pairs and solve it (:func:`itml_bregman`).
+def pair_differences(points, index, block=8192):
+    """``points[index[:, 0]] - points[index[:, 1]]``, gathered block by block.
+
+    The pairs are never materialised as an (n_pairs, 2, d) array: only the
+    (n_pairs, d) result and one block of gathered rows exist at a time.
 
     Parameters
     ----------
-    pairs : ndarray of shape (n_pairs, 2, d)
+    points : ndarray of shape (m, d)
+    index : ndarray of shape (n_pairs, 2), int
+    block : int
+
+    Returns
+    -------
+    ndarray of shape (n_pairs, d), float64
+    """
+    points = np.asarray(points, dtype=np.float64)
+    out = np.empty((index.shape[0], points.shape[1]))
+    for start in range(0, index.shape[0], block):
+        rows = index[start:start + block]
+        np.subtract(points[rows[:, 0]], points[rows[:, 1]], out=out[start:start + block])
+    return out
+
+
+def fit_itml(
+    points, index, y, M0, bounds=None, *, gamma=1.0, max_iter=1000, tol=1e-3,
+    random_state=None, progress=None,
+):
+    """Set up ITML's problem from labelled index pairs and solve it (:func:`itml_bregman`).
+
+    Parameters
+    ----------
+    points : ndarray of shape (m, d)
+        The points: the pairs' members, and what the default bounds are
+        computed from.
+    index : ndarray of shape (n_pairs, 2), int
+        Each pair as two row indices into ``points``.
     y : ndarray of shape (n_pairs,) in {-1, +1}
     M0 : ndarray of shape (d, d)
         The prior metric.
@@ -81,9 +111,6 @@ def fit_itml(
         (:func:`bounds_from_percentiles`), floored at a tiny positive value
         (duplicated points can make a percentile 0, which no Bregman
         projection can reach).
-    points : ndarray of shape (m, d), default=None
-        The points the default bounds are computed from; needed when
-        ``bounds`` is None.
     gamma, max_iter, tol : see :func:`itml_bregman`.
     random_state : numpy RandomState
         Samples the point pairs of the default bounds (large ``points`` only).
@@ -100,7 +127,7 @@ def fit_itml(
         sq = np.maximum(sq, 1e-9 * max(float(sq.max()), 1.0))
     else:
         sq = np.asarray(bounds, dtype=np.float64) ** 2
-    diffs = (pairs[:, 0, :] - pairs[:, 1, :]).astype(np.float64)
+    diffs = pair_differences(points, np.asarray(index))
     result = itml_bregman(
         M0, diffs, y, upper=sq[0], lower=sq[1], gamma=gamma, max_iter=max_iter, tol=tol,
         progress=progress,

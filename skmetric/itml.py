@@ -19,9 +19,10 @@ from sklearn.utils._param_validation import Interval, Options
 
 from ._init import data_scale, init_constraint, initialize_metric, unscale_result
 from ._itml_solver import fit_itml
-from ._validation import check_labeled_data
+from ._scml_solver import index_points
+from ._validation import IndexedTuples, check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
-from .constraints import pairs_from_indices, sample_pairs
+from .constraints import sample_pairs
 
 __all__ = ["ITML", "ITMLPairs"]
 
@@ -91,29 +92,30 @@ class _BaseITML(BaseMahalanobis):
         "random_state": ["random_state"],
     }
 
-    def _fit_constraints(self, pairs, y, X_prior, y_prior, rng):
-        """Learn M from validated pairs (labels in {-1, +1}); sets fitted attributes.
+    def _fit_constraints(self, points, index, y, y_prior, rng):
+        """Learn M from validated index pairs (labels in {-1, +1}); sets fitted attributes.
 
-        ``X_prior`` / ``y_prior`` are the points (and labels, if any) that the
-        prior and the default bounds are computed from.
+        Pair ``k`` is ``points[index[k, 0]], points[index[k, 1]]``; the points
+        (and their labels ``y_prior``, if any) are also what the prior and the
+        default bounds are computed from. The pairs are never materialised:
+        the solver gathers their differences block by block.
         """
         bounds = None if self.bounds is None else _check_bounds(self.bounds)
         # Solve on the points divided by s (unit spread, see
         # skmetric._init.data_scale): the constraints and the LogDet divergence
         # are the same problem there, with bounds / s and an array prior
         # times s**2; the result is mapped back to the units of X.
-        scale = data_scale(X_prior, self)
-        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
-        pairs = np.asarray(pairs, dtype=np.float64) / scale
+        scale = data_scale(points, self)
+        points = np.asarray(points, dtype=np.float64) / scale
         bounds = None if bounds is None else bounds / scale
-        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
+        M0 = initialize_metric(self.prior, points, y_prior, random_state=rng, scale=scale)
         progress = self._progress()
         result = fit_itml(
-            pairs,
+            points,
+            index,
             y,
             M0,
             bounds,
-            X_prior,
             gamma=float(self.gamma),
             max_iter=self.max_iter,
             tol=self.tol,
@@ -122,6 +124,18 @@ class _BaseITML(BaseMahalanobis):
         )
         self.bounds_ = np.asarray(result.info["bounds"]) * scale
         return self._store_result(unscale_result(result, scale), progress)
+
+    def _fit_pairs(self, pairs, y, rng):
+        """Fit on pairs of points or on an IndexedTuples (a ``preprocessor``):
+        both become indices into the distinct points of the pairs."""
+        if isinstance(pairs, IndexedTuples):
+            # Only the referenced points are gathered (and deduplicated).
+            used, inverse = np.unique(pairs.indices, return_inverse=True)
+            points, first = index_points(pairs.points[used][:, None, :])
+            index = first[:, 0][inverse.reshape(pairs.indices.shape)]
+        else:
+            points, index = index_points(np.asarray(pairs))
+        return self._fit_constraints(points, index, y, None, rng)
 
 
 class ITMLPairs(PairsClassifierMixin, _BaseITML):
@@ -146,7 +160,8 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         into a set of points instead of the points themselves (metric-learn's
         ``preprocessor``): an array of the points (``X[indices]``), or a
         callable mapping a 1-D array of indices to an array of their points.
-        Validation copies no point; the fitting pairs are materialised once.
+        Validation copies no point, and neither does fitting: the learner
+        works from the indices of the distinct points the pairs reference.
     verbose : int, default=0
         If positive, print one line per pass over the constraints
         (``[ITMLPairs] iter k  loss ...  conv ...``: the objective and the
@@ -247,10 +262,9 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         return self._fit_and_calibrate(
             X,
             y,
-            lambda pairs, y, rng: self._fit_constraints(
-                pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
-            ),
+            self._fit_pairs,
             calibration_params=calibration_params,
+            indexed=True,
         )
 
 
@@ -358,5 +372,4 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         indices, labels = sample_pairs(y_enc, n, random_state=rng)
         # Visit similar and dissimilar constraints interleaved, not in blocks.
         order = rng.permutation(labels.size)
-        pairs = pairs_from_indices(X, indices[order])
-        return self._fit_constraints(pairs, labels[order], X, y_enc, rng)
+        return self._fit_constraints(X, indices[order], labels[order], y_enc, rng)

@@ -204,7 +204,8 @@ def test_loss_is_the_logdet_objective():
 
 def test_fit_itml_returns_solver_result_with_bounds():
     pairs, y = _pair_problem()
-    res = fit_itml(pairs, y, np.eye(4), np.array([0.5, 3.0]), max_iter=50)
+    points, index = pairs.reshape(-1, 4), np.arange(2 * len(y)).reshape(-1, 2)
+    res = fit_itml(points, index, y, np.eye(4), np.array([0.5, 3.0]), max_iter=50)
     assert isinstance(res, SolverResult)
     np.testing.assert_allclose(res.info["bounds"], [0.5, 3.0])
     est = ITMLPairs(bounds=(0.5, 3.0), max_iter=50, validation_fraction=0).fit(pairs, y)
@@ -324,3 +325,29 @@ def test_stops_when_the_metric_settles():
                           max_iter=short.n_iter + 200)
     rel = np.linalg.norm(longer.metric - short.metric) / np.linalg.norm(longer.metric)
     assert rel < 1e-2, rel
+
+
+@quiet
+def test_indexed_pairs_fit_like_the_materialised_pairs(monkeypatch):
+    """With a preprocessor, fitting works from the indices (the pairs are never
+    materialised) and learns what the same pairs given as points learn."""
+    from skmetric._validation import IndexedTuples
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 1.5])
+    labels = np.repeat([0, 1], 30)
+    idx = rng.randint(60, size=(150, 2))
+    idx = idx[idx[:, 0] != idx[:, 1]]
+    y = np.where(labels[idx[:, 0]] == labels[idx[:, 1]], 1, -1)
+    dense = ITMLPairs(max_iter=200, random_state=0).fit(X[idx], y)
+
+    def refuse(self):
+        raise AssertionError("the fitting pairs were materialised")
+
+    monkeypatch.setattr(IndexedTuples, "materialize", refuse)
+    for pre in (X, lambda i: X[i]):
+        est = ITMLPairs(max_iter=200, preprocessor=pre, random_state=0).fit(idx, y)
+        np.testing.assert_allclose(est.components_, dense.components_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(est.bounds_, dense.bounds_)
+        assert est.threshold_ == pytest.approx(dense.threshold_)
+        assert est.n_iter_ == dense.n_iter_
