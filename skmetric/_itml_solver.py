@@ -27,11 +27,29 @@ from ._psd import _eigh, components_from_metric, symmetrize
 from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
-    "fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles", "pair_differences",
+    "fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles", "default_bounds",
+    "pair_differences",
 ]
 
 # Denominators below this are clipped (only reachable through round-off).
 _TINY = 1e-12
+
+
+BOUNDS_RULES = ("auto", "percentiles")
+
+
+def _prior_sq_distances(points, M, random_state, n_sample):
+    """Squared distances under ``M`` between pairs of distinct rows of ``points``:
+    all pairs when there are at most ``n_sample``, otherwise ``n_sample`` random ones."""
+    m = points.shape[0]
+    if m * (m - 1) // 2 <= n_sample:
+        a, b = np.triu_indices(m, k=1)
+    else:
+        a = random_state.randint(m, size=n_sample)
+        b = random_state.randint(m - 1, size=n_sample)
+        b = b + (b >= a)  # distinct from a
+    diff = points[a] - points[b]
+    return np.maximum(np.einsum("ij,ij->i", diff @ M, diff), 0.0)
 
 
 def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentiles=(5, 95)):
@@ -53,16 +71,57 @@ def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentile
     ndarray of shape (2,)
         The two percentiles of ``(x_a - x_b)^T M (x_a - x_b)``.
     """
-    m = points.shape[0]
-    if m * (m - 1) // 2 <= n_sample:
-        a, b = np.triu_indices(m, k=1)
+    return np.percentile(_prior_sq_distances(points, M, random_state, n_sample), percentiles)
+
+
+def default_bounds(points, M, random_state, rule="auto", n_sample=10_000, percentiles=(5, 95)):
+    """ITML's bounds ``(u, l)`` on squared learned distances, from the prior distances.
+
+    The prior distances are taken between pairs of ``points`` (all pairs when
+    there are at most ``n_sample``, otherwise ``n_sample`` random pairs of
+    distinct rows; no n x n matrix). With ``q_lo``, ``q_hi`` the two
+    ``percentiles`` of the (not squared) prior distances:
+
+    'percentiles'
+        ``(q_lo**2, q_hi**2)``: the percentiles of the squared distances, as
+        in the paper and the authors' code (:func:`bounds_from_percentiles`).
+    'auto'
+        ``(rho * q_lo, rho * q_hi)`` with ``rho**2`` the mean squared prior
+        distance over ``2 d``: the prior's RMS spread per feature (1 for
+        standardised data under the identity). Tighter than 'percentiles'
+        by the factor ``q / rho`` (about ``sqrt(2 d)`` for the median), so
+        the similar pairs are pulled together harder as the dimension
+        grows. On standardised data this is metric-learn's rule (it compares
+        squared learned distances with percentiles of distances); ``rho``
+        makes it follow the units of the data.
+
+    Both are floored at a tiny positive value (duplicated points can make a
+    percentile 0, which no Bregman projection can reach).
+
+    Parameters
+    ----------
+    points : ndarray of shape (m, d)
+    M : ndarray of shape (d, d)
+        The prior metric.
+    random_state : numpy RandomState
+    rule : {'auto', 'percentiles'}
+    n_sample : int
+    percentiles : pair of floats
+
+    Returns
+    -------
+    ndarray of shape (2,)
+        ``(u, l)`` as squared distances.
+    """
+    if rule not in BOUNDS_RULES:
+        raise ValueError(f"Unknown bounds rule {rule!r}; choose from {list(BOUNDS_RULES)}.")
+    sq = _prior_sq_distances(points, M, random_state, n_sample)
+    if rule == "percentiles":
+        bounds = np.percentile(sq, percentiles)
     else:
-        a = random_state.randint(m, size=n_sample)
-        b = random_state.randint(m - 1, size=n_sample)
-        b = b + (b >= a)  # distinct from a
-    diff = points[a] - points[b]
-    sq = np.einsum("ij,ij->i", diff @ M, diff)
-    return np.percentile(np.maximum(sq, 0.0), percentiles)
+        rho = np.sqrt(sq.mean() / (2 * points.shape[1])) if sq.size else 0.0
+        bounds = rho * np.percentile(np.sqrt(sq), percentiles)
+    return np.maximum(bounds, 1e-9 * max(float(bounds.max()), 1.0))
 
 
 def pair_differences(points, index, block=8192):
@@ -90,7 +149,7 @@ def pair_differences(points, index, block=8192):
 
 
 def fit_itml(
-    points, index, y, M0, bounds=None, *, gamma=1.0, max_iter=1000, tol=1e-3,
+    points, index, y, M0, bounds="auto", *, gamma=1.0, max_iter=1000, tol=1e-3,
     random_state=None, progress=None,
 ):
     """Set up ITML's problem from labelled index pairs and solve it (:func:`itml_bregman`).
@@ -105,12 +164,10 @@ def fit_itml(
     y : ndarray of shape (n_pairs,) in {-1, +1}
     M0 : ndarray of shape (d, d)
         The prior metric.
-    bounds : ndarray of shape (2,), default=None
-        ``(u, l)`` as distances (not squared). None uses the 5th and 95th
-        percentiles of the squared prior distances between pairs of ``points``
-        (:func:`bounds_from_percentiles`), floored at a tiny positive value
-        (duplicated points can make a percentile 0, which no Bregman
-        projection can reach).
+    bounds : {'auto', 'percentiles'} or ndarray of shape (2,), default='auto'
+        ``(u, l)`` as distances (not squared), or the rule that computes
+        them from the prior distances between pairs of ``points``
+        (:func:`default_bounds`); None is 'auto'.
     gamma, max_iter, tol : see :func:`itml_bregman`.
     random_state : numpy RandomState
         Samples the point pairs of the default bounds (large ``points`` only).
@@ -122,9 +179,8 @@ def fit_itml(
         As :func:`itml_bregman`; ``info['bounds']`` holds the ``(u, l)`` used,
         as distances.
     """
-    if bounds is None:
-        sq = bounds_from_percentiles(points, M0, random_state)
-        sq = np.maximum(sq, 1e-9 * max(float(sq.max()), 1.0))
+    if bounds is None or isinstance(bounds, str):
+        sq = default_bounds(points, M0, random_state, "auto" if bounds is None else bounds)
     else:
         sq = np.asarray(bounds, dtype=np.float64) ** 2
     diffs = pair_differences(points, np.asarray(index))

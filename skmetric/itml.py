@@ -15,10 +15,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._init import data_scale, init_constraint, initialize_metric, unscale_result
-from ._itml_solver import fit_itml
+from ._itml_solver import BOUNDS_RULES, fit_itml
 from ._scml_solver import index_points
 from ._validation import IndexedTuples, check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
@@ -57,12 +57,30 @@ _PARAMS_DOC = """gamma : float, default=1.0
         data of unit spread (``I / s**2`` in the units of X; ``s = 1`` for
         standardised data), so that what ITML learns does not depend on the
         units of X. An array is taken in the units of X.
-    bounds : array-like of 2 positive floats, default=None
+    bounds : {'auto', 'percentiles'} or array-like of 2 positive floats, default='auto'
         ``(u, l)``: similar pairs should be at learned distance at most ``u``
         and dissimilar pairs at least ``l``, in the units of
-        :meth:`pair_distance` (not squared). None uses the 5th and 95th
-        percentiles of the distances under the prior between sampled pairs of
-        points, as in the paper (all pairs when there are at most 10,000).
+        :meth:`pair_distance` (not squared); or the rule computing them from
+        the distances under the prior between sampled pairs of points (all
+        pairs when there are at most 10,000), with ``q5`` and ``q95`` their
+        5th and 95th percentiles
+        (:func:`skmetric._itml_solver.default_bounds`):
+
+        'auto'
+            ``u = sqrt(rho * q5)`` and ``l = sqrt(rho * q95)``, where
+            ``rho`` is the prior's RMS spread per feature (``rho**2`` is the
+            mean squared prior distance over ``2 * n_features``; 1 for
+            standardised data and the identity prior). These are
+            metric-learn's bounds on standardised data (it compares squared
+            learned distances with percentiles of distances), made to follow
+            the units of X. They are tighter than 'percentiles' (``u**2`` is
+            ``q5**2`` divided by ``q5 / rho``), the more so as the dimension
+            grows, so similar pairs are pulled together harder.
+        'percentiles'
+            ``u = q5`` and ``l = q95``, as in the paper and the authors'
+            code.
+
+        None is 'auto'.
     max_iter : int, default=1000
         Maximum number of passes over all constraints.
     tol : float, default=1e-3
@@ -71,6 +89,11 @@ _PARAMS_DOC = """gamma : float, default=1.0
 
 
 def _check_bounds(bounds):
+    """The bounds parameter: a rule name (None is 'auto') or a validated (u, l) array."""
+    if bounds is None:
+        return "auto"
+    if isinstance(bounds, str):
+        return bounds  # a rule name, checked by _parameter_constraints
     b = np.asarray(bounds, dtype=np.float64).ravel()
     if b.size != 2:
         raise ValueError(f"bounds must be two numbers (u, l); got {b.size} values.")
@@ -85,7 +108,7 @@ class _BaseITML(BaseMahalanobis):
     _parameter_constraints = {
         "gamma": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "prior": init_constraint(),
-        "bounds": ["array-like", None],
+        "bounds": [StrOptions(set(BOUNDS_RULES)), "array-like", None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
@@ -100,14 +123,14 @@ class _BaseITML(BaseMahalanobis):
         default bounds are computed from. The pairs are never materialised:
         the solver gathers their differences block by block.
         """
-        bounds = None if self.bounds is None else _check_bounds(self.bounds)
+        bounds = _check_bounds(self.bounds)
         # Solve on the points divided by s (unit spread, see
         # skmetric._init.data_scale): the constraints and the LogDet divergence
         # are the same problem there, with bounds / s and an array prior
         # times s**2; the result is mapped back to the units of X.
         scale = data_scale(points, self)
         points = np.asarray(points, dtype=np.float64) / scale
-        bounds = None if bounds is None else bounds / scale
+        bounds = bounds if isinstance(bounds, str) else bounds / scale
         M0 = initialize_metric(self.prior, points, y_prior, random_state=rng, scale=scale)
         progress = self._progress()
         result = fit_itml(
@@ -176,7 +199,8 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     bounds_ : ndarray of shape (2,)
-        The bounds ``(u, l)`` used, as distances (not squared).
+        The bounds ``(u, l)`` used, as learned distances (not squared): the
+        given values, or those the rule computed, in the units of X.
     threshold_ : float
         Distance at or below which a pair is predicted similar.
     n_iter_ : int
@@ -222,7 +246,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         self,
         gamma=1.0,
         prior="identity",
-        bounds=None,
+        bounds="auto",
         max_iter=1000,
         tol=1e-3,
         validation_fraction=0.2,
@@ -300,7 +324,8 @@ class ITML(LabelSupervisedMixin, _BaseITML):
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     bounds_ : ndarray of shape (2,)
-        The bounds ``(u, l)`` used, as distances (not squared).
+        The bounds ``(u, l)`` used, as learned distances (not squared): the
+        given values, or those the rule computed, in the units of X.
     n_iter_ : int
         Passes over the constraints.
     loss_ : float
@@ -335,7 +360,7 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         n_constraints=None,
         gamma=1.0,
         prior="identity",
-        bounds=None,
+        bounds="auto",
         max_iter=1000,
         tol=1e-3,
         verbose=0,
