@@ -38,7 +38,8 @@ _OBJECTIVE_DOC = """ITML solves, over the Mahalanobis matrix ``M`` and slacks ``
 
     where ``D_ld(A, B) = tr(A B^-1) - log det(A B^-1) - d`` is the LogDet
     divergence, ``d_M`` the squared Mahalanobis distance, ``M0`` the prior
-    and ``xi0`` the bounds ``u`` (similar) and ``l`` (dissimilar). It is solved
+    and ``xi0`` the squared bounds ``u**2`` (similar) and ``l**2``
+    (dissimilar): see ``bounds`` for how they are chosen. It is solved
     by cyclic Bregman projections, each a rank-one update of ``M`` that keeps
     it positive definite, with no eigendecomposition in the loop
     (:func:`skmetric._itml_solver.itml_bregman`)."""
