@@ -26,10 +26,30 @@ from scipy.linalg import blas
 from ._psd import _eigh, components_from_metric, symmetrize
 from ._solver import NO_PROGRESS, SolverResult
 
-__all__ = ["fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles"]
+__all__ = [
+    "fit_itml", "itml_bregman", "itml_objective", "bounds_from_percentiles", "default_bounds",
+    "pair_differences",
+]
 
 # Denominators below this are clipped (only reachable through round-off).
 _TINY = 1e-12
+
+
+BOUNDS_RULES = ("auto", "percentiles")
+
+
+def _prior_sq_distances(points, M, random_state, n_sample):
+    """Squared distances under ``M`` between pairs of distinct rows of ``points``:
+    all pairs when there are at most ``n_sample``, otherwise ``n_sample`` random ones."""
+    m = points.shape[0]
+    if m * (m - 1) // 2 <= n_sample:
+        a, b = np.triu_indices(m, k=1)
+    else:
+        a = random_state.randint(m, size=n_sample)
+        b = random_state.randint(m - 1, size=n_sample)
+        b = b + (b >= a)  # distinct from a
+    diff = points[a] - points[b]
+    return np.maximum(np.einsum("ij,ij->i", diff @ M, diff), 0.0)
 
 
 def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentiles=(5, 95)):
@@ -51,39 +71,103 @@ def bounds_from_percentiles(points, M, random_state, n_sample=10_000, percentile
     ndarray of shape (2,)
         The two percentiles of ``(x_a - x_b)^T M (x_a - x_b)``.
     """
-    m = points.shape[0]
-    if m * (m - 1) // 2 <= n_sample:
-        a, b = np.triu_indices(m, k=1)
-    else:
-        a = random_state.randint(m, size=n_sample)
-        b = random_state.randint(m - 1, size=n_sample)
-        b = b + (b >= a)  # distinct from a
-    diff = points[a] - points[b]
-    sq = np.einsum("ij,ij->i", diff @ M, diff)
-    return np.percentile(np.maximum(sq, 0.0), percentiles)
+    return np.percentile(_prior_sq_distances(points, M, random_state, n_sample), percentiles)
 
 
-def fit_itml(
-    pairs, y, M0, bounds=None, points=None, *, gamma=1.0, max_iter=1000, tol=1e-3,
-    random_state=None, progress=None,
-):
-    """Set up ITML's problem from labelled pairs and solve it (:func:`itml_bregman`).
+def default_bounds(points, M, random_state, rule="auto", n_sample=10_000, percentiles=(5, 95)):
+    """ITML's bounds ``(u, l)`` on squared learned distances, from the prior distances.
+
+    The prior distances are taken between pairs of ``points`` (all pairs when
+    there are at most ``n_sample``, otherwise ``n_sample`` random pairs of
+    distinct rows; no n x n matrix). With ``q_lo``, ``q_hi`` the two
+    ``percentiles`` of the (not squared) prior distances:
+
+    'percentiles'
+        ``(q_lo**2, q_hi**2)``: the percentiles of the squared distances, as
+        in the paper and the authors' code (:func:`bounds_from_percentiles`).
+    'auto'
+        ``(rho * q_lo, rho * q_hi)`` with ``rho**2`` the mean squared prior
+        distance over ``2 d``: the prior's RMS spread per feature (1 for
+        standardised data under the identity). Tighter than 'percentiles'
+        by the factor ``q / rho`` (about ``sqrt(2 d)`` for the median), so
+        the similar pairs are pulled together harder as the dimension
+        grows. On standardised data this is metric-learn's rule (it compares
+        squared learned distances with percentiles of distances); ``rho``
+        makes it follow the units of the data.
+
+    Both are floored at a tiny positive value (duplicated points can make a
+    percentile 0, which no Bregman projection can reach).
 
     Parameters
     ----------
-    pairs : ndarray of shape (n_pairs, 2, d)
+    points : ndarray of shape (m, d)
+    M : ndarray of shape (d, d)
+        The prior metric.
+    random_state : numpy RandomState
+    rule : {'auto', 'percentiles'}
+    n_sample : int
+    percentiles : pair of floats
+
+    Returns
+    -------
+    ndarray of shape (2,)
+        ``(u, l)`` as squared distances.
+    """
+    if rule not in BOUNDS_RULES:
+        raise ValueError(f"Unknown bounds rule {rule!r}; choose from {list(BOUNDS_RULES)}.")
+    sq = _prior_sq_distances(points, M, random_state, n_sample)
+    if rule == "percentiles":
+        bounds = np.percentile(sq, percentiles)
+    else:
+        rho = np.sqrt(sq.mean() / (2 * points.shape[1])) if sq.size else 0.0
+        bounds = rho * np.percentile(np.sqrt(sq), percentiles)
+    return np.maximum(bounds, 1e-9 * max(float(bounds.max()), 1.0))
+
+
+def pair_differences(points, index, block=8192):
+    """``points[index[:, 0]] - points[index[:, 1]]``, gathered block by block.
+
+    The pairs are never materialised as an (n_pairs, 2, d) array: only the
+    (n_pairs, d) result and one block of gathered rows exist at a time.
+
+    Parameters
+    ----------
+    points : ndarray of shape (m, d)
+    index : ndarray of shape (n_pairs, 2), int
+    block : int
+
+    Returns
+    -------
+    ndarray of shape (n_pairs, d), float64
+    """
+    points = np.asarray(points, dtype=np.float64)
+    out = np.empty((index.shape[0], points.shape[1]))
+    for start in range(0, index.shape[0], block):
+        rows = index[start:start + block]
+        np.subtract(points[rows[:, 0]], points[rows[:, 1]], out=out[start:start + block])
+    return out
+
+
+def fit_itml(
+    points, index, y, M0, bounds="auto", *, gamma=1.0, max_iter=1000, tol=1e-3,
+    random_state=None, progress=None,
+):
+    """Set up ITML's problem from labelled index pairs and solve it (:func:`itml_bregman`).
+
+    Parameters
+    ----------
+    points : ndarray of shape (m, d)
+        The points: the pairs' members, and what the default bounds are
+        computed from.
+    index : ndarray of shape (n_pairs, 2), int
+        Each pair as two row indices into ``points``.
     y : ndarray of shape (n_pairs,) in {-1, +1}
     M0 : ndarray of shape (d, d)
         The prior metric.
-    bounds : ndarray of shape (2,), default=None
-        ``(u, l)`` as distances (not squared). None uses the 5th and 95th
-        percentiles of the squared prior distances between pairs of ``points``
-        (:func:`bounds_from_percentiles`), floored at a tiny positive value
-        (duplicated points can make a percentile 0, which no Bregman
-        projection can reach).
-    points : ndarray of shape (m, d), default=None
-        The points the default bounds are computed from; needed when
-        ``bounds`` is None.
+    bounds : {'auto', 'percentiles'} or ndarray of shape (2,), default='auto'
+        ``(u, l)`` as distances (not squared), or the rule that computes
+        them from the prior distances between pairs of ``points``
+        (:func:`default_bounds`); None is 'auto'.
     gamma, max_iter, tol : see :func:`itml_bregman`.
     random_state : numpy RandomState
         Samples the point pairs of the default bounds (large ``points`` only).
@@ -95,12 +179,11 @@ def fit_itml(
         As :func:`itml_bregman`; ``info['bounds']`` holds the ``(u, l)`` used,
         as distances.
     """
-    if bounds is None:
-        sq = bounds_from_percentiles(points, M0, random_state)
-        sq = np.maximum(sq, 1e-9 * max(float(sq.max()), 1.0))
+    if bounds is None or isinstance(bounds, str):
+        sq = default_bounds(points, M0, random_state, "auto" if bounds is None else bounds)
     else:
         sq = np.asarray(bounds, dtype=np.float64) ** 2
-    diffs = (pairs[:, 0, :] - pairs[:, 1, :]).astype(np.float64)
+    diffs = pair_differences(points, np.asarray(index))
     result = itml_bregman(
         M0, diffs, y, upper=sq[0], lower=sq[1], gamma=gamma, max_iter=max_iter, tol=tol,
         progress=progress,

@@ -15,13 +15,14 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._init import data_scale, init_constraint, initialize_metric, unscale_result
-from ._itml_solver import fit_itml
-from ._validation import check_labeled_data
+from ._itml_solver import BOUNDS_RULES, fit_itml
+from ._scml_solver import index_points
+from ._validation import IndexedTuples, check_labeled_data
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
-from .constraints import pairs_from_indices, sample_pairs
+from .constraints import sample_pairs
 
 __all__ = ["ITML", "ITMLPairs"]
 
@@ -37,7 +38,8 @@ _OBJECTIVE_DOC = """ITML solves, over the Mahalanobis matrix ``M`` and slacks ``
 
     where ``D_ld(A, B) = tr(A B^-1) - log det(A B^-1) - d`` is the LogDet
     divergence, ``d_M`` the squared Mahalanobis distance, ``M0`` the prior
-    and ``xi0`` the bounds ``u`` (similar) and ``l`` (dissimilar). It is solved
+    and ``xi0`` the squared bounds ``u**2`` (similar) and ``l**2``
+    (dissimilar): see ``bounds`` for how they are chosen. It is solved
     by cyclic Bregman projections, each a rank-one update of ``M`` that keeps
     it positive definite, with no eigendecomposition in the loop
     (:func:`skmetric._itml_solver.itml_bregman`)."""
@@ -56,12 +58,30 @@ _PARAMS_DOC = """gamma : float, default=1.0
         data of unit spread (``I / s**2`` in the units of X; ``s = 1`` for
         standardised data), so that what ITML learns does not depend on the
         units of X. An array is taken in the units of X.
-    bounds : array-like of 2 positive floats, default=None
+    bounds : {'auto', 'percentiles'} or array-like of 2 positive floats, default='auto'
         ``(u, l)``: similar pairs should be at learned distance at most ``u``
         and dissimilar pairs at least ``l``, in the units of
-        :meth:`pair_distance` (not squared). None uses the 5th and 95th
-        percentiles of the distances under the prior between sampled pairs of
-        points, as in the paper (all pairs when there are at most 10,000).
+        :meth:`pair_distance` (not squared); or the rule computing them from
+        the distances under the prior between sampled pairs of points (all
+        pairs when there are at most 10,000), with ``q5`` and ``q95`` their
+        5th and 95th percentiles
+        (:func:`skmetric._itml_solver.default_bounds`):
+
+        'auto'
+            ``u = sqrt(rho * q5)`` and ``l = sqrt(rho * q95)``, where
+            ``rho`` is the prior's RMS spread per feature (``rho**2`` is the
+            mean squared prior distance over ``2 * n_features``; 1 for
+            standardised data and the identity prior). These are
+            metric-learn's bounds on standardised data (it compares squared
+            learned distances with percentiles of distances), made to follow
+            the units of X. They are tighter than 'percentiles' (``u**2`` is
+            ``q5**2`` divided by ``q5 / rho``), the more so as the dimension
+            grows, so similar pairs are pulled together harder.
+        'percentiles'
+            ``u = q5`` and ``l = q95``, as in the paper and the authors'
+            code.
+
+        None is 'auto'.
     max_iter : int, default=1000
         Maximum number of passes over all constraints.
     tol : float, default=1e-3
@@ -70,6 +90,11 @@ _PARAMS_DOC = """gamma : float, default=1.0
 
 
 def _check_bounds(bounds):
+    """The bounds parameter: a rule name (None is 'auto') or a validated (u, l) array."""
+    if bounds is None:
+        return "auto"
+    if isinstance(bounds, str):
+        return bounds  # a rule name, checked by _parameter_constraints
     b = np.asarray(bounds, dtype=np.float64).ravel()
     if b.size != 2:
         raise ValueError(f"bounds must be two numbers (u, l); got {b.size} values.")
@@ -84,36 +109,37 @@ class _BaseITML(BaseMahalanobis):
     _parameter_constraints = {
         "gamma": [Interval(Real, 0, None, closed="neither"), Options(Real, {np.inf})],
         "prior": init_constraint(),
-        "bounds": ["array-like", None],
+        "bounds": [StrOptions(set(BOUNDS_RULES)), "array-like", None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
-    def _fit_constraints(self, pairs, y, X_prior, y_prior, rng):
-        """Learn M from validated pairs (labels in {-1, +1}); sets fitted attributes.
+    def _fit_constraints(self, points, index, y, y_prior, rng):
+        """Learn M from validated index pairs (labels in {-1, +1}); sets fitted attributes.
 
-        ``X_prior`` / ``y_prior`` are the points (and labels, if any) that the
-        prior and the default bounds are computed from.
+        Pair ``k`` is ``points[index[k, 0]], points[index[k, 1]]``; the points
+        (and their labels ``y_prior``, if any) are also what the prior and the
+        default bounds are computed from. The pairs are never materialised:
+        the solver gathers their differences block by block.
         """
-        bounds = None if self.bounds is None else _check_bounds(self.bounds)
+        bounds = _check_bounds(self.bounds)
         # Solve on the points divided by s (unit spread, see
         # skmetric._init.data_scale): the constraints and the LogDet divergence
         # are the same problem there, with bounds / s and an array prior
         # times s**2; the result is mapped back to the units of X.
-        scale = data_scale(X_prior, self)
-        X_prior = np.asarray(X_prior, dtype=np.float64) / scale
-        pairs = np.asarray(pairs, dtype=np.float64) / scale
-        bounds = None if bounds is None else bounds / scale
-        M0 = initialize_metric(self.prior, X_prior, y_prior, random_state=rng, scale=scale)
+        scale = data_scale(points, self)
+        points = np.asarray(points, dtype=np.float64) / scale
+        bounds = bounds if isinstance(bounds, str) else bounds / scale
+        M0 = initialize_metric(self.prior, points, y_prior, random_state=rng, scale=scale)
         progress = self._progress()
         result = fit_itml(
-            pairs,
+            points,
+            index,
             y,
             M0,
             bounds,
-            X_prior,
             gamma=float(self.gamma),
             max_iter=self.max_iter,
             tol=self.tol,
@@ -122,6 +148,18 @@ class _BaseITML(BaseMahalanobis):
         )
         self.bounds_ = np.asarray(result.info["bounds"]) * scale
         return self._store_result(unscale_result(result, scale), progress)
+
+    def _fit_pairs(self, pairs, y, rng):
+        """Fit on pairs of points or on an IndexedTuples (a ``preprocessor``):
+        both become indices into the distinct points of the pairs."""
+        if isinstance(pairs, IndexedTuples):
+            # Only the referenced points are gathered (and deduplicated).
+            used, inverse = np.unique(pairs.indices, return_inverse=True)
+            points, first = index_points(pairs.points[used][:, None, :])
+            index = first[:, 0][inverse.reshape(pairs.indices.shape)]
+        else:
+            points, index = index_points(np.asarray(pairs))
+        return self._fit_constraints(points, index, y, None, rng)
 
 
 class ITMLPairs(PairsClassifierMixin, _BaseITML):
@@ -146,7 +184,8 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         into a set of points instead of the points themselves (metric-learn's
         ``preprocessor``): an array of the points (``X[indices]``), or a
         callable mapping a 1-D array of indices to an array of their points.
-        Validation copies no point; the fitting pairs are materialised once.
+        Validation copies no point, and neither does fitting: the learner
+        works from the indices of the distinct points the pairs reference.
     verbose : int, default=0
         If positive, print one line per pass over the constraints
         (``[ITMLPairs] iter k  loss ...  conv ...``: the objective and the
@@ -161,7 +200,8 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     bounds_ : ndarray of shape (2,)
-        The bounds ``(u, l)`` used, as distances (not squared).
+        The bounds ``(u, l)`` used, as learned distances (not squared): the
+        given values, or those the rule computed, in the units of X.
     threshold_ : float
         Distance at or below which a pair is predicted similar.
     n_iter_ : int
@@ -207,7 +247,7 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         self,
         gamma=1.0,
         prior="identity",
-        bounds=None,
+        bounds="auto",
         max_iter=1000,
         tol=1e-3,
         validation_fraction=0.2,
@@ -247,10 +287,9 @@ class ITMLPairs(PairsClassifierMixin, _BaseITML):
         return self._fit_and_calibrate(
             X,
             y,
-            lambda pairs, y, rng: self._fit_constraints(
-                pairs, y, pairs.reshape(-1, pairs.shape[2]), None, rng
-            ),
+            self._fit_pairs,
             calibration_params=calibration_params,
+            indexed=True,
         )
 
 
@@ -286,7 +325,8 @@ class ITML(LabelSupervisedMixin, _BaseITML):
     components_ : ndarray of shape (n_features, n_features)
         ``L`` with ``L.T @ L = M``.
     bounds_ : ndarray of shape (2,)
-        The bounds ``(u, l)`` used, as distances (not squared).
+        The bounds ``(u, l)`` used, as learned distances (not squared): the
+        given values, or those the rule computed, in the units of X.
     n_iter_ : int
         Passes over the constraints.
     loss_ : float
@@ -321,7 +361,7 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         n_constraints=None,
         gamma=1.0,
         prior="identity",
-        bounds=None,
+        bounds="auto",
         max_iter=1000,
         tol=1e-3,
         verbose=0,
@@ -358,5 +398,4 @@ class ITML(LabelSupervisedMixin, _BaseITML):
         indices, labels = sample_pairs(y_enc, n, random_state=rng)
         # Visit similar and dissimilar constraints interleaved, not in blocks.
         order = rng.permutation(labels.size)
-        pairs = pairs_from_indices(X, indices[order])
-        return self._fit_constraints(pairs, labels[order], X, y_enc, rng)
+        return self._fit_constraints(X, indices[order], labels[order], y_enc, rng)

@@ -13,7 +13,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmetric._init import data_scale
-from skmetric._itml_solver import bounds_from_percentiles, fit_itml, itml_bregman
+from skmetric._itml_solver import (
+    bounds_from_percentiles,
+    default_bounds,
+    fit_itml,
+    itml_bregman,
+)
 from skmetric._solver import SolverResult
 from skmetric.itml import ITML, ITMLPairs
 
@@ -113,12 +118,44 @@ def test_default_bounds_are_percentiles_of_prior_distances():
     P = rng.normal(size=(400, 3))
     approx = bounds_from_percentiles(P, np.eye(3), rng, n_sample=20_000)
     np.testing.assert_allclose(approx, np.percentile(pdist(P, "sqeuclidean"), [5, 95]), rtol=0.1)
-    # The estimator reports them as distances (not squared).
+
+
+def _documented_bounds(points, rule):
+    """The documented rules, from all pairs' prior (identity) distances."""
+    dist = pdist(points)
+    q = np.percentile(dist, [5, 95])
+    if rule == "percentiles":
+        return q
+    rho = np.sqrt(np.mean(dist**2) / (2 * points.shape[1]))
+    return np.sqrt(rho * q)
+
+
+@quiet
+@pytest.mark.parametrize("rule", ["auto", "percentiles", None])
+def test_default_bounds_follow_the_documented_rule(rule):
+    """bounds_ are the documented rule's (u, l), as distances, for both forms,
+    in the units of X (scaled with X, also by a non-power of two)."""
     pairs, y = _pair_problem()
-    est = ITMLPairs(max_iter=5, validation_fraction=0).fit(pairs, y)
-    pts = pairs.reshape(-1, 4)
-    expected = np.sqrt(np.percentile(pdist(pts, "sqeuclidean"), [5, 95]))
-    np.testing.assert_allclose(est.bounds_, expected)
+    pts = pairs.reshape(-1, 4)  # distinct points (no pair repeats a point)
+    kw = {} if rule is None else {"bounds": rule}
+    est = ITMLPairs(max_iter=5, validation_fraction=0, **kw).fit(pairs, y)
+    np.testing.assert_allclose(est.bounds_, _documented_bounds(pts, rule or "auto"))
+    X, labels = _blobs()
+    lab = ITML(max_iter=5, random_state=0, **kw).fit(X, labels)
+    np.testing.assert_allclose(lab.bounds_, _documented_bounds(X, rule or "auto"))
+    lab3 = ITML(max_iter=5, random_state=0, **kw).fit(3.0 * X, labels)
+    np.testing.assert_allclose(lab3.bounds_, 3.0 * lab.bounds_, rtol=1e-12)
+
+
+def test_auto_bounds_are_tighter_than_percentiles_in_high_dimension():
+    """'auto' is 'percentiles' with u**2, l**2 divided by q / rho (about sqrt(2 d))."""
+    rng = np.random.RandomState(0)
+    P = rng.normal(size=(100, 64))
+    auto = default_bounds(P, np.eye(64), rng, "auto")
+    pct = default_bounds(P, np.eye(64), rng, "percentiles")
+    assert np.all(auto < pct / 8)  # sqrt(2 * 64) ~ 11
+    with pytest.raises(ValueError, match="bounds rule"):
+        default_bounds(P, np.eye(64), rng, "paper")
 
 
 @quiet
@@ -204,7 +241,8 @@ def test_loss_is_the_logdet_objective():
 
 def test_fit_itml_returns_solver_result_with_bounds():
     pairs, y = _pair_problem()
-    res = fit_itml(pairs, y, np.eye(4), np.array([0.5, 3.0]), max_iter=50)
+    points, index = pairs.reshape(-1, 4), np.arange(2 * len(y)).reshape(-1, 2)
+    res = fit_itml(points, index, y, np.eye(4), np.array([0.5, 3.0]), max_iter=50)
     assert isinstance(res, SolverResult)
     np.testing.assert_allclose(res.info["bounds"], [0.5, 3.0])
     est = ITMLPairs(bounds=(0.5, 3.0), max_iter=50, validation_fraction=0).fit(pairs, y)
@@ -258,6 +296,8 @@ def test_bad_input_raises_clear_errors():
         ITMLPairs(bounds=(1.0, 2.0, 3.0)).fit(pairs, y)
     with pytest.raises(ValueError, match="positive and finite"):
         ITMLPairs(bounds=(0.0, 2.0)).fit(pairs, y)
+    with pytest.raises(ValueError, match="bounds"):
+        ITMLPairs(bounds="paper").fit(pairs, y)
     with pytest.raises(ValueError, match="gamma"):
         ITMLPairs(gamma=0.0).fit(pairs, y)
     with pytest.raises(ValueError, match="not positive semidefinite"):
@@ -324,3 +364,46 @@ def test_stops_when_the_metric_settles():
                           max_iter=short.n_iter + 200)
     rel = np.linalg.norm(longer.metric - short.metric) / np.linalg.norm(longer.metric)
     assert rel < 1e-2, rel
+
+
+@quiet
+def test_indexed_pairs_fit_like_the_materialised_pairs(monkeypatch):
+    """With a preprocessor, fitting works from the indices (the pairs are never
+    materialised) and learns what the same pairs given as points learn."""
+    from skmetric._validation import IndexedTuples
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 1.5])
+    labels = np.repeat([0, 1], 30)
+    idx = rng.randint(60, size=(150, 2))
+    idx = idx[idx[:, 0] != idx[:, 1]]
+    y = np.where(labels[idx[:, 0]] == labels[idx[:, 1]], 1, -1)
+    dense = ITMLPairs(max_iter=200, random_state=0).fit(X[idx], y)
+
+    def refuse(self):
+        raise AssertionError("the fitting pairs were materialised")
+
+    monkeypatch.setattr(IndexedTuples, "materialize", refuse)
+    for pre in (X, lambda i: X[i]):
+        est = ITMLPairs(max_iter=200, preprocessor=pre, random_state=0).fit(idx, y)
+        np.testing.assert_allclose(est.components_, dense.components_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(est.bounds_, dense.bounds_)
+        assert est.threshold_ == pytest.approx(dense.threshold_)
+        assert est.n_iter_ == dense.n_iter_
+
+
+@quiet
+def test_default_bounds_beat_euclidean_knn_on_held_out_digits():
+    """Held-out quality of the default ('auto') bounds: StandardScaler -> ITML
+    -> 3-NN on the digits, 3 stratified folds, errs clearly less than
+    Euclidean 3-NN (about 1.9% against 2.8%)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = load_digits(return_X_y=True)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    knn = KNeighborsClassifier(n_neighbors=3)
+    err_euclid = 1 - cross_val_score(make_pipeline(StandardScaler(), knn), X, y, cv=cv).mean()
+    pipe = make_pipeline(StandardScaler(), ITML(random_state=0), knn)
+    err_auto = 1 - cross_val_score(pipe, X, y, cv=cv).mean()
+    assert err_auto < err_euclid - 0.005, (err_auto, err_euclid)
