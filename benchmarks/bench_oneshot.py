@@ -641,7 +641,24 @@ def plot_glyph_samples(path, n_classes=10, n_per_class=6):
     plt.close(fig)
 
 
+_FOLD_MARKERS = "os^DvP*X"
+
+
+def _padded(values, pad=0.12, floor=None, ceil=None):
+    """Axis limits around ``values`` with a margin of ``pad`` of their range."""
+    import numpy as np
+
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    margin = max(hi - lo, 1.0) * pad
+    lo, hi = lo - margin, hi + margin
+    return (lo if floor is None else max(lo, floor)), (hi if ceil is None else min(hi, ceil))
+
+
 def plot(rows, ways_classes, ways_images, path, note=""):
+    """Top: mean one-shot accuracy per method and N, the axis scaled to the data (chance is
+    written, not drawn, when it lies far below). Bottom: the claim, each fit's accuracy minus
+    raw-pixel 1-NN on the same episodes (one marker per fold and seed, a bar at the mean),
+    with a zero line. Legends sit outside the axes."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -650,33 +667,72 @@ def plot(rows, ways_classes, ways_images, path, note=""):
                f"Held-out digit classes (mean over {n_folds} class fold(s))")]
     if any(r["protocol"] == "held-out images" for r in rows):
         panels.append(("held-out images", ways_images, "Held-out images of the training classes"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 6.5), squeeze=False)
-    for ax, (protocol, n_ways, title) in zip(axes[0], panels):
-        for m in dict.fromkeys(r["method"] for r in rows if r["protocol"] == protocol):
-            acc = [_mean(rows, protocol=protocol, method=m, n_way=n) for n in n_ways]
-            ax.plot(n_ways, 100 * np.array(acc), label=m, **_STYLES.get(m, dict(marker="o")))
-        # The axis starts at 0 and chance (1/N) is drawn: a cut axis would blow small
-        # differences up.
-        chance = [100 / n for n in n_ways]
-        ax.plot(n_ways, chance, color="#888888", ls=":", lw=1.5, marker="_", ms=10,
-                label="chance (1/N)")
-        ax.fill_between(n_ways, 0, chance, color="#888888", alpha=0.08, lw=0)
-        ax.set(xlabel="N-way", ylabel="one-shot accuracy (%)", xticks=n_ways, ylim=(0, 100))
-        ax.set_title(title, fontsize=10)
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.6 * len(panels) + 4.2, 7.4),
+                             squeeze=False, sharex="col", gridspec_kw=dict(height_ratios=(3, 2)))
+    handles = {}
+    for col, (protocol, n_ways, title) in enumerate(panels):
+        ax, dx = axes[0, col], axes[1, col]
+        mine = [r for r in rows if r["protocol"] == protocol]
+        methods = list(dict.fromkeys(r["method"] for r in mine))
+        learned = [m for m in methods if m not in (RAW, RAW_UP)]
+        shown = []
+        for m in methods:
+            acc = 100 * np.array([_mean(mine, method=m, n_way=n) for n in n_ways])
+            (line,) = ax.plot(n_ways, acc, **_STYLES.get(m, dict(marker="o")))
+            handles.setdefault(m, line)
+            shown.append(acc)
+        ax.set_ylim(*_padded(shown, ceil=100.5))
+        chance = ", ".join(f"{n}-way {100 / n:.0f}%" for n in n_ways)
+        ax.set(ylabel="one-shot accuracy (%)", xticks=n_ways)
+        ax.set_title(f"{title}\n(axis cut to the data; chance: {chance})", fontsize=9)
         ax.grid(alpha=0.3)
-        # Below the axes: the legend hides no curve and no part of the chance line.
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
-    fig.suptitle("Learned embeddings vs raw-pixel 1-NN,\nN-way one-shot on scikit-learn digits "
+        # The claim: the learned embeddings minus raw pixels on the same episodes.
+        folds = list(dict.fromkeys(r["fold"] for r in mine))
+        span = max(1, n_ways[-1] - n_ways[0])
+        offsets = np.linspace(-0.1, 0.1, len(learned)) * span if len(learned) > 1 else [0.0]
+        half = 0.04 * span  # half the width of a mean bar
+        diffs = [0.0]
+        for i, m in enumerate(learned):
+            style = _STYLES.get(m, dict(color=f"C{i}"))
+            for n in n_ways:
+                x = n + offsets[i]
+                base = {r["fold"]: r["accuracy"] for r in mine
+                        if r["method"] == RAW and r["n_way"] == n}
+                for k, f in enumerate(folds):
+                    d = [100 * (r["accuracy"] - base[f]) for r in mine
+                         if (r["method"], r["n_way"], r["fold"]) == (m, n, f) and f in base]
+                    sc = dx.scatter(np.full(len(d), x), d, s=22, color=style.get("color"),
+                                    marker=_FOLD_MARKERS[k % len(_FOLD_MARKERS)],
+                                    edgecolor="k", linewidth=0.4, zorder=3)
+                    if len(folds) > 1:
+                        handles.setdefault(f"fold: {f}", dx.scatter([], [], s=22, color="w",
+                                           edgecolor="k", marker=_FOLD_MARKERS[k % 8]))
+                    diffs += d
+                mean = differences(rows, m, n, protocol=protocol)
+                if mean.size:
+                    dx.hlines(100 * mean.mean(), x - half, x + half, color=style.get("color"),
+                              lw=2.5)
+                    dx.annotate(f"{100 * mean.mean():+.1f}", (x + half, 100 * mean.mean()),
+                                xytext=(3, -3), textcoords="offset points", fontsize=7)
+        dx.axhline(0, color="k", lw=1)
+        dx.set_ylim(*_padded(diffs, pad=0.15))
+        dx.set(xlabel="N-way", ylabel="minus raw-pixel 1-NN (points)", xticks=n_ways)
+        dx.set_title("gain over raw pixels (8x8), same episodes; bar: mean, "
+                     "marker: fold x seed", fontsize=8)
+        dx.grid(alpha=0.3)
+    handles["bar: mean gain"] = plt.Line2D([], [], color="k", lw=2.5)
+    fig.legend(handles.values(), handles.keys(), fontsize=7, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Learned embeddings vs raw-pixel 1-NN, N-way one-shot on scikit-learn digits "
                  "(same episodes)" + note, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
 _KOCH_STYLES = {RAW: dict(color="#444444", marker="s"),
                 KOCH_SIAMESE_METHOD: dict(color="C1", marker="^"),
                 KOCH_DML_METHOD: dict(color="C0", marker="v")}
-_FOLD_MARKERS = "os^DvP*X"
 
 
 def plot_koch(rows, path, n_ways=KOCH_WAYS, note=""):
