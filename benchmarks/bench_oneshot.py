@@ -935,10 +935,15 @@ def main(argv=None):
                    help="only Koch's protocol on the glyph alphabets: train on the background "
                    f"scripts, {'/'.join(map(str, KOCH_WAYS))}-way one-shot within the evaluation "
                    f"scripts ({', '.join(s.title() for s in KOCH_EVAL_SCRIPTS)})")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: on a shared machine more threads spin; "
+                   "2 threads ran 3x slower than 1 on 2 loaded cores)")
     args = p.parse_args(argv)
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
+    torch.set_num_threads(args.threads)
     from skmetric.datasets import load_digits_images
 
     from . import registry, report, runner
