@@ -769,7 +769,7 @@ def plot_koch(rows, path, n_ways=KOCH_WAYS, note=""):
             ax.bar(x, np.mean(each), width * 0.9, color=style["color"], alpha=0.35,
                    label=m if j == 0 else None)
             ax.scatter(np.full(len(each), x), each, s=14, color=style["color"], zorder=3)
-            ax.text(x, np.mean(each) + 1.5, f"{np.mean(each):.1f}", ha="center", fontsize=7)
+            ax.text(x, max(each) + 1.5, f"{np.mean(each):.1f}", ha="center", fontsize=7)
     for j, n in enumerate(n_ways):
         ax.hlines(100 / n, j - 0.45, j + 0.45, color="#888888", ls=":", lw=1.5,
                   label="chance (1/N)" if j == 0 else None)
@@ -797,10 +797,14 @@ def plot_koch(rows, path, n_ways=KOCH_WAYS, note=""):
                      if (r["method"], r["n_way"], r["fold"]) == (m, n, f)]
                 dx.scatter(np.full(len(d), x + (k - 1) * 0.04), d, s=18, color=style["color"],
                            marker=_FOLD_MARKERS[k % len(_FOLD_MARKERS)], zorder=3,
-                           label=f"{f}" if (i, j) == (0, 0) else None)
+                           edgecolor="k", linewidth=0.3)
+                if (i, j) == (0, 0):  # a neutral legend entry per alphabet
+                    dx.scatter([], [], s=18, color="w", edgecolor="k", label=f,
+                               marker=_FOLD_MARKERS[k % len(_FOLD_MARKERS)])
             mean = 100 * differences(rows, m, n, protocol=KOCH_PROTOCOL).mean()
-            dx.hlines(mean, x - width * 0.4, x + width * 0.4, color=style["color"], lw=2.5)
-            dx.text(x, mean, f" {mean:+.1f}", fontsize=7, va="bottom", ha="center")
+            dx.hlines(mean, x - width * 0.35, x + width * 0.35, color=style["color"], lw=2.5)
+            dx.annotate(f"{mean:+.1f}", (x + width * 0.35, mean), xytext=(2, -3),
+                        textcoords="offset points", fontsize=7)
     dx.axhline(0, color="k", lw=1)
     dx.set(xticks=range(len(n_ways)), xticklabels=[f"{n}-way" for n in n_ways],
            ylabel="accuracy minus raw-pixel 1-NN (points)", xlim=(-0.6, len(n_ways) - 0.4))
