@@ -135,7 +135,7 @@ def test_registry_and_retrieval_know_the_deep_learners():
     assert not any(registry.get_method(n).kind == "peer" for n in names)
     # --learner offers every skmetric vector learner with an embedding, and only those.
     learners = {m.name for m in registry.METHODS if m.kind == "skmetric" and m.data == "vectors"
-                and not m.classifier and not m.name.startswith("MMC ")}
+                and not m.classifier and not m.name.startswith(("MMC ", "LMNN, "))}
     assert set(retrieval.LEARNERS.values()) == learners
     est = retrieval.make_learner("deep-triplet", quick=True)
     assert type(est).__name__ == "DeepMetricLearner" and est.loss == "triplet"
