@@ -118,13 +118,14 @@ def cnn_like(X, seed=0, d=512):
 
 
 def resnet_digits(seed=0):
-    """The 1,797 digits through a resnet18 with random weights (512-d), images at 32x32."""
+    """The 1,797 digits through a resnet18 with random weights drawn from ``seed`` (512-d),
+    images at 32x32."""
     from skmetric.datasets import load_digits_images
 
     from .data import cnn_features
 
     images, y = load_digits_images()
-    return cnn_features(images, "resnet18", input_size=32), y
+    return cnn_features(images, "resnet18", input_size=32, random_state=seed), y
 
 
 def scaling_data(features, n, seed=0):

@@ -109,12 +109,14 @@ def digits_transfer(quick=False, seed=0, max_samples=None):
     return images[idx], y[idx], pretrained_digits_backbone(quick, seed)
 
 
-def cnn_features(images, backbone, input_size=None):
-    """Frozen-CNN features of images (the extractor has nothing to learn)."""
+def cnn_features(images, backbone, input_size=None, random_state=None):
+    """Frozen-CNN features of images (the extractor has nothing to learn; ``random_state``
+    seeds the random weights of a named backbone)."""
     from .registry import DEVICE, _sk
 
     ext = _sk("CNNFeatureExtractor")(
-        backbone=backbone, weights=None, input_size=input_size, device=DEVICE
+        backbone=backbone, weights=None, input_size=input_size, device=DEVICE,
+        random_state=random_state,
     )
     return np.asarray(ext.fit(images).transform(images), dtype=np.float64)
 
