@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg.blas import dsyrk
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
@@ -593,10 +594,17 @@ def pair_sq_distances(Z, a, b):
 
         return _blocked_pairs(gathered, a, b)
     sq = np.einsum("ij,ij->i", Z, Z)
+    blocks = list(row_blocks(n, n, None))
+    if len(blocks) == 1 and Z.dtype == np.float64:
+        # One block: the upper triangle of Z Z^T by a symmetric rank-k update (half the
+        # flops of the GEMM) read at (min, max) of each pair; no sort of the pairs.
+        G = dsyrk(1.0, Z.T, trans=1)
+        out = sq[a] + sq[b] - 2.0 * G[np.minimum(a, b), np.maximum(a, b)]
+        return np.maximum(out, 0.0, out=out)
     order = np.argsort(a, kind="stable")
     a_sorted = a[order]
     dot = np.empty(a.size)
-    for start, stop in row_blocks(n, n, None):
+    for start, stop in blocks:
         lo, hi = np.searchsorted(a_sorted, [start, stop])
         if lo < hi:
             sel = order[lo:hi]
