@@ -21,8 +21,10 @@ them, predict the class whose support is most similar):
    DeepMetricLearner (multi-similarity) trained on the font glyphs ONLY,
    never on a digit, with the defaults but for what a source of ~1,600
    classes needs (lr 1e-3, batch 256, augmentation, 20 epochs, 5% of the
-   glyph classes for the class-disjoint early stopping); one fit per seed
-   serves every fold. ``--ce-init`` adds a CNN pretrained with cross-entropy on the training
+   glyph classes for the class-disjoint early stopping), and the same
+   DeepMetricLearner with 8 images per glyph class in a batch
+   (``m_per_class=8``, 32 classes per batch of 256, instead of the default
+   4); one fit per seed serves every fold. ``--ce-init`` adds a CNN pretrained with cross-entropy on the training
    classes (frozen, and as a Siamese init), ``--scratch`` the from-scratch
    Siamese net on 16x16 upscaled digits (``--all-losses``: every loss).
 2. With ``--images``: held-out images of seen classes: train on half of the
