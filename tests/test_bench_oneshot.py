@@ -170,3 +170,40 @@ def test_source_model_never_sees_a_digit_and_fits_once_per_seed(tiny_glyphs, mon
     assert models[0].source_fit_["fit_time_s"] > 0
     Z = models[0].transform(digits.reshape(5, -1))
     assert Z.shape == (5, 6)
+
+
+def test_m8_source_row_differs_from_the_dml_row_in_batch_classes_and_width_only():
+    """The m_per_class=8 row is the source DML with 8 images per class in a batch and a
+    wider convnet; the first row (and Koch's protocol) keep the library defaults."""
+    ctx = registry.Context(0, False)
+    built = {name: bo.model(ctx, name).build().get_params()
+             for name in (bo.SOURCE_DML_METHOD, bo.SOURCE_DML_M8_METHOD, bo.KOCH_DML_METHOD)}
+    m8, m4, koch = (built[bo.SOURCE_DML_M8_METHOD], built[bo.SOURCE_DML_METHOD],
+                    built[bo.KOCH_DML_METHOD])
+    assert m8["m_per_class"] == 8 and m4["m_per_class"] == koch["m_per_class"] == 4
+    assert tuple(m8["conv_channels"]) == (64, 128) and m4["conv_channels"] is None
+    assert {k for k in m8 if m8[k] != m4[k]} == {"m_per_class", "conv_channels"}
+    assert m4 == koch
+    assert bo.SOURCE_DML_M8_METHOD in bo.SEEDED_METHODS and bo.SOURCE_DML_M8_METHOD in bo.METHODS
+    assert [m.name for m in registry.select([bo.SOURCE_DML_M8_METHOD])] == [bo.SOURCE_DML_M8_METHOD]
+
+
+def test_m8_source_row_fits_on_glyphs_and_embeds_digits(monkeypatch):
+    """Quick settings: a real fit of the m_per_class=8 row on a few glyph classes, then
+    a finite unit-norm embedding of digit images it never saw."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(bo, "GLYPHS_QUICK", dict(n_per_class=8, max_classes=24, random_state=0))
+    monkeypatch.setattr(bo, "_SOURCE_FITS", {})
+    bo.font_glyphs.cache_clear()
+    try:
+        est = bo.model(registry.Context(0, True), bo.SOURCE_DML_M8_METHOD)
+        digits = np.random.RandomState(0).rand(6, 8, 8).astype(np.float32)
+        est.fit(digits, np.arange(6))
+        assert est.estimator_.m_per_class == 8 and est.estimator_.n_iter_ <= 2
+        convs = [m for m in est.estimator_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert [c.out_channels for c in convs] == [64, 128]
+        Z = est.transform(digits)
+        assert Z.shape == (6, 64) and np.all(np.isfinite(Z))
+        np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1, atol=1e-5)
+    finally:
+        bo.font_glyphs.cache_clear()
