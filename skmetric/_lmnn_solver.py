@@ -1023,7 +1023,7 @@ class LMNNOptions:
     device: Any = None
     early_stopping: bool = False
     validation_fraction: float = 0.2
-    n_iter_no_change: int = 3
+    n_iter_no_change: int = 2
 
 
 def fit_lmnn(X, y, L0, options=None, progress=None, **changes):
