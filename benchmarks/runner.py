@@ -87,9 +87,30 @@ def knn_error(Z_train, y_train, Z_test, y_test):
     return 100 * (1 - knn.score(Z_test, y_test))
 
 
+def _first_line(exc, limit):
+    """``Type: message`` of the first line; a long line keeps its head and its tail
+    (where wrappers put the original error)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if len(text) > limit:
+        text = f"{text[:limit // 2]} ... {text[-(limit // 2):]}"
+    return f"{type(exc).__name__}: {text}"
+
+
 def failure(exc):
-    """The status and traceback of a fit that raised."""
-    status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    """The status and traceback of a fit that raised.
+
+    Where a library wraps the real error, it stays visible: a long message keeps
+    its tail (metric-learn's SDML ends its RuntimeError with scikit-learn's
+    TypeError), and a chained exception is named as the cause.
+    """
+    status = f"failed: {_first_line(exc, 200)}"
+    root, seen = exc, {id(exc)}
+    while (root.__cause__ or root.__context__) is not None and \
+            id(root.__cause__ or root.__context__) not in seen:
+        root = root.__cause__ or root.__context__
+        seen.add(id(root))
+    if root is not exc:
+        status += f" (cause: {_first_line(root, 200)})"
     return {"status": status, "traceback": traceback.format_exc(limit=5)}
 
 

@@ -407,3 +407,30 @@ def test_scaling_point_runs_in_a_child(tmp_path):
     assert row["n"] == 150 and row["d"] == 64 and 1 <= row["n_iter"] <= 2
     assert 0 <= row["accuracy"] <= 100 and row["gflops"] > 0 and row["dgemm_gflops"] > 0
     assert "| d=64 enlarged digits | LMNN | 150 |" in scaling_table([row])
+
+
+def test_failure_names_the_wrapped_cause():
+    # A peer that wraps the real error (metric-learn's SDML) must not hide it.
+    try:
+        try:
+            raise TypeError("graphical_lasso() got an unexpected keyword argument 'cov_init'")
+        except TypeError as inner:
+            raise RuntimeError("There was a problem in SDML") from inner
+    except RuntimeError as exc:
+        status = runner.failure(exc)["status"]
+    assert status.startswith("failed: RuntimeError: There was a problem in SDML")
+    assert "cause: TypeError: graphical_lasso() got an unexpected keyword argument" in status
+    try:
+        raise ValueError("plain")
+    except ValueError as exc:
+        assert runner.failure(exc)["status"] == "failed: ValueError: plain"
+
+
+def test_failure_keeps_the_tail_of_a_long_message():
+    long = "There was a problem in SDML. " + "x" * 400 + " thrown: unexpected keyword 'cov_init'."
+    try:
+        raise RuntimeError(long)
+    except RuntimeError as exc:
+        status = runner.failure(exc)["status"]
+    assert status.endswith("unexpected keyword 'cov_init'.") and " ... " in status
+    assert len(status) < 260
