@@ -115,10 +115,10 @@ def default_bounds(points, M, random_state, rule="auto", n_sample=10_000, percen
     """
     if rule not in BOUNDS_RULES:
         raise ValueError(f"Unknown bounds rule {rule!r}; choose from {list(BOUNDS_RULES)}.")
-    sq = _prior_sq_distances(points, M, random_state, n_sample)
     if rule == "percentiles":
-        bounds = np.percentile(sq, percentiles)
+        bounds = bounds_from_percentiles(points, M, random_state, n_sample, percentiles)
     else:
+        sq = _prior_sq_distances(points, M, random_state, n_sample)
         rho = np.sqrt(sq.mean() / (2 * points.shape[1])) if sq.size else 0.0
         bounds = rho * np.percentile(np.sqrt(sq), percentiles)
     return np.maximum(bounds, 1e-9 * max(float(bounds.max()), 1.0))

@@ -52,7 +52,6 @@ from ._solver import NO_PROGRESS, SolverResult
 
 __all__ = [
     "SCMLProblem",
-    "index_points",
     "scml_objective",
     "scml_smoothed_loss_grad",
     "fit_scml",
@@ -70,35 +69,6 @@ def _pair_index(pairs, n_points):
     lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
     keys, inverse = np.unique(lo * n_points + hi, return_inverse=True)
     return np.column_stack([keys // n_points, keys % n_points]), inverse.ravel()
-
-
-def index_points(tuples):
-    """Turn tuples of points into index tuples into their distinct points.
-
-    Parameters
-    ----------
-    tuples : ndarray of shape (n_tuples, tuple_size, n_features)
-
-    Returns
-    -------
-    points : ndarray of shape (n_points, n_features)
-    index : ndarray of shape (n_tuples, tuple_size), int
-        ``points[index]`` equals ``tuples``.
-
-    Rows are sorted by a fixed projection and identical neighbours merged
-    (O(n log n), no row-wise lexicographic sort); two equal rows separated by
-    a distinct row with the same projection stay two points, which is harmless.
-    """
-    n, k, d = tuples.shape
-    rows = tuples.reshape(n * k, d)
-    order = np.argsort(rows @ np.sqrt(np.arange(2.0, d + 2.0)), kind="stable")
-    ordered = rows[order]
-    new = np.ones(n * k, dtype=bool)
-    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
-    group = np.cumsum(new) - 1
-    index = np.empty(n * k, dtype=np.intp)
-    index[order] = group
-    return ordered[new], index.reshape(n, k)
 
 
 class SCMLProblem:

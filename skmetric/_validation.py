@@ -225,6 +225,50 @@ class IndexedTuples:
         return self.points[self.indices[:, i]] - self.points[self.indices[:, j]]
 
 
+def index_points(tuples):
+    """Turn tuples of points into index tuples into their distinct points.
+
+    Parameters
+    ----------
+    tuples : ndarray of shape (n_tuples, tuple_size, n_features)
+
+    Returns
+    -------
+    points : ndarray of shape (n_points, n_features)
+    index : ndarray of shape (n_tuples, tuple_size), int
+        ``points[index]`` equals ``tuples``.
+
+    Rows are sorted by a fixed projection and identical neighbours merged
+    (O(n log n), no row-wise lexicographic sort); two equal rows separated by
+    a distinct row with the same projection stay two points, which is harmless.
+    """
+    n, k, d = tuples.shape
+    rows = tuples.reshape(n * k, d)
+    order = np.argsort(rows @ np.sqrt(np.arange(2.0, d + 2.0)), kind="stable")
+    ordered = rows[order]
+    new = np.ones(n * k, dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    group = np.cumsum(new) - 1
+    index = np.empty(n * k, dtype=np.intp)
+    index[order] = group
+    return ordered[new], index.reshape(n, k)
+
+
+def tuple_points(tuples, dtype=None):
+    """(points, index) of validated tuples: their distinct points and each tuple as row indices.
+
+    ``tuples`` is an array of shape (n_tuples, tuple_size, n_features), taken
+    with ``dtype``, or an :class:`IndexedTuples` (a ``preprocessor``), of
+    which only the referenced points are gathered and deduplicated (no
+    tuple is materialised). ``points[index]`` equals the tuples either way.
+    """
+    if isinstance(tuples, IndexedTuples):
+        used, inverse = np.unique(tuples.indices, return_inverse=True)
+        points, first = index_points(tuples.points[used][:, None, :])
+        return points, first[:, 0][inverse.reshape(tuples.indices.shape)]
+    return index_points(np.asarray(tuples, dtype=dtype))
+
+
 def _check_preprocessor_points(preprocessor, dtype):
     """The preprocessor's array of points, validated (no copy when already valid)."""
     points = check_array(preprocessor, dtype=dtype, input_name="preprocessor")

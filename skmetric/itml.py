@@ -19,8 +19,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ._init import data_scale, init_constraint, initialize_metric, unscale_result
 from ._itml_solver import BOUNDS_RULES, fit_itml
-from ._scml_solver import index_points
-from ._validation import IndexedTuples, check_labeled_data
+from ._validation import check_labeled_data, tuple_points
 from .base import BaseMahalanobis, LabelSupervisedMixin, PairsClassifierMixin
 from .constraints import sample_pairs
 
@@ -152,13 +151,7 @@ class _BaseITML(BaseMahalanobis):
     def _fit_pairs(self, pairs, y, rng):
         """Fit on pairs of points or on an IndexedTuples (a ``preprocessor``):
         both become indices into the distinct points of the pairs."""
-        if isinstance(pairs, IndexedTuples):
-            # Only the referenced points are gathered (and deduplicated).
-            used, inverse = np.unique(pairs.indices, return_inverse=True)
-            points, first = index_points(pairs.points[used][:, None, :])
-            index = first[:, 0][inverse.reshape(pairs.indices.shape)]
-        else:
-            points, index = index_points(np.asarray(pairs))
+        points, index = tuple_points(pairs)
         return self._fit_constraints(points, index, y, None, rng)
 
 

@@ -19,8 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._init import data_scale, unscale_result
-from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml, index_points
-from ._validation import IndexedTuples, check_partially_labeled_data
+from ._scml_solver import bases_from_local_lda, bases_from_triplet_diffs, fit_scml
+from ._validation import check_partially_labeled_data, tuple_points
 from .base import BaseMahalanobis, LabelSupervisedMixin, TripletsClassifierMixin
 from .constraints import sample_triplets
 
@@ -253,13 +253,7 @@ class SCMLTriplets(TripletsClassifierMixin, _BaseSCML):
         self
         """
         triplets = self._validate_tuples_for_fit(X, y, indexed=True)
-        if isinstance(triplets, IndexedTuples):
-            # Indices (preprocessor): only the referenced points are deduplicated.
-            used, inverse = np.unique(triplets.indices, return_inverse=True)
-            points, first = index_points(triplets.points[used][:, None, :])
-            index = first[:, 0][inverse.reshape(triplets.indices.shape)]
-        else:
-            points, index = index_points(np.asarray(triplets, dtype=np.float64))
+        points, index = tuple_points(triplets, dtype=np.float64)
         # The scale of the distinct points: the same for both input forms.
         scale = data_scale(points, self)
         points = points / scale

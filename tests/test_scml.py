@@ -19,6 +19,7 @@ from skmetric._scml_solver import (
     scml_smoothed_loss_grad,
 )
 from skmetric._solver import SolverResult
+from skmetric._validation import index_points
 from skmetric.constraints import pairs_from_indices, sample_triplets
 
 from ._quality import euclidean_tuple_accuracy, held_out_split, knn_cv_error
@@ -147,7 +148,7 @@ def test_index_points_recovers_the_tuples():
     rng = np.random.RandomState(0)
     P = rng.normal(size=(30, 3))
     t = P[rng.randint(30, size=(200, 3))]
-    points, index = scml_solver.index_points(t)
+    points, index = index_points(t)
     np.testing.assert_array_equal(points[index], t)
     assert points.shape[0] == np.unique(t.reshape(-1, 3), axis=0).shape[0]
 
