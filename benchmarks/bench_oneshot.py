@@ -60,6 +60,7 @@ figures benchmarks/figures/oneshot_digits.png and font_glyphs.png.
 import functools
 import sys
 
+from .bench_unseen import script_of as glyph_script  # the script of a letter: one home
 from .report import parser
 
 LOSSES = ("koch", "contrastive", "binomial_deviance")
@@ -387,13 +388,6 @@ def with_glyphs(X, y, quick):
 
     G, g = font_glyphs(quick)
     return np.concatenate([X, G]), np.concatenate([y, g + int(y.max()) + 1])
-
-
-def glyph_script(character):
-    """The Unicode script of a letter: the first word of its name ('LATIN', 'GEORGIAN', ...)."""
-    import unicodedata
-
-    return unicodedata.name(character, "UNNAMED").split()[0]
 
 
 @functools.lru_cache(maxsize=2)
