@@ -92,8 +92,10 @@ def test_early_stopping_keeps_the_best_epoch_and_its_weights(cls):
     scores = [model.initial_scores_["valid_one_shot"]] + [h["valid_one_shot"] for h in model.history_]
     assert model.n_iter_ == 4
     assert model.best_epoch_ == int(np.argmax(scores))  # the first of the best (tol > 0)
-    snapshot = model.callbacks_[-1].embeddings_[model.best_epoch_]
+    # Epoch 0 is the raw input itself (the default encoder's PCA start).
+    snapshot = X if model.best_epoch_ == 0 else model.callbacks_[-1].embeddings_[model.best_epoch_]
     np.testing.assert_allclose(model.transform(X), snapshot, rtol=1e-5, atol=1e-6)
+    assert model.raw_geometry_ == (model.best_epoch_ == 0)
 
 
 def test_untrained_weights_are_kept_when_training_never_helps():
@@ -103,9 +105,13 @@ def test_untrained_weights_are_kept_when_training_never_helps():
     X, y = blobs(n_per_class=12, n_classes=8)
     model = _make(SiameseNet, loss="contrastive", validation="class_disjoint", lr=0.05, tol=1e9,
                   n_iter_no_change=2).fit(X, y)
-    assert model.best_epoch_ == 0 and model.n_iter_ == 2
-    np.testing.assert_allclose(pairwise_distances(model.transform(X)), pairwise_distances(X),
-                               rtol=1e-4, atol=1e-4)
+    assert model.best_epoch_ == 0 and model.n_iter_ == 2 and model.raw_geometry_
+    # What is kept is the raw input itself: transform, pair scores and the embedding size.
+    np.testing.assert_array_equal(model.transform(X), X)
+    assert model.embedding_dim_ == X.shape[1] == model.get_feature_names_out().size
+    pairs = np.stack([X[:20], X[20:40]], axis=1)
+    np.testing.assert_allclose(model.pair_score(pairs), -np.linalg.norm(X[:20] - X[20:40], axis=1))
+    assert np.all(np.diff(model.pair_proba(pairs)[np.argsort(model.pair_score(pairs)), 1]) >= 0)
     random = _make(SiameseNet, loss="contrastive", encoder_init="random", validation=None,
                    max_epochs=1, lr=1e-12).fit(X, y)
     assert not np.allclose(pairwise_distances(random.transform(X)), pairwise_distances(X), atol=1e-2)
@@ -116,13 +122,41 @@ def test_too_few_classes_to_hold_out(cls):
     X, y = blobs(n_per_class=12, n_classes=3)
     with pytest.raises(ValueError, match="Class-disjoint validation needs at least 4 classes"):
         _make(cls, validation="class_disjoint").fit(X, y)
-    # 'auto' (the default) trains without validation instead, as documented.
-    model = _make(cls).fit(X, y)
-    assert model.validation_kind_ is None and "valid_loss" not in model.history_[0]
-    assert model.initial_scores_ == {} and model.best_epoch_ == model.n_iter_
+    # 'auto' (the default) cannot check that training transfers: it says so and keeps the
+    # raw input (the model it would have compared training with), untrained.
+    with pytest.warns(UserWarning, match=r"needs at least 4 classes.*\(y has 3 classes\).*raw-input"):
+        model = _make(cls).fit(X, y)
+    assert model.validation_kind_ is None and model.raw_geometry_
+    assert model.n_iter_ == model.best_epoch_ == 0 and model.history_ == []
+    np.testing.assert_array_equal(model.transform(X), X)
+    # validation=None trains for max_epochs without validation, as before.
+    blind = _make(cls, validation=None).fit(X, y)
+    assert blind.validation_kind_ is None and "valid_loss" not in blind.history_[0]
+    assert blind.initial_scores_ == {} and blind.best_epoch_ == blind.n_iter_ == 3
+    assert not blind.raw_geometry_ and blind.transform(X).shape == (X.shape[0], 8)
+    # A user's start (here the random one) has no raw geometry to keep: 'auto' trains it.
+    random = _make(cls, encoder_init="random").fit(X, y)
+    assert not random.raw_geometry_ and random.n_iter_ == 3
     stratified = _make(cls, validation="stratified", validation_fraction=0.25).fit(X, y)
     assert stratified.validation_kind_ == "stratified" and "valid_loss" in stratified.history_[0]
     assert "valid_one_shot" not in stratified.history_[0]
+
+
+def test_epoch_zero_is_the_raw_input_whatever_the_loss():
+    # The untrained model competes as the raw input (Euclidean), not as the loss's own
+    # similarity of the untrained embedding (cosine, Koch's head): the same score for every
+    # loss, on the same held-out classes and episodes (same random_state).
+    X, y = blobs(n_per_class=12, n_classes=10)
+    X = X + 3.0  # off-centre: the cosine of the raw input would rank pairs differently
+    scores = {loss: _make(SiameseNet, loss=loss, validation="class_disjoint", max_epochs=1)
+              .fit(X, y).initial_scores_["valid_one_shot"]
+              for loss in ("binomial_deviance", "koch", "contrastive")}
+    assert len(set(scores.values())) == 1, scores
+    # A user's encoder competes as its untrained weights and is never replaced by the input.
+    enc = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3))
+    user = _make(SiameseNet, encoder=enc, validation="class_disjoint", lr=0.05, tol=1e9,
+                 n_iter_no_change=1).fit(X, y)
+    assert user.best_epoch_ == 0 and not user.raw_geometry_ and user.transform(X).shape[1] == 3
 
 
 def test_batch_size_must_be_a_multiple_of_m_per_class():

@@ -118,12 +118,27 @@ def test_koch_high_learning_rate_collapses_to_constant_probability():
     assert np.mean((p_low >= 0.5) == (labels > 0)) > 0.75
 
 
+def test_cosine_loss_embeds_on_the_unit_sphere():
+    # Binomial deviance scores pairs by their cosine: transform gives unit vectors, so the
+    # Euclidean distances a kNN classifier uses rank pairs as pair_score does.
+    X, y = _blobs(n_classes=4)
+    pairs = np.stack([X[:30], X[30:60]], axis=1)
+    net = _net(max_epochs=3).fit(X, y)
+    Z = net.transform(X)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-6)
+    dist = np.linalg.norm(Z[:30] - Z[30:60], axis=1)
+    np.testing.assert_allclose(net.pair_score(pairs), 1 - dist**2 / 2, atol=1e-5)
+    # A Euclidean loss keeps the scale.
+    norms = np.linalg.norm(_net(loss="contrastive").fit(X, y).transform(X), axis=1)
+    assert norms.std() > 1e-2
+
+
 # --------------------------------------------------------- reproducibility
 @pytest.mark.parametrize("kind", ["vectors", "images"])
 def test_two_fits_are_identical(kind):
     if kind == "vectors":
         X, y = _blobs()
-        make = lambda: _net(validation_fraction=0.25, max_epochs=3)  # noqa: E731
+        make = lambda: _net(validation="stratified", validation_fraction=0.25, max_epochs=3)  # noqa: E731
     else:
         X, y = _digits()
         make = lambda: SiameseNet(**{**FAST, **SMALL_CONV, "augment": True})  # noqa: E731

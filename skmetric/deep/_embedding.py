@@ -6,6 +6,8 @@ itself is the engine's (:mod:`skmetric.deep._engine`). torch is imported lazily.
 """
 
 import copy
+import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -141,7 +143,9 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         scored by the loss) or None (no validation: ``idx_val`` is None).
         """
         kind, fraction = self.validation, self.validation_fraction
-        self.__dict__.pop("fold_scores_", None)  # of an earlier fit
+        for attr in ("fold_scores_", "raw_geometry_"):  # of an earlier fit
+            self.__dict__.pop(attr, None)
+        self._untrained = False
         if not fraction:
             kind = None
         if kind == "auto":
@@ -151,6 +155,18 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
                 kind = "class_folds"
             else:
                 kind = None
+                self._untrained = self._starts_at_raw_geometry()
+                if self._untrained:
+                    warnings.warn(
+                        f"{type(self).__name__}: validation='auto' checks on whole held-out "
+                        "classes that training helps on new classes, which needs at least 4 "
+                        f"classes with 2+ samples (y has {np.unique(y).size} classes); without "
+                        "that check the raw-input geometry is kept untrained (raw_geometry_=True: "
+                        "transform returns the flattened input). Pass validation=None to train "
+                        "for max_epochs without validation, or validation='stratified' for a "
+                        "model of these classes only.",
+                        UserWarning,
+                    )
         if kind is None:
             return np.arange(y.shape[0]), None, None
         if kind == "class_folds":
@@ -161,6 +177,57 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         else:
             idx_train, idx_val = stratified_split(y, fraction, rng)
         return idx_train, idx_val, kind
+
+    def _starts_at_raw_geometry(self):
+        """Whether epoch 0 is the raw-input geometry: the default encoder with its PCA start.
+
+        Then the untrained model competes with training as the raw input
+        itself (Euclidean distances of the flattened input), and is returned
+        as such (:meth:`_settle_raw_geometry`); a user's encoder or a random
+        start competes as its untrained weights.
+        """
+        from .encoders import MAX_SKIP_FEATURES
+
+        return (self.encoder is None and self.encoder_init == "pca"
+                and math.prod(self.input_shape_) <= MAX_SKIP_FEATURES)
+
+    def _train(self, Xn, y, idx_train, idx_val, rng, seed=None):
+        """Train as ``validation_kind_`` says; returns the (train, valid) data of the final run.
+
+        Class folds, or one engine run (no epoch at all when 'auto' could not
+        validate: the raw geometry is kept). ``seed`` (the engine's) is drawn
+        from ``rng`` when None: before the class folds, after the training
+        data otherwise. Ends with :meth:`_settle_raw_geometry`.
+        """
+        if self.validation_kind_ == "class_folds":
+            seed = draw_seed(rng) if seed is None else seed
+            train, valid = self._fit_class_folds(Xn, y, rng, seed)
+        else:
+            one_shot = self.validation_kind_ == "class_disjoint"
+            train, valid = self._training_data(Xn, y, idx_train, idx_val, rng, one_shot=one_shot)
+            seed = draw_seed(rng) if seed is None else seed
+            try:
+                self._fit_engine(train, valid, seed, n_epochs=0 if self._untrained else None)
+            finally:
+                self.__dict__.pop("_init_data", None)
+        del self._untrained
+        self._settle_raw_geometry()
+        return train, valid
+
+    def _settle_raw_geometry(self):
+        """Keep the raw input when no training was kept (``best_epoch_ = 0``) and epoch 0 was it.
+
+        ``module_['encoder']`` becomes :class:`~skmetric.deep.encoders.RawInput`
+        and ``embedding_dim_`` the number of input features, so that
+        ``transform`` and the pair scores give exactly the raw-input
+        distances the validation compared training with.
+        """
+        self.raw_geometry_ = bool(self.best_epoch_ == 0 and self._starts_at_raw_geometry())
+        if self.raw_geometry_:
+            from .encoders import RawInput
+
+            self.module_["encoder"] = RawInput().to(self.device_)
+            self.embedding_dim_ = int(math.prod(self.input_shape_))
 
     def _epoch_size(self, n_train):
         """Samples (or pairs) one epoch draws when ``n_train`` samples are trained on."""
@@ -176,14 +243,15 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
 
         The classes are cut into ``k`` groups (:func:`class_folds`); for each,
         a model is trained on the other classes with class-disjoint early
-        stopping on the group (one-shot accuracy of every epoch and of the
-        untrained weights), without the user's callbacks. The chosen number
-        of epochs maximises the one-shot score averaged over the groups (a
-        run stopped early keeps its last score; 0, the untrained weights,
-        competes, and an epoch must beat it by more than the standard error
-        of the paired difference over the episodes). The model is then
-        trained on all the samples for as many optimisation steps (the
-        epochs rescaled by the epoch sizes; no step: the untrained encoder).
+        stopping on the group (one-shot accuracy of every epoch and of epoch
+        0, the raw input for the default encoder), without the user's
+        callbacks. The chosen number of epochs maximises the one-shot score
+        averaged over the groups (a run stopped early keeps its last score;
+        epoch 0 competes, and an epoch must beat it by more than the
+        standard error of the paired difference over the episodes). The
+        model is then trained on all the samples for as many optimisation
+        steps (the epochs rescaled by the epoch sizes; no step: epoch 0,
+        settled by :meth:`_train`).
         Returns the (train, valid) data of the final run.
         """
         curves, sizes = [], []
@@ -234,11 +302,17 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         """Similarity of embedded pairs (numpy, higher = more alike): minus the Euclidean distance."""
         return -np.sqrt(((Ea - Eb) ** 2).sum(-1))
 
-    def _valid_one_shot(self, data):
-        """One-shot accuracy of the current weights on the fixed validation episodes."""
-        E = self._embed(data["X"][data["idx"]]).astype(np.float64)
+    def _valid_one_shot(self, data, raw=False):
+        """One-shot accuracy of the current weights (``raw``: of the raw input) on the fixed episodes."""
+        X = data["X"][data["idx"]]
+        if raw:  # epoch 0 of the default encoder: the raw input, Euclidean
+            E = X.reshape(X.shape[0], -1).astype(np.float64)
+            similarity = EmbeddingNetMixin._pair_similarity
+        else:
+            E = self._embed(X).astype(np.float64)
+            similarity = type(self)._pair_similarity
         q, s = data["queries"], data["supports"]
-        sim = self._pair_similarity(np.repeat(E[q], s.shape[1], axis=0), E[s.ravel()])
+        sim = similarity(self, np.repeat(E[q], s.shape[1], axis=0), E[s.ravel()])
         correct = np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]
         if hasattr(self, "_episode_log"):  # class-fold validation keeps the paired outcomes
             self._episode_log.append(correct.astype(np.float64))
@@ -251,7 +325,8 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
 
     def initial_record(self, valid_data):
         if valid_data is not None and "one_shot" in valid_data:
-            return {"valid_one_shot": self._valid_one_shot(valid_data["one_shot"])}
+            raw = self._starts_at_raw_geometry()
+            return {"valid_one_shot": self._valid_one_shot(valid_data["one_shot"], raw=raw)}
         return {}
 
     def on_epoch_record(self, record, valid_data):
@@ -301,6 +376,14 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
                 f"The encoder must return (batch, embedding_dim) arrays; got shape {tuple(out.shape)}."
             )
         return encoder, int(out.shape[1])
+
+    @staticmethod
+    def _unit_norm(encoder):
+        """``encoder`` followed by L2 normalisation of its output rows."""
+        torch = import_torch("skmetric.deep")
+        from .encoders import L2Normalize
+
+        return torch.nn.Sequential(encoder, L2Normalize())
 
     # -------------------------------------------------------------- inference
     def _embed(self, Xn):

@@ -13,6 +13,8 @@
   The untrained embedding is the PCA projection of the input (the raw-pixel
   distances when ``embedding_dim`` reaches the input's rank), so training
   starts from the raw-input geometry instead of a random projection.
+* :class:`RawInput`: the flattened input, the model kept when training never
+  beats the raw-input geometry on held-out classes.
 
 This module imports torch; it is only imported when a network is built.
 """
@@ -26,7 +28,7 @@ from .._optional import import_torch
 torch = import_torch("skmetric.deep.encoders")
 nn = torch.nn
 
-__all__ = ["KochConvNet", "L2Normalize", "MLPEncoder", "PCASkipEncoder", "default_encoder"]
+__all__ = ["KochConvNet", "L2Normalize", "MLPEncoder", "PCASkipEncoder", "RawInput", "default_encoder"]
 
 # Above this many input features (e.g. 128x128 grayscale) the PCA skip path is
 # not built: the default encoder is the plain network ('random' init).
@@ -119,6 +121,18 @@ class L2Normalize(nn.Module):
 
     def forward(self, x):
         return nn.functional.normalize(x, p=2, dim=1)
+
+
+class RawInput(nn.Module):
+    """The input itself, flattened: the raw-input geometry as an encoder.
+
+    What SiameseNet and DeepMetricLearner return when their transfer
+    validation finds that no training beats the raw input (``raw_geometry_``):
+    Euclidean distances of its output are exactly the raw-input distances.
+    """
+
+    def forward(self, x):
+        return x.flatten(1)
 
 
 class PCASkipEncoder(nn.Module):

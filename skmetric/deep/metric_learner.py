@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._optional import import_optional, import_torch
 from ._embedding import ENCODER_CONSTRAINTS, VALIDATION_CONSTRAINTS, EmbeddingNetMixin
-from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS, draw_seed
+from ._engine import EARLY_STOPPING_CONSTRAINTS, ENGINE_CONSTRAINTS
 from ._images import random_affine
 from .losses._base import PairLoss
 from .losses.pml import NEEDS_POSITIVES, make_metric_loss, make_miner
@@ -111,15 +111,18 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         there are training samples.
     validation : {'auto', 'class_disjoint', 'class_folds', 'stratified'} or None, default='auto'
         As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
-        classes are held out and the untrained weights and each epoch are
-        scored by one-shot accuracy on them (Euclidean distance of the
-        embeddings): with 25 classes or more (5+ held out) one
-        class-disjoint split whose best epoch is kept; with 4 to 24 classes
-        'class_folds' (each of up to 3 groups of classes held out in turn,
-        the number of epochs chosen on their mean score, then the final
-        model trained on every class for as many steps; epoch 0, the
-        untrained encoder, wins unless training beats it by a standard
-        error); below 4 classes no validation. 'class_disjoint' and
+        classes are held out and epoch 0 (the raw input, Euclidean, for the
+        default encoder) and each epoch are scored by one-shot accuracy on
+        them (Euclidean distance of the embeddings): with 25 classes or more
+        (5+ held out) one class-disjoint split whose best epoch is kept;
+        with 4 to 24 classes 'class_folds' (each of up to 3 groups of
+        classes held out in turn, the number of epochs chosen on their mean
+        score, then the final model trained on every class for as many
+        steps; epoch 0 wins unless training beats it by a standard error);
+        below 4 classes a UserWarning and the raw input, untrained. When
+        epoch 0 is kept, the model is the raw input (``raw_geometry_``:
+        ``transform`` returns the flattened input, not normalised).
+        'class_disjoint' and
         'class_folds' raise a ValueError with fewer than 4 classes;
         'stratified' monitors the loss on fixed class-balanced batches of
         held-out samples.
@@ -141,12 +144,17 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     miner_ : miner object or None
     classes_ : ndarray
     embedding_dim_ : int
+        Size of the embeddings (the number of input features when
+        ``raw_geometry_``).
+    raw_geometry_ : bool
+        True when epoch 0 of the default encoder was kept:
+        ``module_['encoder']`` is :class:`~skmetric.deep.encoders.RawInput`.
     batch_size_ : int
         The batch size used: ``batch_size``, or ``m_per_class`` times the
         number of training classes when that is smaller.
     history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
-        The engine's training record (``best_epoch_ = 0``: the untrained
-        weights were kept).
+        The engine's training record (``best_epoch_ = 0``: no training was
+        kept).
     validation_kind_, validation_classes_, fold_scores_
         As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
@@ -181,7 +189,8 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from skmetric import DeepMetricLearner
     >>> X, y = load_iris(return_X_y=True)
-    >>> dml = DeepMetricLearner(embedding_dim=8, max_epochs=2, random_state=0)
+    >>> # iris has 3 classes, too few to validate on held-out ones: validation=None
+    >>> dml = DeepMetricLearner(embedding_dim=8, max_epochs=2, validation=None, random_state=0)
     >>> dml.fit(X, y).transform(X).shape
     (150, 8)
     """
@@ -265,9 +274,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         torch = import_torch("DeepMetricLearner")
         encoder, emb_dim = self._build_encoder()
         if self.normalize:
-            from .encoders import L2Normalize
-
-            encoder = torch.nn.Sequential(encoder, L2Normalize())
+            encoder = self._unit_norm(encoder)
         self.embedding_dim_ = emb_dim
         self.loss_ = make_metric_loss(self.loss, len(self.classes_), emb_dim, self.loss_params)
         self.miner_ = make_miner(self.miner, self.miner_params)
@@ -338,16 +345,7 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
             idx_train = np.arange(y_enc.shape[0])
         if idx_val is not None:
             self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
-        if self.validation_kind_ == "class_folds":
-            self._fit_class_folds(Xn, y_enc, rng, draw_seed(rng))
-            return self
-        train, valid = self._training_data(
-            Xn, y_enc, idx_train, idx_val, rng, one_shot=self.validation_kind_ == "class_disjoint"
-        )
-        try:
-            self._fit_engine(train, valid, draw_seed(rng))
-        finally:
-            del self._init_data
+        self._train(Xn, y_enc, idx_train, idx_val, rng)
         return self
 
     def _training_data(self, Xn, y_enc, idx_train, idx_val, rng, one_shot=False):

@@ -47,7 +47,7 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     point of a Siamese net): the encoder starts at the PCA projection of
     the input (raw-input quality), the learning rate is low, and early
     stopping validates on whole held-out classes with a one-shot score,
-    keeping the untrained weights when no epoch beats them.
+    keeping the raw input itself when no epoch beats it (``raw_geometry_``).
 
     Parameters
     ----------
@@ -81,7 +81,10 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         See :mod:`skmetric.deep.losses`. An instance is cloned at fit.
         Binomial deviance (cosine similarity) is the default because it
         transfers to new classes best of the three (README, "defaults that
-        transfer"); 'koch' is the paper's model.
+        transfer"); 'koch' is the paper's model. A loss on the cosine
+        (``normalize_embeddings``, binomial deviance) gets L2-normalised
+        embeddings: ``transform`` returns unit vectors, whose Euclidean
+        distances rank pairs as :meth:`pair_score` does.
     optimizer : {'adam', 'adamw', 'sgd'} or torch.optim.Optimizer class, default='adam'
         'sgd' uses Nesterov momentum 0.9. Keyword arguments of the optimizer
         are passed as ``optimizer__<name>`` (e.g. ``optimizer__betas``).
@@ -107,9 +110,11 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         at least 2, drawn among classes with 2+ samples) are held out whole
         and never trained on; each epoch scores N-way one-shot accuracy
         (N = min(5, held-out classes), 1000 fixed episodes, the loss's pair
-        score) on them (history key 'valid_one_shot'), the untrained weights
-        too (``initial_scores_``, epoch 0), and training keeps the weights of
-        the best of these epochs: a transfer score, which the loss on
+        score) on them (history key 'valid_one_shot'), and epoch 0 too
+        (``initial_scores_``): the raw input, Euclidean (the default encoder
+        with its PCA start; a user's encoder or ``encoder_init='random'``:
+        the untrained weights, with the loss's score); training keeps the
+        best of these epochs: a transfer score, which the loss on
         held-out samples of the seen classes is not (it keeps improving while
         the embedding forgets what new classes need). Raises a ValueError
         when ``y`` has fewer than 4 classes (2 held out, 2 trained on).
@@ -123,14 +128,19 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         them by more than the standard error of the paired difference over
         the episodes), and the final model is trained on every class for as
         many steps (``fold_scores_`` holds the curves; ``best_epoch_ = 0``:
-        the untrained encoder, i.e. the raw-input geometry, is returned).
+        no training, the raw input is returned).
         About 4 times the cost of one fit. Raises a ValueError below 4
         classes.
         'auto' (default): 'class_disjoint' when it holds out at least 5
         classes (e.g. 25 classes or more at ``validation_fraction=0.2``),
-        'class_folds' with 4 to 24 classes, no validation below 4 (the
-        documented fallback, no warning: nothing can tell whether training
-        transfers to new classes).
+        'class_folds' with 4 to 24 classes. Below 4 classes nothing can tell
+        whether training transfers to new classes: a UserWarning says so and
+        the raw input is kept untrained (``raw_geometry_``; with a user's
+        encoder or a random start, training runs without validation).
+        When epoch 0 of the default encoder wins, the model kept is the
+        raw input itself (``raw_geometry_ = True``): ``transform`` returns
+        the flattened input and the pair scores are minus its Euclidean
+        distances, exactly what training was compared with.
         'stratified': ``validation_fraction`` of each class's samples,
         validation loss monitored (for a model of the training classes only).
         None: no validation and no early stopping.
@@ -159,7 +169,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     Attributes
     ----------
     module_ : torch.nn.ModuleDict
-        ``{'encoder': ..., 'head': ...}``; the head holds the loss's learned
+        ``{'encoder': ..., 'head': ...}``; the encoder ends with the L2
+        normalisation for a cosine loss; the head holds the loss's learned
         parameters (an empty module for losses without any).
     loss_ : PairLoss
     classes_ : ndarray
@@ -177,8 +188,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         (class-disjoint validation), 'valid_accuracy' (Koch loss), 'lr',
         'dur' and the '*_best' flags (see :mod:`skmetric.deep._engine`).
     initial_scores_ : dict
-        The validation scores of the untrained weights ('valid_one_shot';
-        empty without class-disjoint validation).
+        The validation scores of epoch 0 ('valid_one_shot': the raw input's
+        for the default encoder; empty without class-disjoint validation).
     validation_kind_ : {'class_disjoint', 'class_folds', 'stratified'} or None
         The validation used ('auto' resolved).
     fold_scores_ : list of list of float
@@ -190,7 +201,15 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int
-        Epoch whose weights were kept (1-based; 0: the untrained weights).
+        Epoch whose weights were kept (1-based; 0: no training was kept).
+    raw_geometry_ : bool
+        True when epoch 0 of the default encoder was kept: ``module_['encoder']``
+        is then :class:`~skmetric.deep.encoders.RawInput` (the flattened
+        input), ``embedding_dim_`` the number of input features, and
+        :meth:`pair_score` minus the Euclidean distance (Platt-calibrated
+        for the probabilities, whatever the loss).
+    embedding_dim_ : int
+        Size of the embeddings ``transform`` returns.
     proba_calibration_ : (float, float) or None
         Platt-scaling (slope, intercept) mapping ``pair_score`` to a logit,
         for losses without their own probability (all but 'koch').
@@ -221,7 +240,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from skmetric.deep.siamese import SiameseNet
     >>> X, y = load_iris(return_X_y=True)
-    >>> net = SiameseNet(embedding_dim=8, max_epochs=2, n_pairs=200, random_state=0)
+    >>> # iris has 3 classes, too few to validate on held-out ones: validation=None
+    >>> net = SiameseNet(embedding_dim=8, max_epochs=2, n_pairs=200, validation=None, random_state=0)
     >>> net.fit(X, y).transform(X).shape
     (150, 8)
     """
@@ -294,6 +314,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         self.loss_ = copy.deepcopy(get_loss(self.loss))
         self.loss_._validate_params()
         encoder, emb_dim = self._build_encoder(self.loss_.embedding_activation)
+        if self.loss_.normalize_embeddings:
+            encoder = self._unit_norm(encoder)
         head = self.loss_.make_head(emb_dim)
         self.module_ = torch.nn.ModuleDict(
             {"encoder": encoder, "head": head if head is not None else torch.nn.Identity()}
@@ -380,17 +402,7 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         idx_train, idx_val, self.validation_kind_ = self._split_validation(y_enc, rng)
         if idx_val is not None:
             self.validation_classes_ = self.classes_[np.unique(y_enc[idx_val])]
-        seed = draw_seed(rng)
-        if self.validation_kind_ == "class_folds":
-            train, valid = self._fit_class_folds(Xn, y_enc, rng, seed)
-        else:
-            train, valid = self._training_data(
-                Xn, y_enc, idx_train, idx_val, rng, one_shot=self.validation_kind_ == "class_disjoint"
-            )
-            try:
-                self._fit_engine(train, valid, seed)
-            finally:
-                del self._init_data
+        train, valid = self._train(Xn, y_enc, idx_train, idx_val, rng, seed=draw_seed(rng))
         self._calibrate(Xn, y_enc, train["idx"], valid, rng)
         return self
 
@@ -415,6 +427,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         return self._scores_from_embeddings(Ea, Eb)[0]
 
     def _has_native_proba(self):
+        if getattr(self, "raw_geometry_", False):
+            return False
         return type(self.loss_).pair_logit is not PairLoss.pair_logit
 
     def _calibrate(self, X, y, idx_train, valid, rng):
@@ -441,11 +455,14 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
 
     def _scores_from_embeddings(self, Ea, Eb):
         """pair_score and decision values (logits) of embedded pairs (numpy)."""
-        torch = import_torch("SiameseNet")
-        with torch.no_grad():
-            a = torch.from_numpy(np.ascontiguousarray(Ea, dtype=np.float32)).to(self.device_)
-            b = torch.from_numpy(np.ascontiguousarray(Eb, dtype=np.float32)).to(self.device_)
-            s = self.loss_.pair_score(a, b, self._head()).cpu().numpy().astype(np.float64)
+        if getattr(self, "raw_geometry_", False):  # the raw input: minus the Euclidean distance
+            s = super()._pair_similarity(np.asarray(Ea, np.float64), np.asarray(Eb, np.float64))
+        else:
+            torch = import_torch("SiameseNet")
+            with torch.no_grad():
+                a = torch.from_numpy(np.ascontiguousarray(Ea, dtype=np.float32)).to(self.device_)
+                b = torch.from_numpy(np.ascontiguousarray(Eb, dtype=np.float32)).to(self.device_)
+                s = self.loss_.pair_score(a, b, self._head()).cpu().numpy().astype(np.float64)
         if getattr(self, "proba_calibration_", None) is None:
             return s, s
         slope, intercept = self.proba_calibration_

@@ -32,6 +32,11 @@ class PairLoss(BaseEstimator):
 
     #: Output non-linearity the default encoders put on the embedding.
     embedding_activation = None
+    #: True when ``pair_score`` sees only the directions of the embeddings (a
+    #: cosine): SiameseNet then L2-normalises the embedding, so that the
+    #: Euclidean distances of ``transform`` (what a kNN classifier uses) rank
+    #: pairs exactly as ``pair_score`` does.
+    normalize_embeddings = False
 
     _parameter_constraints: dict = {}
 

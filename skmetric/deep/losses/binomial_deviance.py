@@ -37,6 +37,8 @@ class BinomialDevianceLoss(PairLoss):
     Re-Identification. ICPR 2014; arXiv:1407.4979.
     """
 
+    normalize_embeddings = True  # the cosine only sees directions
+
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "beta": [Interval(Real, -1, 1, closed="both")],
