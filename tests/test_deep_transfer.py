@@ -91,11 +91,15 @@ def test_early_stopping_keeps_the_best_epoch_and_its_weights(cls):
                   callbacks=[probe]).fit(X, y)
     scores = [model.initial_scores_["valid_one_shot"]] + [h["valid_one_shot"] for h in model.history_]
     assert model.n_iter_ == 4
-    assert model.best_epoch_ == int(np.argmax(scores))  # the first of the best (tol > 0)
-    # Epoch 0 is the raw input itself (the default encoder's PCA start).
-    snapshot = X if model.best_epoch_ == 0 else model.callbacks_[-1].embeddings_[model.best_epoch_]
-    np.testing.assert_allclose(model.transform(X), snapshot, rtol=1e-5, atol=1e-6)
-    assert model.raw_geometry_ == (model.best_epoch_ == 0)
+    best = int(np.argmax(scores))  # the first of the best (tol > 0)
+    raw = model.initial_scores_["valid_one_shot_raw"]  # the reference: the raw input
+    if scores[best] > raw + model.tol:  # training (or its untrained weights) beat it: kept
+        assert model.best_epoch_ == best and not model.raw_geometry_
+        snapshot = model.callbacks_[-1].embeddings_[best]
+        np.testing.assert_allclose(model.transform(X), snapshot, rtol=1e-5, atol=1e-6)
+    else:  # the raw input itself comes back
+        assert model.best_epoch_ == 0 and model.raw_geometry_
+        np.testing.assert_array_equal(model.transform(X), X)
 
 
 def test_untrained_weights_are_kept_when_training_never_helps():
@@ -143,20 +147,24 @@ def test_too_few_classes_to_hold_out(cls):
 
 
 def test_epoch_zero_is_the_raw_input_whatever_the_loss():
-    # The untrained model competes as the raw input (Euclidean), not as the loss's own
-    # similarity of the untrained embedding (cosine, Koch's head): the same score for every
-    # loss, on the same held-out classes and episodes (same random_state).
+    # The reference every epoch must beat is the raw input (Euclidean), the same for every
+    # loss on the same held-out classes and episodes (same random_state); the untrained
+    # weights are scored with the loss's own similarity (cosine, Koch's head) beside it.
     X, y = blobs(n_per_class=12, n_classes=10)
     X = X + 3.0  # off-centre: the cosine of the raw input would rank pairs differently
-    scores = {loss: _make(SiameseNet, loss=loss, validation="class_disjoint", max_epochs=1)
-              .fit(X, y).initial_scores_["valid_one_shot"]
-              for loss in ("binomial_deviance", "koch", "contrastive")}
-    assert len(set(scores.values())) == 1, scores
-    # A user's encoder competes as its untrained weights and is never replaced by the input.
+    fits = {loss: _make(SiameseNet, loss=loss, validation="class_disjoint", max_epochs=1).fit(X, y)
+            for loss in ("binomial_deviance", "koch", "contrastive")}
+    raw = {loss: m.initial_scores_["valid_one_shot_raw"] for loss, m in fits.items()}
+    assert len(set(raw.values())) == 1, raw
+    untrained = {loss: m.initial_scores_["valid_one_shot"] for loss, m in fits.items()}
+    assert untrained["contrastive"] == raw["contrastive"]  # Euclidean on the PCA projection
+    # A user's encoder has no raw candidate: its untrained weights are the reference and are
+    # never replaced by the input.
     enc = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3))
     user = _make(SiameseNet, encoder=enc, validation="class_disjoint", lr=0.05, tol=1e9,
                  n_iter_no_change=1).fit(X, y)
     assert user.best_epoch_ == 0 and not user.raw_geometry_ and user.transform(X).shape[1] == 3
+    assert "valid_one_shot_raw" not in user.initial_scores_
 
 
 def test_batch_size_must_be_a_multiple_of_m_per_class():
@@ -236,17 +244,36 @@ def test_auto_rotates_the_held_out_classes_when_they_are_few(cls):
 
 
 @pytest.mark.parametrize("cls", [SiameseNet, DeepMetricLearner])
-def test_class_folds_keep_the_untrained_encoder_when_training_never_helps(cls):
-    # lr 1e-12 changes nothing: no epoch beats the untrained weights by a standard error,
-    # so no step is taken and the embedding is the PCA projection (raw-input distances).
+def test_class_folds_keep_the_raw_input_when_nothing_beats_it(cls):
+    # lr 1e-12 changes nothing, and a Euclidean embedding of the PCA start scores exactly
+    # the raw input's: no candidate beats the raw input by a standard error, so no step is
+    # taken and the raw input itself is returned.
     X, y = blobs(n_per_class=12, n_classes=6)
     model = _make(cls, lr=1e-12, max_epochs=2, normalize=False) if cls is DeepMetricLearner else \
         _make(cls, loss="contrastive", lr=1e-12, max_epochs=2)
     model.fit(X, y)
     assert model.validation_kind_ == "class_folds"
     assert model.best_epoch_ == 0 and model.n_iter_ == 0 and model.history_ == []
-    np.testing.assert_allclose(pairwise_distances(model.transform(X)), pairwise_distances(X),
-                               rtol=1e-4, atol=1e-4)
+    assert model.raw_geometry_ and model.embedding_dim_ == X.shape[1]
+    np.testing.assert_array_equal(model.transform(X), X)
+    np.testing.assert_allclose([c[0] for c in model.fold_scores_], model.fold_raw_scores_)
+
+
+def test_class_folds_keep_the_untrained_weights_when_they_beat_the_raw_input():
+    # Classes are rays through the origin with very different lengths: the cosine of the
+    # untrained (PCA-start) embedding separates them, Euclidean raw distances do not. The
+    # untrained weights (0 epochs) are a candidate of their own and win over the raw input.
+    rng = np.random.RandomState(0)
+    dirs = np.linalg.qr(rng.randn(8, 3))[0].T
+    dirs = np.vstack([dirs, -dirs])  # 6 classes, centred on the origin
+    y = np.repeat(np.arange(6), 20)
+    X = dirs[y] * rng.uniform(0.2, 4.0, (y.size, 1)) + 0.02 * rng.randn(y.size, 8)
+    model = _make(SiameseNet, lr=1e-12, max_epochs=2).fit(X, y)  # binomial deviance: cosine
+    assert model.validation_kind_ == "class_folds" and model.best_epoch_ == 0
+    assert not model.raw_geometry_ and model.embedding_dim_ == 8
+    assert np.mean([c[0] for c in model.fold_scores_]) > np.mean(model.fold_raw_scores_) + 0.05
+    kw = dict(n_way=3, n_episodes=300, random_state=0)
+    assert one_shot_accuracy(model, X, y, **kw) > one_shot_accuracy(None, X, y, **kw) + 0.05
 
 
 @pytest.mark.parametrize("cls", [SiameseNet, DeepMetricLearner])

@@ -143,7 +143,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         scored by the loss) or None (no validation: ``idx_val`` is None).
         """
         kind, fraction = self.validation, self.validation_fraction
-        for attr in ("fold_scores_", "raw_geometry_"):  # of an earlier fit
+        for attr in ("fold_scores_", "fold_raw_scores_", "raw_geometry_"):  # of an earlier fit
             self.__dict__.pop(attr, None)
         self._untrained = False
         if not fraction:
@@ -179,12 +179,14 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return idx_train, idx_val, kind
 
     def _starts_at_raw_geometry(self):
-        """Whether epoch 0 is the raw-input geometry: the default encoder with its PCA start.
+        """Whether the raw input is a candidate model: the default encoder with its PCA start.
 
-        Then the untrained model competes with training as the raw input
-        itself (Euclidean distances of the flattened input), and is returned
-        as such (:meth:`_settle_raw_geometry`); a user's encoder or a random
-        start competes as its untrained weights.
+        Its untrained embedding starts from the raw-input geometry, so the
+        raw input itself (Euclidean distances of the flattened input) is the
+        model that training must beat on the held-out classes, and the one
+        returned when it does not (:meth:`_train`). A user's encoder or a
+        random start has no such candidate: its untrained weights are the
+        reference.
         """
         from .encoders import MAX_SKIP_FEATURES
 
@@ -195,13 +197,14 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         """Train as ``validation_kind_`` says; returns the (train, valid) data of the final run.
 
         Class folds, or one engine run (no epoch at all when 'auto' could not
-        validate: the raw geometry is kept). ``seed`` (the engine's) is drawn
-        from ``rng`` when None: before the class folds, after the training
-        data otherwise. Ends with :meth:`_settle_raw_geometry`.
+        validate). ``seed`` (the engine's) is drawn from ``rng`` when None:
+        before the class folds, after the training data otherwise. The raw
+        input is kept (``raw_geometry_``) when no candidate of the trained
+        model beat it on the held-out classes, or when 'auto' could not check.
         """
         if self.validation_kind_ == "class_folds":
             seed = draw_seed(rng) if seed is None else seed
-            train, valid = self._fit_class_folds(Xn, y, rng, seed)
+            train, valid, keep_raw = self._fit_class_folds(Xn, y, rng, seed)
         else:
             one_shot = self.validation_kind_ == "class_disjoint"
             train, valid = self._training_data(Xn, y, idx_train, idx_val, rng, one_shot=one_shot)
@@ -210,24 +213,25 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
                 self._fit_engine(train, valid, seed, n_epochs=0 if self._untrained else None)
             finally:
                 self.__dict__.pop("_init_data", None)
+            keep_raw = self._untrained or self._raw_beats_training()
         del self._untrained
-        self._settle_raw_geometry()
-        return train, valid
-
-    def _settle_raw_geometry(self):
-        """Keep the raw input when no training was kept (``best_epoch_ = 0``) and epoch 0 was it.
-
-        ``module_['encoder']`` becomes :class:`~skmetric.deep.encoders.RawInput`
-        and ``embedding_dim_`` the number of input features, so that
-        ``transform`` and the pair scores give exactly the raw-input
-        distances the validation compared training with.
-        """
-        self.raw_geometry_ = bool(self.best_epoch_ == 0 and self._starts_at_raw_geometry())
-        if self.raw_geometry_:
+        self.raw_geometry_ = bool(keep_raw)
+        if keep_raw:  # transform and the pair scores give exactly the raw-input distances
             from .encoders import RawInput
 
             self.module_["encoder"] = RawInput().to(self.device_)
             self.embedding_dim_ = int(math.prod(self.input_shape_))
+            self.best_epoch_ = 0
+        return train, valid
+
+    def _raw_beats_training(self):
+        """Single-split validation: the raw input scored at least the kept epoch (+ ``tol``)."""
+        raw = getattr(self, "initial_scores_", {}).get("valid_one_shot_raw")
+        if raw is None:
+            return False
+        scores = [self.initial_scores_["valid_one_shot"]]
+        scores += [h["valid_one_shot"] for h in self.history_]
+        return scores[self.best_epoch_] <= raw + self.tol
 
     def _epoch_size(self, n_train):
         """Samples (or pairs) one epoch draws when ``n_train`` samples are trained on."""
@@ -243,46 +247,55 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
 
         The classes are cut into ``k`` groups (:func:`class_folds`); for each,
         a model is trained on the other classes with class-disjoint early
-        stopping on the group (one-shot accuracy of every epoch and of epoch
-        0, the raw input for the default encoder), without the user's
-        callbacks. The chosen number of epochs maximises the one-shot score
-        averaged over the groups (a run stopped early keeps its last score;
-        epoch 0 competes, and an epoch must beat it by more than the
-        standard error of the paired difference over the episodes). The
-        model is then trained on all the samples for as many optimisation
-        steps (the epochs rescaled by the epoch sizes; no step: epoch 0,
-        settled by :meth:`_train`).
-        Returns the (train, valid) data of the final run.
+        stopping on the group (one-shot accuracy of the untrained weights
+        and of every epoch, and of the raw input for the default encoder),
+        without the user's callbacks. The reference is the raw input (a
+        user's encoder: its untrained weights): a number of epochs (0: the
+        untrained weights) is a candidate when its one-shot score, averaged
+        over the groups, beats the reference by more than the standard error
+        of the paired difference over the episodes (a run stopped early
+        keeps its last score), and the best candidate is chosen. The model
+        is then trained on all the samples for as many optimisation steps
+        (the epochs rescaled by the epoch sizes). Returns the (train, valid)
+        data of the final run and whether the raw input is kept instead (no
+        candidate).
         """
-        curves, sizes = [], []
+        curves, raws, sizes = [], [], []
         try:
             for idx_train, idx_val in class_folds(y, self._n_class_folds(y), rng):
                 train, valid = self._training_data(Xn, y, idx_train, idx_val, rng, one_shot=True)
-                self._episode_log = []
+                self._episode_log = {"model": [], "raw": None}
                 self._fit_engine(train, valid, draw_seed(rng), user_callbacks=False)
-                curves.append(np.array(self._episode_log))  # (epochs + 1, episodes)
+                curves.append(np.array(self._episode_log["model"]))  # (epochs + 1, episodes)
+                raws.append(self._episode_log["raw"])
                 sizes.append(self._epoch_size(idx_train.size))
         finally:
             self.__dict__.pop("_episode_log", None)
             self.__dict__.pop("_init_data", None)
+        has_raw = raws[0] is not None
         # A run stopped early keeps its last score for the epochs it did not run.
         n = max(c.shape[0] for c in curves)
-        gain = [np.concatenate([c, np.repeat(c[-1:], n - c.shape[0], axis=0)]) - c[0] for c in curves]
+        curves = [np.concatenate([c, np.repeat(c[-1:], n - c.shape[0], axis=0)]) for c in curves]
+        gain = [c - (r if has_raw else c[0]) for c, r in zip(curves, raws)]
         mean = np.mean([g.mean(axis=1) for g in gain], axis=0)
         se = np.sqrt(np.sum([g.var(axis=1, ddof=1) / g.shape[1] for g in gain], axis=0)) / len(gain)
         mean = np.where(mean > se, mean, -np.inf)
-        mean[0] = 0.0
-        epochs = int(np.argmax(mean))
+        if not has_raw:
+            mean[0] = 0.0  # the untrained weights are the reference
+        keep_raw = not np.isfinite(mean).any()
+        epochs = 0 if keep_raw else int(np.argmax(mean))
         if epochs:  # as many optimisation steps as in the folds
             epochs = max(1, int(round(epochs * np.mean(sizes) / self._epoch_size(y.size))))
         self.fold_scores_ = [c.mean(axis=1).tolist() for c in curves]
+        if has_raw:
+            self.fold_raw_scores_ = [float(r.mean()) for r in raws]
         train, _ = self._training_data(Xn, y, np.arange(y.shape[0]), None, rng)
         try:
             self._fit_engine(train, None, seed, n_epochs=epochs)
         finally:
             self.__dict__.pop("_init_data", None)
         self.best_epoch_ = epochs
-        return train, None
+        return train, None, keep_raw
 
     def _one_shot_data(self, X, y, idx_val, rng):
         """Fixed one-shot episodes among the validation classes (indices into ``X``)."""
@@ -305,7 +318,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
     def _valid_one_shot(self, data, raw=False):
         """One-shot accuracy of the current weights (``raw``: of the raw input) on the fixed episodes."""
         X = data["X"][data["idx"]]
-        if raw:  # epoch 0 of the default encoder: the raw input, Euclidean
+        if raw:  # the raw input, Euclidean
             E = X.reshape(X.shape[0], -1).astype(np.float64)
             similarity = EmbeddingNetMixin._pair_similarity
         else:
@@ -313,9 +326,13 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
             similarity = type(self)._pair_similarity
         q, s = data["queries"], data["supports"]
         sim = similarity(self, np.repeat(E[q], s.shape[1], axis=0), E[s.ravel()])
-        correct = np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]
-        if hasattr(self, "_episode_log"):  # class-fold validation keeps the paired outcomes
-            self._episode_log.append(correct.astype(np.float64))
+        correct = (np.argmax(sim.reshape(s.shape), axis=1) == data["targets"]).astype(np.float64)
+        log = getattr(self, "_episode_log", None)
+        if log is not None:  # class-fold validation keeps the paired outcomes
+            if raw:
+                log["raw"] = correct
+            else:
+                log["model"].append(correct)
         return float(np.mean(correct))
 
     def _early_stopping_monitor(self):
@@ -324,10 +341,12 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return "valid_loss", True
 
     def initial_record(self, valid_data):
-        if valid_data is not None and "one_shot" in valid_data:
-            raw = self._starts_at_raw_geometry()
-            return {"valid_one_shot": self._valid_one_shot(valid_data["one_shot"], raw=raw)}
-        return {}
+        if valid_data is None or "one_shot" not in valid_data:
+            return {}
+        record = {"valid_one_shot": self._valid_one_shot(valid_data["one_shot"])}
+        if self._starts_at_raw_geometry():  # the reference training must beat
+            record["valid_one_shot_raw"] = self._valid_one_shot(valid_data["one_shot"], raw=True)
+        return record
 
     def on_epoch_record(self, record, valid_data):
         if valid_data is not None and "one_shot" in valid_data:

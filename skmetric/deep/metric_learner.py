@@ -111,18 +111,18 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         there are training samples.
     validation : {'auto', 'class_disjoint', 'class_folds', 'stratified'} or None, default='auto'
         As in :class:`~skmetric.deep.siamese.SiameseNet`: by default whole
-        classes are held out and epoch 0 (the raw input, Euclidean, for the
-        default encoder) and each epoch are scored by one-shot accuracy on
-        them (Euclidean distance of the embeddings): with 25 classes or more
-        (5+ held out) one class-disjoint split whose best epoch is kept;
-        with 4 to 24 classes 'class_folds' (each of up to 3 groups of
-        classes held out in turn, the number of epochs chosen on their mean
-        score, then the final model trained on every class for as many
-        steps; epoch 0 wins unless training beats it by a standard error);
-        below 4 classes a UserWarning and the raw input, untrained. When
-        epoch 0 is kept, the model is the raw input (``raw_geometry_``:
-        ``transform`` returns the flattened input, not normalised).
-        'class_disjoint' and
+        classes are held out and the untrained weights and each epoch are
+        scored by one-shot accuracy on them (Euclidean distance of the
+        embeddings) against the raw input: with 25 classes or more (5+ held
+        out) one class-disjoint split whose best epoch is kept; with 4 to 24
+        classes 'class_folds' (each of up to 3 groups of classes held out in
+        turn, the number of epochs chosen on their mean score, then the
+        final model trained on every class for as many steps); below 4
+        classes a UserWarning and the raw input, untrained. Training (or
+        the untrained weights) must beat the raw input on the held-out
+        classes (by ``tol``; with class folds by a standard error), or the
+        model is the raw input itself (``raw_geometry_``: ``transform``
+        returns the flattened input, not normalised). 'class_disjoint' and
         'class_folds' raise a ValueError with fewer than 4 classes;
         'stratified' monitors the loss on fixed class-balanced batches of
         held-out samples.
@@ -147,15 +147,15 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         Size of the embeddings (the number of input features when
         ``raw_geometry_``).
     raw_geometry_ : bool
-        True when epoch 0 of the default encoder was kept:
-        ``module_['encoder']`` is :class:`~skmetric.deep.encoders.RawInput`.
+        True when the raw input was kept: ``module_['encoder']`` is
+        :class:`~skmetric.deep.encoders.RawInput`.
     batch_size_ : int
         The batch size used: ``batch_size``, or ``m_per_class`` times the
         number of training classes when that is smaller.
     history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
-        The engine's training record (``best_epoch_ = 0``: no training was
-        kept).
-    validation_kind_, validation_classes_, fold_scores_
+        The engine's training record (``best_epoch_ = 0``: the untrained
+        weights, or the raw input, were kept).
+    validation_kind_, validation_classes_, fold_scores_, fold_raw_scores_
         As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple
     n_features_in_ : int

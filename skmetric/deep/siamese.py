@@ -47,7 +47,8 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     point of a Siamese net): the encoder starts at the PCA projection of
     the input (raw-input quality), the learning rate is low, and early
     stopping validates on whole held-out classes with a one-shot score,
-    keeping the raw input itself when no epoch beats it (``raw_geometry_``).
+    returning the raw input itself when training never beats it there
+    (``raw_geometry_``).
 
     Parameters
     ----------
@@ -110,37 +111,41 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         at least 2, drawn among classes with 2+ samples) are held out whole
         and never trained on; each epoch scores N-way one-shot accuracy
         (N = min(5, held-out classes), 1000 fixed episodes, the loss's pair
-        score) on them (history key 'valid_one_shot'), and epoch 0 too
-        (``initial_scores_``): the raw input, Euclidean (the default encoder
-        with its PCA start; a user's encoder or ``encoder_init='random'``:
-        the untrained weights, with the loss's score); training keeps the
-        best of these epochs: a transfer score, which the loss on
-        held-out samples of the seen classes is not (it keeps improving while
-        the embedding forgets what new classes need). Raises a ValueError
-        when ``y`` has fewer than 4 classes (2 held out, 2 trained on).
+        score) on them (history key 'valid_one_shot'), the untrained weights
+        too (``initial_scores_``, epoch 0), and training keeps the best of
+        these epochs: a transfer score, which the loss on held-out samples
+        of the seen classes is not (it keeps improving while the embedding
+        forgets what new classes need). With the default encoder the raw
+        input itself (Euclidean distances, ``initial_scores_
+        ['valid_one_shot_raw']``) is the reference: when the best epoch does
+        not beat it by ``tol``, the raw input is returned instead
+        (``raw_geometry_``). Raises a ValueError when ``y`` has fewer than 4
+        classes (2 held out, 2 trained on).
         'class_folds': the same score rotated over groups of classes, for
         few classes, where one held-out pair of classes says little about
         other new classes: the classes (with 2+ samples) are cut into up to
         3 groups of 2 or more; a model is trained on the other classes for
-        each group and scored on it after every epoch (and untrained); the
-        number of epochs with the best score averaged over the groups is
-        chosen (the untrained weights, epoch 0, win unless an epoch beats
-        them by more than the standard error of the paired difference over
-        the episodes), and the final model is trained on every class for as
-        many steps (``fold_scores_`` holds the curves; ``best_epoch_ = 0``:
-        no training, the raw input is returned).
-        About 4 times the cost of one fit. Raises a ValueError below 4
-        classes.
+        each group and scored on it untrained and after every epoch. A
+        number of epochs (0: the untrained weights) is a candidate when its
+        score averaged over the groups beats the reference (the raw input;
+        a user's encoder or ``encoder_init='random'``: the untrained
+        weights) by more than the standard error of the paired difference
+        over the episodes; the best candidate is chosen and the final model
+        trained on every class for as many steps, or the raw input is
+        returned when there is none (``fold_scores_`` and
+        ``fold_raw_scores_`` hold the scores). About 4 times the cost of one
+        fit. Raises a ValueError below 4 classes.
         'auto' (default): 'class_disjoint' when it holds out at least 5
         classes (e.g. 25 classes or more at ``validation_fraction=0.2``),
         'class_folds' with 4 to 24 classes. Below 4 classes nothing can tell
         whether training transfers to new classes: a UserWarning says so and
-        the raw input is kept untrained (``raw_geometry_``; with a user's
-        encoder or a random start, training runs without validation).
-        When epoch 0 of the default encoder wins, the model kept is the
-        raw input itself (``raw_geometry_ = True``): ``transform`` returns
-        the flattened input and the pair scores are minus its Euclidean
-        distances, exactly what training was compared with.
+        the raw input is returned untrained (with a user's encoder or a
+        random start, training runs without validation).
+        The raw input as the model (``raw_geometry_ = True``):
+        ``transform`` returns the flattened input and the pair scores are
+        minus its Euclidean distances, exactly what training was compared
+        with, so the model is never below the raw input on the classes the
+        validation held out.
         'stratified': ``validation_fraction`` of each class's samples,
         validation loss monitored (for a model of the training classes only).
         None: no validation and no early stopping.
@@ -188,22 +193,28 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         (class-disjoint validation), 'valid_accuracy' (Koch loss), 'lr',
         'dur' and the '*_best' flags (see :mod:`skmetric.deep._engine`).
     initial_scores_ : dict
-        The validation scores of epoch 0 ('valid_one_shot': the raw input's
-        for the default encoder; empty without class-disjoint validation).
+        The validation scores of the untrained weights ('valid_one_shot')
+        and, for the default encoder, of the raw input ('valid_one_shot_raw');
+        empty without class-disjoint validation.
     validation_kind_ : {'class_disjoint', 'class_folds', 'stratified'} or None
         The validation used ('auto' resolved).
     fold_scores_ : list of list of float
         With 'class_folds' only: per group of held-out classes, the one-shot
         accuracy of the untrained weights and after each epoch.
+    fold_raw_scores_ : list of float
+        With 'class_folds' and the default encoder: per group, the one-shot
+        accuracy of the raw input (the reference).
     validation_classes_ : ndarray
         The held-out classes (only with class-disjoint validation; the
         pair accuracy of ``score`` and the Platt calibration use them too).
     n_iter_ : int
         Epochs run.
     best_epoch_ : int
-        Epoch whose weights were kept (1-based; 0: no training was kept).
+        Epoch whose weights were kept (1-based; 0: the untrained weights, or
+        the raw input when ``raw_geometry_``).
     raw_geometry_ : bool
-        True when epoch 0 of the default encoder was kept: ``module_['encoder']``
+        True when the raw input was kept (nothing beat it on the held-out
+        classes, or 'auto' could not check): ``module_['encoder']``
         is then :class:`~skmetric.deep.encoders.RawInput` (the flattened
         input), ``embedding_dim_`` the number of input features, and
         :meth:`pair_score` minus the Euclidean distance (Platt-calibrated
