@@ -179,14 +179,13 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return idx_train, idx_val, kind
 
     def _starts_at_raw_geometry(self):
-        """Whether the raw input is a candidate model: the default encoder with its PCA start.
+        """Whether the raw input is the reference model: the default encoder with its PCA start.
 
         Its untrained embedding starts from the raw-input geometry, so the
         raw input itself (Euclidean distances of the flattened input) is the
         model that training must beat on the held-out classes, and the one
         returned when it does not (:meth:`_train`). A user's encoder or a
-        random start has no such candidate: its untrained weights are the
-        reference.
+        random start has no such reference: its untrained weights are it.
         """
         from .encoders import MAX_SKIP_FEATURES
 
@@ -199,8 +198,8 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         Class folds, or one engine run (no epoch at all when 'auto' could not
         validate). ``seed`` (the engine's) is drawn from ``rng`` when None:
         before the class folds, after the training data otherwise. The raw
-        input is kept (``raw_geometry_``) when no candidate of the trained
-        model beat it on the held-out classes, or when 'auto' could not check.
+        input is kept (``raw_geometry_``) when training did not beat it on
+        the held-out classes, or when 'auto' could not check.
         """
         if self.validation_kind_ == "class_folds":
             seed = draw_seed(rng) if seed is None else seed
@@ -225,13 +224,13 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return train, valid
 
     def _raw_beats_training(self):
-        """Single-split validation: the raw input scored at least the kept epoch (+ ``tol``)."""
+        """One class-disjoint split: no epoch was kept, or the raw input scored as well (+ ``tol``)."""
         raw = getattr(self, "initial_scores_", {}).get("valid_one_shot_raw")
         if raw is None:
             return False
-        scores = [self.initial_scores_["valid_one_shot"]]
-        scores += [h["valid_one_shot"] for h in self.history_]
-        return scores[self.best_epoch_] <= raw + self.tol
+        if self.best_epoch_ == 0:
+            return True
+        return self.history_[self.best_epoch_ - 1]["valid_one_shot"] <= raw + self.tol
 
     def _epoch_size(self, n_train):
         """Samples (or pairs) one epoch draws when ``n_train`` samples are trained on."""
@@ -250,15 +249,14 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         stopping on the group (one-shot accuracy of the untrained weights
         and of every epoch, and of the raw input for the default encoder),
         without the user's callbacks. The reference is the raw input (a
-        user's encoder: its untrained weights): a number of epochs (0: the
-        untrained weights) is a candidate when its one-shot score, averaged
-        over the groups, beats the reference by more than the standard error
-        of the paired difference over the episodes (a run stopped early
-        keeps its last score), and the best candidate is chosen. The model
-        is then trained on all the samples for as many optimisation steps
-        (the epochs rescaled by the epoch sizes). Returns the (train, valid)
-        data of the final run and whether the raw input is kept instead (no
-        candidate).
+        user's encoder: its untrained weights): a number of epochs is a
+        candidate when its one-shot score, averaged over the groups, beats
+        the reference by more than the standard error of the paired
+        difference over the episodes (a run stopped early keeps its last
+        score), and the best candidate is chosen. The model is then trained
+        on all the samples for as many optimisation steps (the epochs
+        rescaled by the epoch sizes). Returns the (train, valid) data of the
+        final run and whether the raw input is kept instead (no candidate).
         """
         curves, raws, sizes = [], [], []
         try:
@@ -280,8 +278,9 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         mean = np.mean([g.mean(axis=1) for g in gain], axis=0)
         se = np.sqrt(np.sum([g.var(axis=1, ddof=1) / g.shape[1] for g in gain], axis=0)) / len(gain)
         mean = np.where(mean > se, mean, -np.inf)
-        if not has_raw:
-            mean[0] = 0.0  # the untrained weights are the reference
+        # The reference is no candidate: the raw input (returned when nothing beats it), or
+        # the untrained weights (kept when nothing beats them).
+        mean[0] = -np.inf if has_raw else 0.0
         keep_raw = not np.isfinite(mean).any()
         epochs = 0 if keep_raw else int(np.argmax(mean))
         if epochs:  # as many optimisation steps as in the folds

@@ -118,10 +118,9 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         classes 'class_folds' (each of up to 3 groups of classes held out in
         turn, the number of epochs chosen on their mean score, then the
         final model trained on every class for as many steps); below 4
-        classes a UserWarning and the raw input, untrained. Training (or
-        the untrained weights) must beat the raw input on the held-out
-        classes (by ``tol``; with class folds by a standard error), or the
-        model is the raw input itself (``raw_geometry_``: ``transform``
+        classes a UserWarning and the raw input, untrained. Training must
+        beat the raw input on the held-out classes (by ``tol``; with class
+        folds by a standard error), or the model is the raw input itself (``raw_geometry_``: ``transform``
         returns the flattened input, not normalised). 'class_disjoint' and
         'class_folds' raise a ValueError with fewer than 4 classes;
         'stratified' monitors the loss on fixed class-balanced batches of
@@ -153,8 +152,8 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         The batch size used: ``batch_size``, or ``m_per_class`` times the
         number of training classes when that is smaller.
     history_, loss_curve_, validation_scores_, n_iter_, best_epoch_, initial_scores_
-        The engine's training record (``best_epoch_ = 0``: the untrained
-        weights, or the raw input, were kept).
+        The engine's training record (``best_epoch_ = 0``: no training was
+        kept).
     validation_kind_, validation_classes_, fold_scores_, fold_raw_scores_
         As in :class:`~skmetric.deep.siamese.SiameseNet`.
     input_shape_ : tuple

@@ -117,22 +117,21 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
         of the seen classes is not (it keeps improving while the embedding
         forgets what new classes need). With the default encoder the raw
         input itself (Euclidean distances, ``initial_scores_
-        ['valid_one_shot_raw']``) is the reference: when the best epoch does
-        not beat it by ``tol``, the raw input is returned instead
-        (``raw_geometry_``). Raises a ValueError when ``y`` has fewer than 4
+        ['valid_one_shot_raw']``) is the reference: when no epoch beats it
+        by ``tol`` (the untrained weights are no candidate), the raw input
+        is returned instead (``raw_geometry_``). Raises a ValueError when ``y`` has fewer than 4
         classes (2 held out, 2 trained on).
         'class_folds': the same score rotated over groups of classes, for
         few classes, where one held-out pair of classes says little about
         other new classes: the classes (with 2+ samples) are cut into up to
         3 groups of 2 or more; a model is trained on the other classes for
         each group and scored on it untrained and after every epoch. A
-        number of epochs (0: the untrained weights) is a candidate when its
-        score averaged over the groups beats the reference (the raw input;
-        a user's encoder or ``encoder_init='random'``: the untrained
-        weights) by more than the standard error of the paired difference
-        over the episodes; the best candidate is chosen and the final model
-        trained on every class for as many steps, or the raw input is
-        returned when there is none (``fold_scores_`` and
+        number of epochs is a candidate when its score averaged over the
+        groups beats the reference (the raw input; a user's encoder or
+        ``encoder_init='random'``: its untrained weights) by more than the
+        standard error of the paired difference over the episodes; the best
+        candidate is chosen and the final model trained on every class for
+        as many steps, or the reference is returned when there is none (``fold_scores_`` and
         ``fold_raw_scores_`` hold the scores). About 4 times the cost of one
         fit. Raises a ValueError below 4 classes.
         'auto' (default): 'class_disjoint' when it holds out at least 5
@@ -210,8 +209,9 @@ class SiameseNet(EmbeddingNetMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int
-        Epoch whose weights were kept (1-based; 0: the untrained weights, or
-        the raw input when ``raw_geometry_``).
+        Epoch whose weights were kept (1-based; 0: no training was kept: the
+        raw input when ``raw_geometry_``, else the untrained weights of a
+        user's encoder or random start).
     raw_geometry_ : bool
         True when the raw input was kept (nothing beat it on the held-out
         classes, or 'auto' could not check): ``module_['encoder']``
