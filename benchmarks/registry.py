@@ -78,10 +78,15 @@ NOTES = [
     "digits_cnn: a small CNN pretrained for {cnn_pretrain_epochs} epochs on digit classes 0-4 "
     "(benchmarks.transfer), frozen; every method runs on its 256-d features of the unseen "
     "classes 5-9 (the 'CNN features + ...' rows run the extractor inside the pipeline, on images).",
-    "SiameseNet: at most {siamese_epochs} epochs (early stopping on a validation split).",
+    "SiameseNet: at most {siamese_epochs} epochs, otherwise its defaults.",
     "DeepMetricLearner (multi_similarity, triplet, proxy_anchor losses): the estimator's "
     "defaults (its MLP encoder on the scaled features, class-balanced batches); --quick caps "
     "it at 2 epochs.",
+    "SiameseNet and DeepMetricLearner keep their defaults for new classes: training is "
+    "validated on held-out classes and the raw input is returned when training does not beat "
+    "it there; with fewer than 4 classes (iris, wine, breast_cancer) nothing can be held out, "
+    "so they warn and return the raw input (the Euclidean kNN figures). validation='stratified' "
+    "or None trains a model of the seen classes.",
     "A peer that raises (e.g. metric-learn RCA/LFDA on the rank-deficient digits pixels) is "
     "listed as failed with the reason.",
     "SDML / LSML / SCML: each library's label form with its own constraints and defaults "
