@@ -5,6 +5,8 @@ default (``validation='auto'``), score one-shot accuracy on them each epoch
 (and on the untrained weights, epoch 0) and keep the best weights.
 """
 
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -133,6 +135,8 @@ def test_too_few_classes_to_hold_out(cls):
     assert model.validation_kind_ is None and model.raw_geometry_
     assert model.n_iter_ == model.best_epoch_ == 0 and model.history_ == []
     np.testing.assert_array_equal(model.transform(X), X)
+    back = pickle.loads(pickle.dumps(model))  # the raw input survives pickling
+    assert back.raw_geometry_ and np.array_equal(back.transform(X), X)
     # validation=None trains for max_epochs without validation, as before.
     blind = _make(cls, validation=None).fit(X, y)
     assert blind.validation_kind_ is None and "valid_loss" not in blind.history_[0]
