@@ -120,8 +120,9 @@ class DeepMetricLearner(EmbeddingNetMixin, BaseEstimator):
         final model trained on every class for as many steps); below 4
         classes a UserWarning and the raw input, untrained. Training must
         beat the raw input on the held-out classes (by ``tol``; with class
-        folds by a standard error), or the model is the raw input itself (``raw_geometry_``: ``transform``
-        returns the flattened input, not normalised). 'class_disjoint' and
+        folds by a standard error), or the model is the raw input itself
+        (``raw_geometry_``: ``transform`` returns the flattened input, not
+        normalised). 'class_disjoint' and
         'class_folds' raise a ValueError with fewer than 4 classes;
         'stratified' monitors the loss on fixed class-balanced batches of
         held-out samples.
