@@ -22,6 +22,8 @@ from skmetric._itml_solver import (
 from skmetric._solver import SolverResult
 from skmetric.itml import ITML, ITMLPairs
 
+from ._quality import knn_cv_error
+
 quiet = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -398,12 +400,7 @@ def test_default_bounds_beat_euclidean_knn_on_held_out_digits():
     -> 3-NN on the digits, 3 stratified folds, errs clearly less than
     Euclidean 3-NN (about 1.9% against 2.8%)."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import StratifiedKFold
 
-    X, y = load_digits(return_X_y=True)
-    cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    knn = KNeighborsClassifier(n_neighbors=3)
-    err_euclid = 1 - cross_val_score(make_pipeline(StandardScaler(), knn), X, y, cv=cv).mean()
-    pipe = make_pipeline(StandardScaler(), ITML(random_state=0), knn)
-    err_auto = 1 - cross_val_score(pipe, X, y, cv=cv).mean()
+    err_euclid = knn_cv_error(load_digits)
+    err_auto = knn_cv_error(load_digits, ITML(random_state=0))
     assert err_auto < err_euclid - 0.005, (err_auto, err_euclid)

@@ -145,7 +145,6 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         kind, fraction = self.validation, self.validation_fraction
         for attr in ("fold_scores_", "fold_raw_scores_", "raw_geometry_"):  # of an earlier fit
             self.__dict__.pop(attr, None)
-        self._untrained = False
         if not fraction:
             kind = None
         if kind == "auto":
@@ -155,8 +154,7 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
                 kind = "class_folds"
             else:
                 kind = None
-                self._untrained = self._starts_at_raw_geometry()
-                if self._untrained:
+                if self._starts_at_raw_geometry():
                     warnings.warn(
                         f"{type(self).__name__}: validation='auto' checks on whole held-out "
                         "classes that training helps on new classes, which needs at least 4 "
@@ -192,6 +190,11 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
         return (self.encoder is None and self.encoder_init == "pca"
                 and math.prod(self.input_shape_) <= MAX_SKIP_FEATURES)
 
+    def _auto_could_not_validate(self):
+        """'auto' found no classes to hold out and the raw input is the reference: no training."""
+        return (self.validation == "auto" and bool(self.validation_fraction)
+                and self.validation_kind_ is None and self._starts_at_raw_geometry())
+
     def _train(self, Xn, y, idx_train, idx_val, rng, seed=None):
         """Train as ``validation_kind_`` says; returns the (train, valid) data of the final run.
 
@@ -208,12 +211,12 @@ class EmbeddingNetMixin(ClassNamePrefixFeaturesOutMixin, LabelSupervisedMixin, T
             one_shot = self.validation_kind_ == "class_disjoint"
             train, valid = self._training_data(Xn, y, idx_train, idx_val, rng, one_shot=one_shot)
             seed = draw_seed(rng) if seed is None else seed
+            untrained = self._auto_could_not_validate()
             try:
-                self._fit_engine(train, valid, seed, n_epochs=0 if self._untrained else None)
+                self._fit_engine(train, valid, seed, n_epochs=0 if untrained else None)
             finally:
                 self.__dict__.pop("_init_data", None)
-            keep_raw = self._untrained or self._raw_beats_training()
-        del self._untrained
+            keep_raw = untrained or self._raw_beats_training()
         self.raw_geometry_ = bool(keep_raw)
         if keep_raw:  # transform and the pair scores give exactly the raw-input distances
             from .encoders import RawInput

@@ -204,9 +204,9 @@ def class_disjoint_split(y, fraction, rng, who="the estimator"):
 
 def _held_out_classes(y, fraction):
     """(classes, classes with 2+ samples, number of classes to hold out)."""
-    classes, counts = np.unique(y, return_counts=True)
+    classes, eligible = _fold_plan(y)
     n_val = max(MIN_VALIDATION_CLASSES, int(round(fraction * classes.size)))
-    return classes, classes[counts >= 2], n_val
+    return classes, eligible, n_val
 
 
 def _can_hold_out(classes, eligible, n_val):
@@ -225,7 +225,7 @@ def held_out_class_count(y, fraction):
 
 
 def _fold_plan(y):
-    """(classes, classes with 2+ samples): the classes a fold can hold out."""
+    """(classes, classes with 2+ samples): the classes a split or a fold can hold out."""
     classes, counts = np.unique(y, return_counts=True)
     return classes, classes[counts >= 2]
 
